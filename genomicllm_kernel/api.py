@@ -1,0 +1,216 @@
+"""The one API every front end uses: :func:`ask` for prompts, :func:`predict` for batches.
+
+An :class:`Answer` carries the task, the model's answer, its probability (every label's for a
+classification), the exact check where the task has one, and which model and runtime answered.
+Without a trained model, tasks with an exact computation still report the exact value (marked as
+such, with no model answer); other tasks are refused with a clear message. No answer is faked.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .checks import Check
+from .errors import InputError, ModelUnavailableError, SequenceTooLongError
+from .grammar import Prompt, make_prompt, parse_prompt
+from .registry import get_task, task_for_question
+
+BACKENDS = ("torch",)
+
+
+@dataclass
+class Answer:
+    index: int
+    prompt: str
+    task: str
+    question: str
+    answer: str | None
+    probability: float | None
+    labels: dict[str, float] | None
+    check: Check | None
+    model: str | None
+    runtime: str | None
+    id: str | None = None
+    window: tuple[int, int] | None = None  # 1-based inclusive coordinates on the record
+    note: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index, "id": self.id, "task": self.task, "question": self.question,
+            "answer": self.answer, "probability": self.probability, "labels": self.labels,
+            "check": self.check.to_dict() if self.check else None, "model": self.model, "runtime": self.runtime,
+            "window": list(self.window) if self.window else None, "note": self.note, "prompt": self.prompt,
+        }
+
+
+@dataclass
+class Engine:
+    """A loaded model behind a decoder, cached per (model dir, backend)."""
+
+    path: Path
+    backend: str
+    decoder: object
+    model_id: str
+    runtime: str
+    context: int = field(default=512)
+
+
+_ENGINES: dict[tuple[str, str], Engine] = {}
+
+
+def _model_id(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path / "model.safetensors", "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return f"{path.name}@{h.hexdigest()[:12]}"
+
+
+def load_engine(model: str | Path | None = None, backend: str | None = None, threads: int | None = None) -> Engine:
+    from .model import check_model_dir, default_model_dir
+
+    backend = backend or "torch"
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    path = check_model_dir(Path(model) if model else default_model_dir()).resolve()
+    key = (str(path), backend)
+    if key not in _ENGINES:
+        from .engine import TorchDecoder
+        from .model import load_torch_model
+
+        net, tok = load_torch_model(path)
+        decoder = TorchDecoder(net, tok, threads=threads or 1)
+        _ENGINES[key] = Engine(path, backend, decoder, _model_id(path), "torch-cpu", decoder.context)
+    return _ENGINES[key]
+
+
+def _exact(prompt: Prompt) -> str | None:
+    task = prompt.task
+    if task.checker is None:
+        return None
+    return task.checker(prompt.sequence, prompt.question, prompt.annotations)
+
+
+def _check_fits(engine: Engine, prompt: Prompt) -> None:
+    dec = engine.decoder
+    need = len(dec.tok.encode_prompt(prompt)) + dec.max_steps(prompt)
+    if need > engine.context:
+        n = len(prompt.sequence)
+        other = need - n // 3 - (dec.max_steps(prompt) if prompt.task.answer_kind in ("dna", "protein") else 0)
+        per_nt = 2 / 3 if prompt.task.answer_kind == "dna" else (1 / 3 + 1 / 3 if prompt.task.answer_kind == "protein" else 1 / 3)
+        limit = int((engine.context - other) / per_nt) if per_nt else 0
+        raise SequenceTooLongError(
+            f"sequence of {n} nt is too long for {prompt.question!r}: this model reads at most about {max(0, limit)} nt "
+            f"(context {engine.context} tokens); answer it window by window with "
+            "'genomicllm predict --window-size N' (or predict(..., window_size=N))"
+        )
+
+
+def answer_prompts(prompts: list[Prompt], model=None, backend=None, batch_size: int = 32, progress=None,
+                   ids: list[str | None] | None = None, windows=None) -> Iterator[Answer]:
+    """Answer parsed prompts in order, batching by task; yields as batches finish."""
+    exact = [_exact(p) for p in prompts]
+    try:
+        engine = load_engine(model, backend)
+    except ModelUnavailableError as exc:
+        missing = [p for p, e in zip(prompts, exact) if e is None]
+        if missing:
+            raise ModelUnavailableError(f"{exc}; question {missing[0].question!r} needs a model answer") from None
+        for i, (p, e) in enumerate(zip(prompts, exact)):
+            yield Answer(i, p.text(), p.task.id, p.question, None, None, None, Check(e, None), None, None,
+                         ids[i] if ids else None, windows[i] if windows else None,
+                         note="no trained model is installed; only the exact computation is shown")
+            if progress:
+                progress(1)
+        return
+    for p in prompts:
+        _check_fits(engine, p)
+    start = 0
+    while start < len(prompts):
+        chunk = list(range(start, min(len(prompts), start + batch_size)))
+        start = chunk[-1] + 1
+        results: dict[int, object] = {}
+        by_task: dict[str, list[int]] = {}
+        for i in chunk:
+            by_task.setdefault(prompts[i].task.id, []).append(i)
+        for idx in by_task.values():
+            for i, raw in zip(idx, engine.decoder.answer_batch([prompts[i] for i in idx])):
+                results[i] = raw
+        for i in chunk:
+            raw, p, e = results[i], prompts[i], exact[i]
+            check = Check(e, raw.text == e) if e is not None else None
+            yield Answer(i, p.text(), p.task.id, p.question, raw.text, raw.probability, raw.labels, check,
+                         engine.model_id, engine.runtime, ids[i] if ids else None, windows[i] if windows else None)
+            if progress:
+                progress(1)
+
+
+def ask(prompts: str | Iterable[str], model=None, backend=None, batch_size: int = 32, progress=None):
+    """Answer one prompt (returns an :class:`Answer`) or several (returns a list)."""
+    single = isinstance(prompts, str)
+    texts = [prompts] if single else list(prompts)
+    parsed = []
+    for n, text in enumerate(texts, start=1):
+        try:
+            parsed.append(parse_prompt(text))
+        except InputError as exc:
+            raise type(exc)(f"prompt {n}: {exc}" if len(texts) > 1 else str(exc)) from None
+    answers = list(answer_prompts(parsed, model, backend, batch_size, progress))
+    return answers[0] if single else answers
+
+
+def windows_of(length: int, size: int, step: int) -> list[tuple[int, int]]:
+    """0-based half-open windows covering a sequence; the last one is anchored at the end."""
+    if length <= size:
+        return [(0, length)]
+    starts = list(range(0, length - size + 1, step))
+    if starts[-1] + size < length:
+        starts.append(length - size)
+    return [(s, s + size) for s in starts]
+
+
+def predict(task: str, sequences, question: str | None = None, items: dict[str, str] | None = None,
+            model=None, backend=None, batch_size: int = 32, window_size: int | None = None,
+            window_step: int | None = None, progress=None) -> Iterator[Answer]:
+    """Ask one task about many sequences: ``sequences`` holds strings or (id, sequence) pairs.
+
+    With ``window_size`` a long sequence is answered window by window (step ``window_step``,
+    default the window size; the last window ends at the sequence end), each answer carrying its
+    1-based window coordinates.
+    """
+    t = get_task(task)
+    q = question or t.default_question
+    if task_for_question(q).id != t.id:
+        raise InputError(f"question {q!r} belongs to task {task_for_question(q).id}, not {t.id}")
+    if window_size is not None and window_size < 1:
+        raise InputError("--window-size must be a positive number of nucleotides")
+    step = window_step or window_size
+    if step is not None and step < 1:
+        raise InputError("--window-step must be a positive number of nucleotides")
+
+    def jobs():
+        for n, rec in enumerate(sequences):
+            rid, seq = (rec.id, rec.sequence) if hasattr(rec, "sequence") else (rec if isinstance(rec, tuple) else (f"seq{n + 1}", rec))
+            spans = windows_of(len(seq), window_size, step) if window_size else [(0, len(seq))]
+            for s, e in spans:
+                yield rid, make_prompt(q, seq[s:e], items), ((s + 1, e) if window_size else None)
+
+    buffer: list = []
+    offset = 0
+    for job in jobs():
+        buffer.append(job)
+        if len(buffer) >= batch_size * 8:
+            yield from _predict_chunk(buffer, offset, model, backend, batch_size, progress)
+            offset += len(buffer)
+            buffer = []
+    if buffer:
+        yield from _predict_chunk(buffer, offset, model, backend, batch_size, progress)
+
+
+def _predict_chunk(buffer, offset, model, backend, batch_size, progress):
+    for a in answer_prompts([b[1] for b in buffer], model, backend, batch_size, progress,
+                            ids=[b[0] for b in buffer], windows=[b[2] for b in buffer]):
+        a.index += offset
+        yield a

@@ -1,0 +1,277 @@
+"""``genomicllm``: the command line for pipeline authors.
+
+Exit codes: 0 success; 2 bad input (one line on stderr, no traceback); 1 internal error.
+Set ``GENOMICLLM_DEBUG=1`` to see the traceback of an internal error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from . import __version__
+from .errors import GenomicLLMError, InputError
+
+FORMATS = ("table", "tsv", "jsonl")
+
+
+def _progress_bar(total: int | None, desc: str):
+    """A tqdm bar on stderr that only appears when work takes more than two seconds."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="seq", delay=2.0, file=sys.stderr, disable=None, leave=False)
+    return bar
+
+
+def _label_columns(answers) -> list[str]:
+    cols: list[str] = []
+    for a in answers:
+        for label in a.labels or {}:
+            if label not in cols:
+                cols.append(label)
+    return cols
+
+
+def _fmt_prob(p) -> str:
+    return "" if p is None else f"{p:.4f}"
+
+
+def _rows(answers):
+    labels = _label_columns(answers)
+    header = ["index", "id", "task", "question", "answer", "probability"] + [f"p({x})" for x in labels] + ["check", "agree", "model"]
+    rows = []
+    for a in answers:
+        row = [str(a.index), a.id or "", a.task, a.question, a.answer if a.answer is not None else "", _fmt_prob(a.probability)]
+        row += [_fmt_prob((a.labels or {}).get(x)) if a.labels else "" for x in labels]
+        row += [a.check.expected if a.check else "", "" if not a.check or a.check.agree is None else ("agree" if a.check.agree else "disagree"),
+                a.model or "none (exact only)"]
+        rows.append(row)
+    return header, rows
+
+
+def write_answers(answers, fmt: str, stream) -> None:
+    answers = list(answers)
+    if fmt == "jsonl":
+        for a in answers:
+            stream.write(json.dumps(a.to_dict()) + "\n")
+        return
+    header, rows = _rows(answers)
+    if fmt == "tsv":
+        stream.write("\t".join(header) + "\n")
+        for r in rows:
+            stream.write("\t".join(c.replace("\t", " ") for c in r) + "\n")
+        return
+    widths = [min(60, max(len(h), *(len(r[i]) for r in rows))) for i, h in enumerate(header)] if rows else [len(h) for h in header]
+    cut = lambda s, w: s if len(s) <= w else s[: w - 1] + "…"  # noqa: E731
+    stream.write("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip() + "\n")
+    for r in rows:
+        stream.write("  ".join(cut(c, w).ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
+    for a in answers:
+        if a.note:
+            stream.write(f"note: {a.note}\n")
+            break
+
+
+def _write_output(answers, fmt: str, output: str | None) -> None:
+    if output in (None, "-"):
+        write_answers(answers, fmt, sys.stdout)
+        return
+    out = Path(output)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent if str(out.parent) else ".")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            write_answers(answers, fmt, fh)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _parse_items(pairs: list[str]) -> dict[str, str]:
+    items = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise InputError(f"--item expects name=value, got {pair!r}")
+        items[name.strip()] = value.strip()
+    return items
+
+
+def cmd_ask(args) -> int:
+    from .api import ask
+
+    if args.prompt and args.batch:
+        raise InputError("give a prompt or --batch FILE, not both")
+    if args.prompt:
+        prompts = [args.prompt]
+    else:
+        source = sys.stdin if args.batch in (None, "-") else None
+        if source is None:
+            path = Path(args.batch)
+            if not path.exists():
+                raise InputError(f"{path}: no such file")
+            source = open(path, encoding="utf-8")
+        elif sys.stdin.isatty():
+            raise InputError("no prompt given: write 'genomicllm ask \"ACGT, GC content =\"' or pipe prompts on stdin")
+        with source:
+            prompts = [line.strip() for line in source if line.strip() and not line.startswith("#")]
+        if not prompts:
+            raise InputError("no prompts found in the input (one prompt per line)")
+    bar = _progress_bar(len(prompts), "asking")
+    try:
+        answers = ask(prompts, model=args.model, backend=args.backend, batch_size=args.batch_size,
+                      progress=bar.update)
+    finally:
+        bar.close()
+    _write_output(answers, args.format, args.output)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .api import predict
+    from .fasta import read_sequences
+
+    items = _parse_items(args.item)
+    records = read_sequences(args.fasta, args.input_format)
+    bar = _progress_bar(None, f"predicting {args.task}")
+    try:
+        answers = list(predict(args.task, records, question=args.question, items=items, model=args.model,
+                               backend=args.backend, batch_size=args.batch_size, window_size=args.window_size,
+                               window_step=args.window_step, progress=bar.update))
+    finally:
+        bar.close()
+    _write_output(answers, args.format, args.output)
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    from .registry import TASKS
+
+    for t in TASKS.values():
+        labels = f"  labels: {' / '.join(t.labels)}" if t.labels else ""
+        print(f"{t.id:22s} {t.answer_kind:8s} keys: {' | '.join(t.question_keys)}{labels}")
+    return 0
+
+
+def cmd_data_build(args) -> int:
+    from .data.build import build
+
+    build(Path(args.out), small=args.small, seed=args.seed, cache=Path(args.cache) if args.cache else None,
+          fasta=Path(args.fasta) if args.fasta else None, gtf=Path(args.gtf) if args.gtf else None,
+          enhancers=Path(args.enhancers) if args.enhancers else None,
+          progress=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .training import TrainConfig, train
+
+    cfg = TrainConfig.load(args.config)
+    for key in ("data", "out"):
+        if getattr(args, key):
+            setattr(cfg, key, getattr(args, key))
+    if args.max_steps:
+        cfg.max_steps = args.max_steps
+    path = train(cfg, resume=args.resume, max_minutes=args.max_minutes)
+    print(f"checkpoint: {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import evaluate
+
+    evaluate(args.model, Path(args.data), args.split, tasks=args.tasks, out=Path(args.out) if args.out else None,
+             limit=args.limit, backend=args.backend)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genomicllm", description="Ask a DNA sequence questions with GenomicLLM.")
+    p.add_argument("--version", action="version", version=f"genomicllm {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model_opts(sp):
+        sp.add_argument("--model", help="model folder (default: the shipped model, or $GENOMICLLM_MODEL)")
+        sp.add_argument("--backend", default="torch", help="inference backend (default: torch)")
+        sp.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+        sp.add_argument("--output", "-o", help="write to this file instead of stdout (written atomically)")
+        sp.add_argument("--batch-size", type=int, default=32)
+
+    a = sub.add_parser("ask", help="answer prompts written in the GenomicLLM grammar")
+    a.add_argument("prompt", nargs="?", help="e.g. \"ACGTTGCA, GC content =\"")
+    a.add_argument("--batch", metavar="FILE", help="one prompt per line ('-' for stdin)")
+    model_opts(a)
+    a.set_defaults(func=cmd_ask)
+
+    pr = sub.add_parser("predict", help="ask one task about every sequence of a FASTA or tabular file")
+    pr.add_argument("--task", required=True, help="task id (see 'genomicllm tasks')")
+    pr.add_argument("--fasta", required=True, help="FASTA (or id<TAB>sequence) file, gzip allowed")
+    pr.add_argument("--input-format", choices=("auto", "fasta", "tabular"), default="auto")
+    pr.add_argument("--question", help="question key of the task (default: its first key)")
+    pr.add_argument("--item", action="append", metavar="NAME=VALUE", help="context item added to every prompt")
+    pr.add_argument("--window-size", type=int, help="answer long sequences window by window (nt)")
+    pr.add_argument("--window-step", type=int, help="step between windows (nt; default: the window size)")
+    model_opts(pr)
+    pr.set_defaults(func=cmd_predict)
+
+    t = sub.add_parser("tasks", help="list tasks, question keys and labels")
+    t.set_defaults(func=cmd_tasks)
+
+    d = sub.add_parser("data", help="build the training and evaluation corpus")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    b = dsub.add_parser("build", help="obtain public sources and write train/dev/test splits")
+    b.add_argument("--out", default="data/corpus")
+    b.add_argument("--small", action="store_true", help="a small corpus in seconds (for tests)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--cache", help="download cache (default: ~/.cache/genomicllm/data)")
+    b.add_argument("--fasta", help="your genome FASTA (with --gtf): build annotation tasks from it")
+    b.add_argument("--gtf", help="GTF or GFF3 annotation of --fasta")
+    b.add_argument("--enhancers", help="BED of real enhancer annotations (hg19) to add")
+    b.set_defaults(func=cmd_data_build)
+
+    tr = sub.add_parser("train", help="train a model from a config file")
+    tr.add_argument("--config", required=True)
+    tr.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    tr.add_argument("--data")
+    tr.add_argument("--out")
+    tr.add_argument("--max-steps", type=int)
+    tr.add_argument("--max-minutes", type=float, help="stop (and checkpoint) after this many minutes")
+    tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="score a model on a corpus split with every metric of TASKS.md")
+    ev.add_argument("--model", required=True)
+    ev.add_argument("--data", default="data/corpus")
+    ev.add_argument("--split", choices=("dev", "test"), default="dev")
+    ev.add_argument("--tasks", nargs="*")
+    ev.add_argument("--limit", type=int, default=300, help="examples per task and source (default 300)")
+    ev.add_argument("--out", help="folder for the markdown table and JSON")
+    ev.add_argument("--backend", default="torch")
+    ev.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (GenomicLLMError, InputError) as exc:
+        print(f"genomicllm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genomicllm: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
+        if os.environ.get("GENOMICLLM_DEBUG"):
+            raise
+        print(f"genomicllm: internal error: {type(exc).__name__}: {exc} (set GENOMICLLM_DEBUG=1 for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

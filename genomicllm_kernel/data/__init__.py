@@ -1,0 +1,1 @@
+"""Corpus building: obtain public sources, read genomes and annotations, write prompt-answer splits."""

@@ -1,0 +1,183 @@
+"""``genomicllm evaluate``: every metric TASKS.md names, per task and per source.
+
+Classification is answered from the label probabilities of one forward pass (no sampling);
+generation with constrained greedy decoding. Examples flagged ``leak`` by the data builder are
+dropped before scoring (GUE dev sequences whose middle 24-mer occurs in training, prom_300
+sequences containing a prom_core training sequence). Generation exact match is also reported by
+input-length bucket. Metrics come from scikit-learn, sacrebleu and rouge-score, not hand-written.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .grammar import parse_prompt
+from .registry import TASKS
+
+BUCKETS = [(1, 32), (33, 64), (65, 128), (129, 256), (257, 10**9)]
+
+
+def source_group(source: str) -> str:
+    if source.startswith("GUE:"):
+        return source
+    if "[" in source:
+        return "annotation " + source[source.index("[") :]
+    return "annotation" if not source.startswith("derived") else "derived"
+
+
+def classification_metrics(truth: list[str], pred: list[str]) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+    return {"n": len(truth), "accuracy": accuracy_score(truth, pred),
+            "macro_f1": f1_score(truth, pred, average="macro", zero_division=0),
+            "mcc": matthews_corrcoef(truth, pred) if len(set(truth) | set(pred)) > 1 else 0.0}
+
+
+def _valid(task, answer: str | None) -> bool:
+    if answer is None:
+        return False
+    if task.answer_kind == "label":
+        return answer in task.labels
+    if task.answer_kind == "number":
+        try:
+            return 0.0 <= float(answer) <= 1.0 and len(answer) == 5
+        except ValueError:
+            return False
+    if task.answer_kind == "dna":
+        return bool(answer) and set(answer) <= set("ACGTN")
+    if task.answer_kind == "protein":
+        return set(answer) <= set("ACDEFGHIKLMNPQRSTVWY*XBZJUO")
+    return bool(answer)
+
+
+def task_metrics(task_id: str, rows: list[dict]) -> dict:
+    task = TASKS[task_id]
+    truth = [r["answer"] for r in rows]
+    pred = [r["pred"] or "" for r in rows]
+    out: dict = {"n": len(rows), "valid_format": float(np.mean([_valid(task, r["pred"]) for r in rows]))}
+    if task.answer_kind == "label":
+        out.update(classification_metrics(truth, pred))
+    elif task_id == "gc_content":
+        t = np.array([float(x) for x in truth])
+        p = np.array([float(x) if _valid(task, x) else 0.0 for x in pred])
+        out["mae"] = float(np.abs(t - p).mean())
+        out["pearson_r"] = float(np.corrcoef(t, p)[0, 1]) if t.std() > 0 and p.std() > 0 else 0.0
+    elif task_id == "nt2aa":
+        out["exact_match"] = float(np.mean([a == b for a, b in zip(truth, pred)]))
+        per = [sum(x == y for x, y in zip(a, b)) / max(1, len(a)) for a, b in zip(truth, pred)]
+        out["per_residue_accuracy"] = float(np.mean(per))
+    elif task_id == "gene_description":
+        import sacrebleu
+        from rouge_score import rouge_scorer
+
+        out["exact_match"] = float(np.mean([a == b for a, b in zip(truth, pred)]))
+        out["bleu4"] = sacrebleu.corpus_bleu(pred, [truth]).score / 100
+        scorer = rouge_scorer.RougeScorer(["rougeL"])
+        out["rouge_l"] = float(np.mean([scorer.score(a, b)["rougeL"].fmeasure for a, b in zip(truth, pred)]))
+    else:
+        out["exact_match"] = float(np.mean([a == b for a, b in zip(truth, pred)]))
+    if task.answer_kind in ("dna", "protein"):
+        by = {}
+        for lo, hi in BUCKETS:
+            sel = [r for r in rows if lo <= r["length"] <= hi]
+            if sel:
+                by[f"{lo}-{hi if hi < 10**9 else 'max'}"] = {"n": len(sel), "exact_match": float(np.mean([r["answer"] == r["pred"] for r in sel]))}
+        out["exact_by_length"] = by
+    return out
+
+
+def _sample(data: Path, split: str, tasks, limit: int, seed: int = 0):
+    path = data / f"{split}.jsonl"
+    if not path.exists():
+        raise InputError(f"{path} not found; run 'genomicllm data build --out {data}' first")
+    groups: dict[tuple, list] = defaultdict(list)
+    dropped = defaultdict(int)
+    with open(path) as fh:
+        for line in fh:
+            ex = json.loads(line)
+            if tasks and ex["task"] not in tasks:
+                continue
+            key = (ex["task"], source_group(ex["source"]))
+            if ex.get("leak"):
+                dropped[key] += 1
+                continue
+            groups[key].append(ex)
+    rng = random.Random(seed)
+    for key, rows in groups.items():
+        if len(rows) > limit:
+            groups[key] = rng.sample(rows, limit)
+    return groups, dropped
+
+
+def evaluate(model, data: Path, split: str = "dev", tasks=None, out: Path | None = None, limit: int = 300,
+             backend: str | None = None, batch_size: int = 32) -> dict:
+    from tqdm import tqdm
+
+    from .api import answer_prompts, load_engine
+
+    if tasks:
+        unknown = [t for t in tasks if t not in TASKS]
+        if unknown:
+            raise InputError(f"unknown task(s) {unknown}; tasks: {', '.join(TASKS)}")
+    engine = load_engine(model, backend)
+    groups, dropped = _sample(Path(data), split, tasks, limit)
+    results: dict = {"model": engine.model_id, "runtime": engine.runtime, "split": split, "limit_per_group": limit,
+                     "groups": {}, "tasks": {}}
+    all_rows: dict[str, list] = defaultdict(list)
+    total = sum(len(v) for v in groups.values())
+    bar = tqdm(total=total, desc=f"evaluating {split}", unit="ex", disable=None)
+    t0 = time.time()
+    for (task_id, group), rows in sorted(groups.items()):
+        prompts = [parse_prompt(r["prompt"]) for r in rows]
+        answers = list(answer_prompts(prompts, engine.path, backend, batch_size, progress=bar.update))
+        scored = [{"answer": r["answer"], "pred": a.answer, "length": len(p.sequence)} for r, a, p in zip(rows, answers, prompts)]
+        results["groups"][f"{task_id} | {group}"] = dict(task_metrics(task_id, scored), leak_dropped=dropped.get((task_id, group), 0))
+        all_rows[task_id] += scored
+    bar.close()
+    for task_id, rows in sorted(all_rows.items()):
+        results["tasks"][task_id] = task_metrics(task_id, rows)
+    results["seconds"] = round(time.time() - t0, 1)
+    md = to_markdown(results)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"eval_{split}.json").write_text(json.dumps(results, indent=1))
+        (out / f"eval_{split}.md").write_text(md)
+    print(md)
+    return results
+
+
+METRIC_ORDER = ["n", "valid_format", "accuracy", "macro_f1", "mcc", "mae", "pearson_r", "exact_match",
+                "per_residue_accuracy", "bleu4", "rouge_l"]
+
+
+def to_markdown(results: dict) -> str:
+    lines = [f"Model `{results['model']}` on the {results['split']} split ({results['runtime']}; at most "
+             f"{results['limit_per_group']} examples per task and source; leak-flagged examples dropped).", "",
+             "| task | source | " + " | ".join(METRIC_ORDER) + " |", "|" + " --- |" * (len(METRIC_ORDER) + 2)]
+
+    def row(name, group, m):
+        cells = []
+        for k in METRIC_ORDER:
+            v = m.get(k)
+            cells.append("" if v is None else (str(v) if k == "n" else f"{v:.3f}"))
+        return f"| {name} | {group} | " + " | ".join(cells) + " |"
+
+    for key, m in results["groups"].items():
+        task_id, group = key.split(" | ", 1)
+        lines.append(row(task_id, group, m))
+    lines += ["", "All sources pooled:", "", "| task | | " + " | ".join(METRIC_ORDER) + " |", "|" + " --- |" * (len(METRIC_ORDER) + 2)]
+    for task_id, m in results["tasks"].items():
+        lines.append(row(task_id, "all", m))
+    gen = [(t, m["exact_by_length"]) for t, m in results["tasks"].items() if "exact_by_length" in m]
+    if gen:
+        lines += ["", "Generation exact match by input length (nt):", "", "| task | length | n | exact match |", "| --- | --- | --- | --- |"]
+        for t, by in gen:
+            for b, v in by.items():
+                lines.append(f"| {t} | {b} | {v['n']} | {v['exact_match']:.3f} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,56 @@
+"""The model: a stock transformers causal LM (Llama) over the hybrid tokenizer.
+
+A stock class keeps Optimum's ONNX export (with past key values) a one-liner; the architecture's
+size lives in the training config. A model folder holds ``config.json``, ``model.safetensors``
+(never pickle) and the tokenizer files, exactly as ``save_pretrained`` writes them.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import ModelUnavailableError
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+def default_model_dir() -> Path:
+    return Path(os.environ.get("GENOMICLLM_MODEL", DEFAULT_MODEL_DIR))
+
+
+def build_model(tokenizer, hidden: int = 256, layers: int = 4, heads: int = 4, ffn: int = 768,
+                context: int = 512, seed: int = 0):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        num_key_value_heads=heads, intermediate_size=ffn, max_position_embeddings=context,
+        tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, rope_theta=10000.0, attention_dropout=0.0,
+    )
+    return LlamaForCausalLM(config)
+
+
+def check_model_dir(path: str | Path) -> Path:
+    path = Path(path)
+    if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
+        raise ModelUnavailableError(
+            f"no trained GenomicLLM model at {path} (expected config.json and model.safetensors); "
+            "train one with 'genomicllm train' or pass --model DIR"
+        )
+    return path
+
+
+def load_torch_model(path: str | Path):
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from .tokenizer import GenomicLLMTokenizer
+
+    path = check_model_dir(path)
+    model = LlamaForCausalLM.from_pretrained(path, use_safetensors=True, dtype=torch.float32)
+    model.eval()
+    tokenizer = GenomicLLMTokenizer.from_pretrained(path)
+    return model, tokenizer

@@ -1,0 +1,68 @@
+"""ask / predict against a real (tiny) trained model: formats, probabilities, checks, windows."""
+import pytest
+
+from genomicllm_kernel import ask, predict
+from genomicllm_kernel.errors import SequenceTooLongError
+from genomicllm_kernel.registry import TASKS
+
+PROMPTS = {
+    "splice_site": "ACGTAGGTAAGTCC, splice site =",
+    "enhancer": "ACGTTTGACCA, enhancer =",
+    "promoter": "TATAAAAGGCGCGC, core tata promoter =",
+    "open_chromatin": "ACGTGGGCGG, open chromatin region =",
+    "regulatory": "ACTGGGGGAGGG, chromosome = chromosome11, regulatory =",
+    "tf_binding": "ACGTCCGCGGTGG, transcription factor = CTCF, transcription factor binding site =",
+    "orf": "ATGGCCATTGTAATG, open reading frame =",
+    "sequence_direction": "ATGGCCATTGTAATG, sequence direction =",
+    "gene_biotype": "ATGGCCATTGTAATG, gene biotype =",
+    "gc_content": "TGGCTGAAGACAACCACA, GC content =",
+    "nt2aa": "ATGGCCATTGTAATGGGC, protein sequence =",
+    "reverse_complement": "ACGTTGCAA, reverse complementary sequence =",
+    "gene_description": "ACGTTGCAAGGT, symbol = BRCA1, description =",
+    "reading_comprehension": "Dbxref:MIM=300586, GGATCAATAC, reading comprehension: Dbxref:MIM =",
+}
+
+
+def test_every_task_answers_in_a_valid_format(tiny_model):
+    assert set(PROMPTS) == set(TASKS)
+    answers = ask(list(PROMPTS.values()), model=tiny_model)
+    for (task_id, prompt), a in zip(PROMPTS.items(), answers):
+        task = TASKS[task_id]
+        assert a.task == task_id and a.model and a.runtime == "torch-cpu"
+        assert 0.0 < a.probability <= 1.0
+        if task.labels:
+            assert a.answer in task.labels
+            assert set(a.labels) == set(task.labels) and abs(sum(a.labels.values()) - 1) < 1e-6
+            assert a.probability == max(a.labels.values())
+        if task_id == "gc_content":
+            assert len(a.answer) == 5 and 0 <= float(a.answer) <= 1
+            assert a.check.expected == "0.500"
+        if task_id == "reverse_complement":
+            assert len(a.answer) == 9 and set(a.answer) <= set("ACGTN")
+            assert a.check.expected == "TTGCAACGT" and a.check.agree == (a.answer == "TTGCAACGT")
+        if task_id == "nt2aa":
+            assert len(a.answer) == 6 and a.check.expected == "MAIVMG"
+        if task_id == "reading_comprehension":
+            assert a.check.expected == "300586"
+
+
+def test_single_prompt_returns_one_answer(tiny_model):
+    a = ask("ACGT, GC content =", model=tiny_model)
+    assert a.index == 0 and a.check.expected == "0.500"
+    assert a.to_dict()["check"] == {"expected": "0.500", "agree": a.answer == "0.500"}
+
+
+def test_too_long_sequence_names_the_limit_and_windowing(tiny_model):
+    with pytest.raises(SequenceTooLongError, match="window-size"):
+        ask("A" * 5000 + ", promoter =", model=tiny_model)
+
+
+def test_predict_windows(tiny_model):
+    answers = list(predict("promoter", [("r1", "ACGT" * 30), ("r2", "TTTT")], window_size=50, window_step=40, model=tiny_model))
+    assert [(a.id, a.window) for a in answers] == [("r1", (1, 50)), ("r1", (41, 90)), ("r1", (71, 120)), ("r2", (1, 4))]
+    assert [a.index for a in answers] == [0, 1, 2, 3]
+
+
+def test_predict_rejects_a_question_of_another_task(tiny_model):
+    with pytest.raises(ValueError, match="belongs to task"):
+        list(predict("promoter", ["ACGT"], question="GC content", model=tiny_model))

@@ -1,0 +1,68 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genomicllm_kernel import checks
+from genomicllm_kernel.grammar import format_prompt, make_prompt, parse_prompt
+from genomicllm_kernel.registry import TASKS, all_question_keys
+from genomicllm_kernel.tokenizer import GenomicLLMTokenizer, learn_text_pieces
+
+TOK = GenomicLLMTokenizer(text_pieces=learn_text_pieces(["BRCA1 DNA repair associated"] * 5 + ["symbol = X"] * 5))
+dna = st.text(alphabet="ACGTN", min_size=1, max_size=120)
+text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters=",="), min_size=1, max_size=30).map(str.strip).filter(bool)
+
+
+@settings(max_examples=200)
+@given(dna, st.sampled_from([k for k in all_question_keys() if not k.endswith(":")]), st.dictionaries(
+    st.from_regex(r"[a-z][a-z ]{0,8}[a-z]", fullmatch=True), text, max_size=2))
+def test_prompt_round_trip(sequence, question, items):
+    prompt = make_prompt(question, sequence, items)
+    ids = TOK.encode_prompt(prompt)
+    assert ids[0] == TOK.bos_token_id and TOK.unk_token_id not in ids
+    assert TOK.decode(ids) == format_prompt(prompt)
+    assert parse_prompt(TOK.decode(ids)) == prompt
+
+
+@given(dna)
+def test_dna_answers_are_aligned_and_exact(sequence):
+    for question, fn in (("reverse sequence", checks.reverse), ("complementary sequence", checks.complement),
+                         ("reverse complementary sequence", checks.reverse_complement)):
+        prompt = make_prompt(question, sequence)
+        answer = fn(sequence)
+        ids = TOK.encode_answer(prompt, answer)
+        assert len(ids) == (len(sequence) + 2) // 3 + 1  # one token per input chunk, then <eos>
+        assert TOK.decode_answer(prompt, ids) == answer
+
+
+@given(dna, text)
+def test_protein_text_and_number_answers(sequence, free_text):
+    p = make_prompt("protein sequence", sequence)
+    protein = checks.translate(sequence)
+    assert TOK.decode_answer(p, TOK.encode_answer(p, protein)) == protein
+    d = make_prompt("description", None, {"symbol": "X"})
+    assert TOK.decode_answer(d, TOK.encode_answer(d, free_text)) == free_text
+    g = make_prompt("GC content", sequence)
+    gc = checks.gc_content(sequence)
+    assert TOK.decode_answer(g, TOK.encode_answer(g, gc)) == gc
+
+
+def test_labels_are_single_tokens():
+    for task in TASKS.values():
+        if task.labels:
+            p = make_prompt(task.default_question, "ACGT" if task.needs_sequence else None)
+            for label in task.labels:
+                ids = TOK.encode_answer(p, label)
+                assert len(ids) == 2 and TOK.decode_answer(p, ids) == label
+
+
+def test_three_mers_cut_tokens():
+    assert len(TOK.encode_prompt("ACGTACGTACGT, GC content =")) == 1 + 4 + 1 + 1 + 1
+
+
+def test_save_and_load(tmp_path):
+    TOK.save_pretrained(tmp_path)
+    again = GenomicLLMTokenizer.from_pretrained(tmp_path)
+    prompt = "ACGTTGCAN, symbol = BRCA1, reverse sequence ="
+    assert again.encode_prompt(prompt) == TOK.encode_prompt(prompt)
+    assert again.padding_side == "left"
+    batch = again(["ACGT, GC content =", "ACGTACGTAA, promoter ="], padding=True)
+    assert set(batch) == {"input_ids", "attention_mask"}
