@@ -14,10 +14,10 @@ from typing import Iterable, Iterator
 
 from .checks import Check
 from .errors import InputError, ModelUnavailableError, SequenceTooLongError
-from .grammar import Prompt, make_prompt, parse_prompt
+from .grammar import Prompt, make_prompt, parse_prompt  # noqa: F401 (parse_prompt re-exported)
 from .registry import get_task, task_for_question
 
-BACKENDS = ("torch",)
+BACKENDS = ("auto", "onnx", "onnx-int8", "torch")
 
 
 @dataclass
@@ -69,21 +69,56 @@ def _model_id(path: Path) -> str:
 
 
 def load_engine(model: str | Path | None = None, backend: str | None = None, threads: int | None = None) -> Engine:
-    from .model import check_model_dir, default_model_dir
+    """Load (once per process) the model behind ``backend``.
 
-    backend = backend or "torch"
+    ``auto`` (the default) uses ONNX Runtime when the model folder carries its ONNX export and
+    onnxruntime is installed, else PyTorch. ``onnx`` / ``onnx-int8`` insist on ONNX Runtime
+    (fp32 / dynamically quantized int8); ``torch`` is the reference backend.
+    """
+    from .model import default_model_dir
+    from .ort_backend import onnx_dir
+
+    backend = backend or "auto"
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    path = check_model_dir(Path(model) if model else default_model_dir()).resolve()
+    path = Path(model) if model else default_model_dir()
+    if not (path / "config.json").exists():
+        from .model import check_model_dir
+
+        check_model_dir(path)  # raises the standard 'no trained model' message
+    path = path.resolve()
+    folder = onnx_dir(path)
+    if backend == "auto":
+        backend = "onnx" if folder is not None and _has_onnxruntime() else "torch"
     key = (str(path), backend)
     if key not in _ENGINES:
-        from .engine import TorchDecoder
-        from .model import load_torch_model
+        if backend.startswith("onnx"):
+            from .codec import HybridCodec
+            from .ort_backend import ORTDecoder
 
-        net, tok = load_torch_model(path)
-        decoder = TorchDecoder(net, tok, threads=threads or 1)
-        _ENGINES[key] = Engine(path, backend, decoder, _model_id(path), "torch-cpu", decoder.context)
+            filename = "model_int8.onnx" if backend == "onnx-int8" else "model.onnx"
+            if folder is None or not (folder / filename).exists():
+                raise ModelUnavailableError(f"{path} has no ONNX export ({filename}); run 'genomicllm export --model {path}'"
+                                            + (" --quantize int8" if backend == "onnx-int8" else "") + " or use --backend torch")
+            decoder = ORTDecoder(folder, HybridCodec.from_dir(folder), threads=threads, filename=filename)
+            runtime = f"onnxruntime-{decoder.provider}" + ("-int8" if backend == "onnx-int8" else "")
+            model_id = _model_id(path) if (path / "model.safetensors").exists() else f"{path.name}@onnx"
+        else:
+            from .engine import TorchDecoder
+            from .model import check_model_dir, load_torch_model
+
+            check_model_dir(path)
+            net, tok = load_torch_model(path)
+            decoder = TorchDecoder(net, tok, threads=threads or 1)
+            runtime, model_id = "torch-cpu", _model_id(path)
+        _ENGINES[key] = Engine(path, backend, decoder, model_id, runtime, decoder.context)
     return _ENGINES[key]
+
+
+def _has_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def _exact(prompt: Prompt) -> str | None:

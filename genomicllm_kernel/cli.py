@@ -39,32 +39,36 @@ def _fmt_prob(p) -> str:
     return "" if p is None else f"{p:.4f}"
 
 
-def _rows(answers):
-    labels = _label_columns(answers)
-    header = ["index", "id", "task", "question", "answer", "probability"] + [f"p({x})" for x in labels] + ["check", "agree", "model"]
-    rows = []
-    for a in answers:
-        row = [str(a.index), a.id or "", a.task, a.question, a.answer if a.answer is not None else "", _fmt_prob(a.probability)]
-        row += [_fmt_prob((a.labels or {}).get(x)) if a.labels else "" for x in labels]
-        row += [a.check.expected if a.check else "", "" if not a.check or a.check.agree is None else ("agree" if a.check.agree else "disagree"),
-                a.model or "none (exact only)"]
-        rows.append(row)
-    return header, rows
+def _header(labels: list[str]) -> list[str]:
+    return ["index", "id", "task", "question", "answer", "probability"] + [f"p({x})" for x in labels] + ["check", "agree", "model"]
 
 
-def write_answers(answers, fmt: str, stream) -> None:
-    answers = list(answers)
+def _row(a, labels: list[str]) -> list[str]:
+    row = [str(a.index), a.id or "", a.task, a.question, a.answer if a.answer is not None else "", _fmt_prob(a.probability)]
+    row += [_fmt_prob((a.labels or {}).get(x)) if a.labels else "" for x in labels]
+    row += [a.check.expected if a.check else "", "" if not a.check or a.check.agree is None else ("agree" if a.check.agree else "disagree"),
+            a.model or "none (exact only)"]
+    return row
+
+
+def write_answers(answers, fmt: str, stream, labels: list[str] | None = None) -> None:
+    """Write answers; jsonl, and tsv when the label columns are known up front, stream in constant memory."""
     if fmt == "jsonl":
         for a in answers:
             stream.write(json.dumps(a.to_dict()) + "\n")
         return
-    header, rows = _rows(answers)
-    if fmt == "tsv":
-        stream.write("\t".join(header) + "\n")
-        for r in rows:
-            stream.write("\t".join(c.replace("\t", " ") for c in r) + "\n")
+    if fmt == "tsv" and labels is not None:
+        stream.write("\t".join(_header(labels)) + "\n")
+        for a in answers:
+            stream.write("\t".join(c.replace("\t", " ") for c in _row(a, labels)) + "\n")
         return
-    widths = [min(60, max(len(h), *(len(r[i]) for r in rows))) for i, h in enumerate(header)] if rows else [len(h) for h in header]
+    answers = list(answers)
+    labels = _label_columns(answers)
+    if fmt == "tsv":
+        write_answers(answers, fmt, stream, labels)
+        return
+    header, rows = _header(labels), [_row(a, labels) for a in answers]
+    widths = [min(60, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(header)]
     cut = lambda s, w: s if len(s) <= w else s[: w - 1] + "…"  # noqa: E731
     stream.write("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip() + "\n")
     for r in rows:
@@ -75,15 +79,15 @@ def write_answers(answers, fmt: str, stream) -> None:
             break
 
 
-def _write_output(answers, fmt: str, output: str | None) -> None:
+def _write_output(answers, fmt: str, output: str | None, labels: list[str] | None = None) -> None:
     if output in (None, "-"):
-        write_answers(answers, fmt, sys.stdout)
+        write_answers(answers, fmt, sys.stdout, labels)
         return
     out = Path(output)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent if str(out.parent) else ".")
     try:
         with os.fdopen(fd, "w") as fh:
-            write_answers(answers, fmt, fh)
+            write_answers(answers, fmt, fh, labels)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -133,17 +137,19 @@ def cmd_ask(args) -> int:
 def cmd_predict(args) -> int:
     from .api import predict
     from .fasta import read_sequences
+    from .registry import get_task
 
     items = _parse_items(args.item)
+    task = get_task(args.task)
     records = read_sequences(args.fasta, args.input_format)
     bar = _progress_bar(None, f"predicting {args.task}")
     try:
-        answers = list(predict(args.task, records, question=args.question, items=items, model=args.model,
-                               backend=args.backend, batch_size=args.batch_size, window_size=args.window_size,
-                               window_step=args.window_step, progress=bar.update))
+        answers = predict(args.task, records, question=args.question, items=items, model=args.model,
+                          backend=args.backend, batch_size=args.batch_size, window_size=args.window_size,
+                          window_step=args.window_step, progress=bar.update)
+        _write_output(answers, args.format, args.output, list(task.labels))  # streams: memory flat with input size
     finally:
         bar.close()
-    _write_output(answers, args.format, args.output)
     return 0
 
 
@@ -188,6 +194,16 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    try:
+        from genomicllm_export import export_model
+    except ImportError:
+        raise InputError("export needs the ONNX extras: pip install 'genomicllm[cpu]'") from None
+    export_model(args.model, args.out, quantize=args.quantize, check=not args.no_check,
+                 progress=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genomicllm", description="Ask a DNA sequence questions with GenomicLLM.")
     p.add_argument("--version", action="version", version=f"genomicllm {__version__}")
@@ -195,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_opts(sp):
         sp.add_argument("--model", help="model folder (default: the shipped model, or $GENOMICLLM_MODEL)")
-        sp.add_argument("--backend", default="torch", help="inference backend (default: torch)")
+        sp.add_argument("--backend", default="auto", choices=("auto", "onnx", "onnx-int8", "torch"),
+                        help="auto (default): ONNX Runtime when the model has its ONNX export, else PyTorch")
         sp.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
         sp.add_argument("--output", "-o", help="write to this file instead of stdout (written atomically)")
         sp.add_argument("--batch-size", type=int, default=32)
@@ -248,8 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tasks", nargs="*")
     ev.add_argument("--limit", type=int, default=300, help="examples per task and source (default 300)")
     ev.add_argument("--out", help="folder for the markdown table and JSON")
-    ev.add_argument("--backend", default="torch")
+    ev.add_argument("--backend", default="auto", choices=("auto", "onnx", "onnx-int8", "torch"))
     ev.set_defaults(func=cmd_evaluate)
+    ex = sub.add_parser("export", help="export a model to ONNX (Optimum) with a parity check against PyTorch")
+    ex.add_argument("--model", required=True)
+    ex.add_argument("--out", help="output folder (default: MODEL/onnx, where the auto backend finds it)")
+    ex.add_argument("--quantize", choices=("int8",), help="also write model_int8.onnx (dynamic quantization)")
+    ex.add_argument("--no-check", action="store_true", help="skip the parity check")
+    ex.set_defaults(func=cmd_export)
     return p
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .grammar import Prompt
 from .registry import DNA, LABEL, NUMBER, PROTEIN, TEXT
-from .tokenizer import GenomicLLMTokenizer, chunk_bounds
+from .codec import HybridCodec, chunk_bounds
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Decoder:
 
     name = "abstract"
 
-    def __init__(self, tokenizer: GenomicLLMTokenizer, context: int):
+    def __init__(self, tokenizer: HybridCodec, context: int):
         self.tok = tokenizer
         self.context = context
         self._dna = np.array(sorted(tokenizer.ids_with_prefix("<dna:")))
@@ -152,7 +152,7 @@ class TorchDecoder(Decoder):
             torch.set_num_threads(threads)
         self.model = model
         self.torch = torch
-        super().__init__(tokenizer, model.config.max_position_embeddings)
+        super().__init__(getattr(tokenizer, "codec", tokenizer), model.config.max_position_embeddings)
 
     def start(self, ids, mask):
         torch = self.torch

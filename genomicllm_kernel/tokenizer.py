@@ -1,108 +1,19 @@
-"""The hybrid tokenizer: compact DNA tokens for sequence items, subword tokens for text.
-
-Design (why it looks like this)
--------------------------------
-Training happens on 2 CPU cores, so every token costs. ``../shared/notes/training.md`` measured that
-non-overlapping 3-mer DNA tokens cut tokens about 3x versus single nucleotides and were the only
-representation with which a small model learned anything in 30 minutes.
-
-* **Sequence items** are cut into non-overlapping 3-mers from the first base; the last chunk may be
-  1 or 2 nt. Tokens are ``<dna:ACG>`` over A, C, G, T, N (5 + 25 + 125 = 155 tokens). Other IUPAC
-  ambiguity codes reach the model as N (the exact checks still see the original letters).
-* **DNA answers are aligned to the input's chunks** (one answer token per input chunk, in input
-  order): complement of the chunk, the chunk reversed, or the chunk reverse-complemented. For the
-  reverse tasks the decoder flips the token order back. Every DNA-to-DNA task thus becomes a
-  monotonic token-by-token map that copy heads learn quickly, and frames never shift even when the
-  length is not a multiple of 3.
-* **Protein answers** are one ``<aa:X>`` token per complete input codon, again aligned.
-* **Labels** of classification tasks are single tokens (``<label:True>``), so a classification is
-  one forward pass and a softmax over the task's label tokens.
-* **Question keys** are single tokens (``<q:core promoter>``); reading comprehension adds the item
-  name as text.
-* **Text** (annotation items, gene descriptions, numbers) uses greedy longest match over a subword
-  vocabulary learned from the corpus, with every printable ASCII character and 256 byte tokens as
-  fallback, so any text decodes back exactly. GC content answers are spelled one character a token
-  so that the runtime can constrain them to ``d.ddd``.
-
-Layout of one example::
-
-    <bos> item <sep> item <sep> ... <q:key> [name] <ans> answer... <eos>
+"""The Hugging Face face of the hybrid codec: a ``PreTrainedTokenizer`` with ``save_pretrained`` /
+``from_pretrained``, ``__call__`` with padding, and ``decode``. The design of the encoding is
+documented in :mod:`genomicllm_kernel.codec`; this class only adapts it to transformers.
 """
 from __future__ import annotations
 
 import json
 import os
-from collections import Counter
-from itertools import product
-from typing import Iterable
 
 from transformers import PreTrainedTokenizer
 
-from . import registry
-from .alphabet import MODEL_NUCLEOTIDES
-from .errors import InputError
-from .grammar import AnnotationItem, Prompt, SequenceItem, format_prompt, parse_prompt
-from .registry import DNA, LABEL, NUMBER, PROTEIN, READING_PREFIX, TEXT
+from .codec import VOCAB_FILE, HybridCodec, learn_text_pieces  # noqa: F401 (re-exported)
+from .grammar import parse_prompt
 
-VOCAB_FILE = "vocab.json"
-SPECIAL = ["<pad>", "<bos>", "<eos>", "<unk>", "<sep>", "<ans>"]
-AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY*XBZJUO"
-PRINTABLE = [chr(c) for c in range(32, 127)]
-BYTES = [f"<0x{b:02X}>" for b in range(256)]
-MAX_PIECE = 24
-
-_REVERSED_QUESTIONS = {"reverse sequence", "reverse complementary sequence"}
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
-
-
-def dna_token(chunk: str) -> str:
-    return f"<dna:{chunk}>"
-
-
-def _dna_chunks() -> list[str]:
-    return ["".join(p) for k in (1, 2, 3) for p in product(MODEL_NUCLEOTIDES, repeat=k)]
-
-
-def chunk_bounds(length: int) -> list[tuple[int, int]]:
-    return [(s, min(s + 3, length)) for s in range(0, length, 3)]
-
-
-def model_view(sequence: str) -> str:
-    """The sequence as the model reads it: ambiguity codes other than N become N."""
-    return "".join(c if c in MODEL_NUCLEOTIDES else "N" for c in sequence)
-
-
-def base_vocabulary() -> list[str]:
-    """Every token whose meaning is fixed by the registry (not learned from text)."""
-    tokens = list(SPECIAL)
-    tokens += [f"<q:{k}>" for k in registry.all_question_keys()]
-    labels: list[str] = []
-    for task in registry.TASKS.values():
-        labels += [label for label in task.labels if label not in labels]
-    tokens += [f"<label:{label}>" for label in labels]
-    tokens += [dna_token(c) for c in _dna_chunks()]
-    tokens += [f"<aa:{a}>" for a in AMINO_ACIDS]
-    tokens += PRINTABLE + BYTES
-    return tokens
-
-
-def learn_text_pieces(texts: Iterable[str], size: int = 1500, min_count: int = 3) -> list[str]:
-    """Pick frequent words (with and without a leading space) as text tokens.
-
-    Greedy longest match over these plus single characters is a simple, exactly invertible subword
-    scheme; the score favours pieces that save the most tokens overall.
-    """
-    import re
-
-    counts: Counter[str] = Counter()
-    for text in texts:
-        for match in re.finditer(r" ?[A-Za-z]+| ?[0-9]+|[^\sA-Za-z0-9]+| ?", text):
-            piece = match.group(0)
-            if 1 < len(piece) <= MAX_PIECE and "<" not in piece and ">" not in piece:
-                counts[piece] += 1
-    scored = [(c * (len(p) - 1), p) for p, c in counts.items() if c >= min_count]
-    scored.sort(key=lambda x: (-x[0], x[1]))
-    return sorted(p for _, p in scored[:size])
+_DELEGATED = ("text_tokens", "dna_tokens", "prompt_tokens", "encode_prompt", "decode_prompt_tokens", "answer_tokens",
+              "encode_answer", "decode_answer", "label_ids", "ids_with_prefix", "text_ids", "char_id")
 
 
 class GenomicLLMTokenizer(PreTrainedTokenizer):
@@ -114,189 +25,49 @@ class GenomicLLMTokenizer(PreTrainedTokenizer):
     def __init__(self, vocab_file: str | None = None, text_pieces: list[str] | None = None, **kwargs):
         if vocab_file is not None:
             with open(vocab_file, encoding="utf-8") as fh:
-                self.vocab: dict[str, int] = json.load(fh)
+                self.codec = HybridCodec(json.load(fh))
         else:
-            tokens = base_vocabulary()
-            known = set(tokens)
-            tokens += [p for p in (text_pieces or []) if p not in known]
-            self.vocab = {t: i for i, t in enumerate(tokens)}
-        self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
-        self._text_pieces = {t for t in self.vocab if not (t.startswith("<") and t.endswith(">") and len(t) > 1)}
-        self._max_piece = max((len(t) for t in self._text_pieces), default=1)
+            self.codec = HybridCodec.build(text_pieces)
+        self.vocab = self.codec.vocab
         kwargs.setdefault("padding_side", "left")
         for role in ("bos", "eos", "pad", "unk", "sep"):
             kwargs.setdefault(f"{role}_token", f"<{role}>")
         super().__init__(**kwargs)
 
-    # ---- transformers plumbing -------------------------------------------------------------
+    def __getattr__(self, name):
+        if name in _DELEGATED:
+            return getattr(self.__dict__["codec"], name)
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            raise AttributeError(name) from None
+
     @property
     def vocab_size(self) -> int:
-        return len(self.vocab)
+        return len(self.codec)
 
     def get_vocab(self) -> dict[str, int]:
-        return dict(self.vocab)
+        return dict(self.codec.vocab)
 
     def _convert_token_to_id(self, token: str) -> int:
-        return self.vocab.get(token, self.vocab["<unk>"])
+        return self.codec._convert_token_to_id(token)
 
     def _convert_id_to_token(self, index: int) -> str:
-        return self.ids_to_tokens.get(index, "<unk>")
+        return self.codec._convert_id_to_token(index)
 
     def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
         name = (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILE
         path = os.path.join(save_directory, name)
         with open(path, "w", encoding="utf-8") as fh:
-            json.dump(self.vocab, fh, ensure_ascii=False, indent=0)
+            json.dump(self.codec.vocab, fh, ensure_ascii=False, indent=0)
         return (path,)
 
     def _tokenize(self, text: str, **kwargs) -> list[str]:
-        return self.prompt_tokens(parse_prompt(text))
+        return self.codec.prompt_tokens(parse_prompt(text))
 
     def build_inputs_with_special_tokens(self, token_ids_0, token_ids_1=None):
         ids = [self.bos_token_id] + list(token_ids_0)
         return ids + list(token_ids_1) if token_ids_1 else ids
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
-        return self.decode_prompt_tokens(tokens)
-
-    # ---- prompts ---------------------------------------------------------------------------
-    def text_tokens(self, text: str) -> list[str]:
-        out: list[str] = []
-        i = 0
-        while i < len(text):
-            for length in range(min(self._max_piece, len(text) - i), 1, -1):
-                piece = text[i : i + length]
-                if piece in self._text_pieces:
-                    out.append(piece)
-                    i += length
-                    break
-            else:
-                char = text[i]
-                if char in self.vocab:
-                    out.append(char)
-                else:
-                    out += [f"<0x{b:02X}>" for b in char.encode("utf-8")]
-                i += 1
-        return out
-
-    def dna_tokens(self, sequence: str) -> list[str]:
-        view = model_view(sequence)
-        return [dna_token(view[s:e]) for s, e in chunk_bounds(len(view))]
-
-    def prompt_tokens(self, prompt: Prompt) -> list[str]:
-        tokens: list[str] = []
-        for n, item in enumerate(prompt.items):
-            if n:
-                tokens.append("<sep>")
-            if isinstance(item, SequenceItem):
-                tokens += self.dna_tokens(item.sequence)
-            else:
-                tokens += self.text_tokens(item.text())
-        if prompt.items:
-            tokens.append("<sep>")
-        if prompt.question.startswith(READING_PREFIX):
-            tokens.append(f"<q:{READING_PREFIX}>")
-            tokens += self.text_tokens(" " + prompt.reading_target)
-        else:
-            tokens.append(f"<q:{prompt.question}>")
-        tokens.append("<ans>")
-        return tokens
-
-    def encode_prompt(self, prompt: Prompt | str) -> list[int]:
-        if isinstance(prompt, str):
-            prompt = parse_prompt(prompt)
-        return [self.bos_token_id] + [self._convert_token_to_id(t) for t in self.prompt_tokens(prompt)]
-
-    def decode_prompt_tokens(self, tokens: list[str]) -> str:
-        """Write prompt tokens back in the grammar (the inverse of :meth:`prompt_tokens`)."""
-        items: list[str] = []
-        current: list[str] = []
-        question = ""
-        for tok in tokens:
-            if tok in ("<bos>", "<pad>", "<ans>", "<eos>"):
-                continue
-            if tok == "<sep>":
-                items.append(self._segment_text(current))
-                current = []
-            elif tok.startswith("<q:"):
-                question = tok[3:-1]
-                current = []
-            else:
-                current.append(tok)
-        if question == READING_PREFIX:
-            question = f"{READING_PREFIX} {self._segment_text(current).strip()}"
-        return ", ".join(items + [f"{question} ="])
-
-    def _segment_text(self, tokens: list[str]) -> str:
-        if tokens and all(t.startswith("<dna:") for t in tokens):
-            return "".join(t[5:-1] for t in tokens)
-        return self._join_text(tokens)
-
-    @staticmethod
-    def _join_text(tokens: list[str]) -> str:
-        out = bytearray()
-        for tok in tokens:
-            if len(tok) == 6 and tok.startswith("<0x"):
-                out.append(int(tok[3:5], 16))
-            elif tok.startswith(("<aa:", "<dna:", "<label:")):
-                out += tok[tok.index(":") + 1 : -1].encode("utf-8")
-            else:
-                out += tok.encode("utf-8")
-        return out.decode("utf-8", errors="replace")
-
-    # ---- answers ---------------------------------------------------------------------------
-    def answer_tokens(self, prompt: Prompt, answer: str) -> list[str]:
-        """Encode an answer to ``prompt`` (aligned to the input for DNA and protein answers)."""
-        task = prompt.task
-        kind = task.answer_kind
-        if kind == LABEL:
-            if answer not in task.labels:
-                raise InputError(f"{answer!r} is not a label of task {task.id} ({', '.join(task.labels)})")
-            tokens = [f"<label:{answer}>"]
-        elif kind == NUMBER:
-            tokens = [c if c in self.vocab else "<unk>" for c in answer]
-        elif kind == DNA:
-            view = model_view(answer)
-            bounds = chunk_bounds(len(prompt.sequence))
-            if len(view) != len(prompt.sequence):
-                raise InputError("a DNA answer must be as long as the prompt's sequence")
-            if prompt.question in _REVERSED_QUESTIONS:
-                n = len(view)
-                tokens = [dna_token(view[n - e : n - s]) for s, e in bounds]
-            else:
-                tokens = [dna_token(view[s:e]) for s, e in bounds]
-        elif kind == PROTEIN:
-            tokens = [f"<aa:{a}>" if f"<aa:{a}>" in self.vocab else "<aa:X>" for a in answer]
-        elif kind == TEXT:
-            tokens = self.text_tokens(answer)
-        else:  # pragma: no cover - registry guards the kinds
-            raise ValueError(kind)
-        return tokens + ["<eos>"]
-
-    def encode_answer(self, prompt: Prompt, answer: str) -> list[int]:
-        return [self._convert_token_to_id(t) for t in self.answer_tokens(prompt, answer)]
-
-    def decode_answer(self, prompt: Prompt, ids: Iterable[int]) -> str:
-        tokens: list[str] = []
-        for i in ids:
-            tok = self._convert_id_to_token(int(i))
-            if tok == "<eos>":
-                break
-            if tok not in ("<pad>", "<bos>", "<ans>"):
-                tokens.append(tok)
-        if prompt.task.answer_kind == DNA and prompt.question in _REVERSED_QUESTIONS:
-            tokens = tokens[::-1]
-        return self._join_text(tokens)
-
-    # ---- token classes used for constrained decoding and label scoring ----------------------
-    def label_ids(self, task: registry.Task) -> list[int]:
-        return [self.vocab[f"<label:{label}>"] for label in task.labels]
-
-    def ids_with_prefix(self, prefix: str) -> list[int]:
-        return [i for t, i in self.vocab.items() if t.startswith(prefix)]
-
-    def text_ids(self) -> list[int]:
-        return sorted(self.vocab[t] for t in self._text_pieces)
-
-    def char_id(self, char: str) -> int:
-        return self.vocab[char]
+        return self.codec.decode_prompt_tokens(tokens)

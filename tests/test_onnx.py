@@ -1,0 +1,57 @@
+"""Real ONNX Runtime sessions against the PyTorch reference, on the tiny trained model."""
+import json
+
+import pytest
+
+from genomicllm_export import export_model
+from genomicllm_export.onnx_export import PARITY_PROMPTS
+from genomicllm_kernel import api
+from genomicllm_kernel.registry import TASKS
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_model, tmp_path_factory):
+    import shutil
+
+    copy = tmp_path_factory.mktemp("exported") / "model"
+    shutil.copytree(tiny_model, copy)  # other tests keep the torch-only folder
+    export_model(copy, quantize="int8", progress=lambda m: None)
+    return copy
+
+
+def test_export_passes_checker_and_parity(exported):
+    report = json.loads((exported / "onnx" / "export_report.json").read_text())
+    fp32 = report["fp32"]
+    assert fp32["n"] == len(PARITY_PROMPTS) and fp32["identical_answers"] == fp32["n"]
+    assert fp32["max_probability_diff"] < 1e-4
+    assert "int8" in report and (exported / "onnx" / "model_int8.onnx").exists()
+    assert {t for t in TASKS} == {api.parse_prompt(p).task.id for p in PARITY_PROMPTS}
+
+
+def test_auto_backend_is_onnx_and_matches_torch_in_batches(exported):
+    prompts = PARITY_PROMPTS * 2
+    onnx = api.ask(prompts, model=exported, backend="auto", batch_size=7)
+    torch = api.ask(prompts, model=exported, backend="torch", batch_size=7)
+    assert onnx[0].runtime.startswith("onnxruntime-") and torch[0].runtime == "torch-cpu"
+    for a, b in zip(onnx, torch):
+        assert a.answer == b.answer
+        if a.labels:
+            assert max(abs(a.labels[k] - b.labels[k]) for k in a.labels) < 1e-4
+    # padding in a batch must not change answers: compare with one-by-one
+    single = [api.ask(p, model=exported, backend="onnx") for p in PARITY_PROMPTS]
+    for a, b in zip(onnx, single):
+        assert a.answer == b.answer and abs(a.probability - b.probability) < 1e-4
+
+
+def test_int8_backend_answers(exported):
+    a = api.ask(PARITY_PROMPTS[0], model=exported, backend="onnx-int8")
+    assert a.runtime.endswith("-int8") and a.answer in TASKS["splice_site"].labels
+
+
+def test_missing_export_is_a_clear_error(tiny_model, tmp_path):
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(tiny_model, copy, ignore=shutil.ignore_patterns("onnx"))
+    with pytest.raises(api.ModelUnavailableError, match="genomicllm export"):
+        api.ask(PARITY_PROMPTS[0], model=copy, backend="onnx")
