@@ -159,7 +159,7 @@ class TorchDecoder(Decoder):
         ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
         pos = (mask_t.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
-            out = self.model(input_ids=ids_t, attention_mask=mask_t, position_ids=pos, use_cache=True)
+            out = self.model(input_ids=ids_t, attention_mask=mask_t, position_ids=pos, use_cache=True, logits_to_keep=1)
         return out.logits[:, -1].float().numpy(), (out.past_key_values, mask_t, pos[:, -1])
 
     def step(self, state, next_ids):
@@ -169,5 +169,5 @@ class TorchDecoder(Decoder):
         pos = (last_pos + 1).unsqueeze(1)
         with torch.inference_mode():
             out = self.model(input_ids=torch.from_numpy(next_ids).unsqueeze(1), attention_mask=mask,
-                             position_ids=pos, past_key_values=past, use_cache=True)
+                             position_ids=pos, past_key_values=past, use_cache=True, logits_to_keep=1)
         return out.logits[:, -1].float().numpy(), (out.past_key_values, mask, pos[:, 0])

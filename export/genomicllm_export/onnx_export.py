@@ -36,6 +36,32 @@ PARITY_PROMPTS = [
 ]
 
 
+def keep_last_logits(path: Path) -> None:
+    """Rewrite the graph so ``logits`` holds only the last position ([batch, 1, vocab]).
+
+    Answers only ever read the last position (prompts are left-padded), so projecting every
+    position through the output layer and copying [batch, length, vocab] floats out of the session
+    is wasted work; ``ORTModelForCausalLM`` reads the last position too, so it still loads the file.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+    import numpy as np
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    (head,) = [n for n in graph.node if "logits" in n.output]
+    hidden = head.input[0]
+    graph.initializer.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "genomicllm_last_index"))
+    gather = helper.make_node("Gather", [hidden, "genomicllm_last_index"], ["genomicllm_last_hidden"], axis=1,
+                              name="genomicllm/keep_last_position")
+    head.input[0] = "genomicllm_last_hidden"
+    graph.node.insert(list(graph.node).index(head), gather)
+    out = [o for o in graph.output if o.name == "logits"][0]
+    out.type.tensor_type.shape.dim[1].ClearField("dim_param")
+    out.type.tensor_type.shape.dim[1].dim_value = 1
+    onnx.save(model, str(path))
+
+
 def parity_report(model_dir: Path, onnx_folder: Path, filename: str = "model.onnx", prompts=None) -> dict:
     """Answer the parity prompts with PyTorch and ONNX Runtime; compare answers and label probabilities."""
     from genomicllm_kernel.codec import HybridCodec
@@ -78,6 +104,7 @@ def export_model(model_dir: str | Path, out: str | Path | None = None, quantize:
         for name in ("vocab.json", "tokenizer_config.json", "special_tokens_map.json"):
             if (model_dir / name).exists():
                 shutil.copy(model_dir / name, tmp / name)
+        keep_last_logits(tmp / "model.onnx")
         onnx.checker.check_model(str(tmp / "model.onnx"), full_check=True)
         report = {}
         if check:
