@@ -35,3 +35,10 @@ def tiny_model(tmp_path_factory, small_corpus) -> Path:
     cfg.data = str(small_corpus)
     cfg.out = str(tmp_path_factory.mktemp("run") / "tiny")
     return train(cfg, progress=False)
+
+
+@pytest.fixture(scope="session")
+def shipped_or_tiny_model(tiny_model) -> Path:
+    """The shipped default model when it is in the checkout (front-end tests run on it), else the tiny one."""
+    shipped = ROOT / "models" / "default"
+    return shipped if (shipped / "model.safetensors").exists() else tiny_model

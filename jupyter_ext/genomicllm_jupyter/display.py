@@ -1,0 +1,99 @@
+"""Rich display of answers: an HTML table with probability bars and exact checks, machine-readable
+JSON under a vendor mimetype (a plain ``application/json`` entry would win over HTML in JupyterLab),
+and a pandas DataFrame for batches.
+"""
+from __future__ import annotations
+
+import html
+import json
+
+MIMETYPE = "application/vnd.genomicllm+json"
+
+_STYLE = (
+    "<style>.gllm td,.gllm th{padding:2px 8px;text-align:left;font-family:monospace;font-size:12px}"
+    ".gllm .bar{display:inline-block;height:9px;background:#4c78a8;vertical-align:middle;margin-right:4px}"
+    ".gllm .agree{color:#2a7d2a;font-weight:bold}.gllm .disagree{color:#b22222;font-weight:bold}</style>"
+)
+
+
+def _short(text: str, n: int = 48) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _bar(p: float | None) -> str:
+    if p is None:
+        return ""
+    return f'<span class="bar" style="width:{int(round(60 * p))}px"></span>{p:.3f}'
+
+
+class AnswerTable:
+    """A list of answers that renders as HTML, JSON (vendor mimetype), text, or a DataFrame."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+
+    def __len__(self) -> int:
+        return len(self.answers)
+
+    def __getitem__(self, i):
+        return self.answers[i]
+
+    def to_records(self) -> list[dict]:
+        return [a.to_dict() for a in self.answers]
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        rows = []
+        for a in self.answers:
+            row = {"id": a.id, "task": a.task, "question": a.question, "answer": a.answer, "probability": a.probability}
+            if a.window:
+                row["start"], row["end"] = a.window
+            for label, p in (a.labels or {}).items():
+                row[f"p({label})"] = p
+            if a.check:
+                row["expected"], row["agree"] = a.check.expected, a.check.agree
+            row["model"] = a.model
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def _repr_html_(self) -> str:
+        head = "<tr><th>#</th><th>question</th><th>answer</th><th>probability</th><th>labels</th><th>exact check</th></tr>"
+        body = []
+        for a in self.answers:
+            labels = "<br>".join(f"{html.escape(k)}: {_bar(v)}" for k, v in (a.labels or {}).items())
+            check = ""
+            if a.check:
+                state = "" if a.check.agree is None else (" <span class='agree'>agree</span>" if a.check.agree else " <span class='disagree'>disagree</span>")
+                check = f"{html.escape(_short(a.check.expected))}{state}"
+            answer = html.escape(_short(a.answer)) if a.answer is not None else "<i>no model answer</i>"
+            where = f"{html.escape(a.id or '')}{f' {a.window[0]}-{a.window[1]}' if a.window else ''}"
+            body.append(f"<tr><td>{where or a.index}</td><td>{html.escape(a.question)}</td><td><b>{answer}</b></td>"
+                        f"<td>{_bar(a.probability)}</td><td>{labels}</td><td>{check}</td></tr>")
+        model = next((a.model for a in self.answers if a.model), None)
+        runtime = next((a.runtime for a in self.answers if a.runtime), None)
+        note = next((a.note for a in self.answers if a.note), None)
+        foot = f"<div style='font-size:11px;color:#666'>model {html.escape(model or 'none')} · {html.escape(runtime or 'exact only')}"
+        foot += f" · {html.escape(note)}</div>" if note else "</div>"
+        return f"{_STYLE}<table class='gllm'>{head}{''.join(body)}</table>{foot}"
+
+    def __repr__(self) -> str:
+        lines = []
+        for a in self.answers:
+            p = f" (p={a.probability:.3f})" if a.probability is not None else ""
+            chk = ""
+            if a.check:
+                chk = f"  [exact: {a.check.expected}" + ("" if a.check.agree is None else (", agree" if a.check.agree else ", disagree")) + "]"
+            lines.append(f"{a.question}: {a.answer if a.answer is not None else '(no model answer)'}{p}{chk}")
+        return "\n".join(lines)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/html": self._repr_html_(), "text/plain": repr(self),
+                MIMETYPE: json.loads(json.dumps(self.to_records()))}
+
+
+class JSONAnswers(AnswerTable):
+    """``--format json``: the records under the vendor mimetype, with text fallback."""
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {MIMETYPE: self.to_records(), "text/plain": json.dumps(self.to_records(), indent=1)}

@@ -1,0 +1,85 @@
+"""Layer 1: the magics and the panel inside a real IPython InteractiveShell (no kernel, no browser)."""
+import pytest
+
+pytest.importorskip("IPython")
+pytest.importorskip("ipywidgets")
+
+from IPython.core.error import UsageError  # noqa: E402
+from IPython.testing.globalipapp import start_ipython  # noqa: E402
+
+from genomicllm_jupyter.display import MIMETYPE  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ip(tmp_path_factory, tiny_model):
+    import os
+
+    os.environ["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "genomicllm_jupyter")
+    shell.run_line_magic("config", f"GenomicLLMMagics.model = {str(tiny_model)!r}")
+    return shell
+
+
+def test_line_magic_answers_with_check(ip):
+    out = ip.run_line_magic("genomicllm", "ACGTTGCA, GC content =")
+    assert out[0].check.expected == "0.500"
+    bundle = out._repr_mimebundle_()
+    assert "text/html" in bundle and MIMETYPE in bundle and "application/json" not in bundle
+    assert "0.500" in bundle["text/html"] and ("agree" in bundle["text/html"])
+
+
+def test_cell_of_questions_and_interpolation(ip):
+    ip.user_ns["seq"] = "ACGTAGGTAAGTCC"
+    out = ip.run_cell_magic("genomicllm", "--format table --out res", "{seq}, splice site =\n# a comment\nACGT, symbol = {{x}}, reading comprehension: symbol =\n")
+    assert list(out["task"]) == ["splice_site", "reading_comprehension"]
+    assert ip.user_ns["res"][1].check.expected == "{x}"  # doubled braces are literal; unknown names untouched
+    assert {"p(donor site)", "answer", "probability"} <= set(out.columns)
+
+
+def test_fasta_cell_with_windows(ip):
+    out = ip.run_cell_magic("genomicllm", "--task promoter --window-size 40 --window-step 20 --format json",
+                            ">a\n" + "ACGT" * 20 + "\n>b\nTTGACA\n")
+    recs = out._repr_mimebundle_()[MIMETYPE]
+    assert [r["id"] for r in recs] == ["a", "a", "a", "b"] and recs[0]["window"] == [1, 40]
+
+
+def test_configurable_default_format(ip):
+    ip.run_line_magic("config", "GenomicLLMMagics.default_format = 'table'")
+    try:
+        df = ip.run_line_magic("genomicllm", "ACGT, GC content =")
+        assert df.iloc[0]["expected"] == "0.500"
+    finally:
+        ip.run_line_magic("config", "GenomicLLMMagics.default_format = 'html'")
+
+
+@pytest.mark.parametrize("line, cell, words", [
+    ("ACGT, GC contnt =", None, "unknown question key"),
+    ("ACGXT, GC content =", None, "character 'X' at position 4"),
+    ("", None, "write a question"),
+    ("--task promoter", ">a\nAC-GT\n", "line 2, column 3"),
+    ("", ">a\nACGT\n", "needs --task"),
+    ("--bogus", "ACGT, GC content =", "unrecognized arguments: --bogus"),
+])
+def test_mistakes_are_one_line_usage_errors(ip, line, cell, words):
+    with pytest.raises(UsageError, match=words):
+        if cell is None:
+            ip.run_line_magic("genomicllm", line)
+        else:
+            ip.run_cell_magic("genomicllm", line, cell)
+
+
+def test_panel_click_answers_and_plots(tiny_model):
+    from genomicllm_jupyter import question_panel
+
+    panel = question_panel(model=str(tiny_model), window_size=60)
+    panel.task.value = "promoter"
+    panel.sequence.value = ">long\n" + "ACGTTGCA" * 40
+    panel.button.click()
+    assert panel.last is not None and len(panel.last) > 2
+    assert "<table" in panel.answer.value and "<svg" in panel.plot.value
+    panel.task.value = "tf_binding"
+    assert [f.description for f in panel.items_box.children] == ["transcription factor"]
+    panel.sequence.value = "ACGTXX"
+    panel.button.click()
+    assert "character 'X'" in panel.status.value and panel.answer.value == ""
