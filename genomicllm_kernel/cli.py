@@ -141,7 +141,7 @@ def cmd_predict(args) -> int:
 
     items = _parse_items(args.item)
     task = get_task(args.task)
-    records = read_sequences(args.fasta, args.input_format)
+    records = read_sequences(args.fasta, args.input_format, args.input_label)
     bar = _progress_bar(None, f"predicting {args.task}")
     try:
         answers = predict(args.task, records, question=args.question, items=items, model=args.model,
@@ -190,7 +190,14 @@ def cmd_evaluate(args) -> int:
     from .evaluation import evaluate
 
     evaluate(args.model, Path(args.data), args.split, tasks=args.tasks, out=Path(args.out) if args.out else None,
-             limit=args.limit, backend=args.backend)
+             limit=args.limit, backend=args.backend, name=args.name)
+    return 0
+
+
+def cmd_card(args) -> int:
+    from .model_card import write_card
+
+    print(write_card(Path(args.model), Path(args.run), Path(args.data)), file=sys.stderr)
     return 0
 
 
@@ -227,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--task", required=True, help="task id (see 'genomicllm tasks')")
     pr.add_argument("--fasta", required=True, help="FASTA (or id<TAB>sequence) file, gzip allowed")
     pr.add_argument("--input-format", choices=("auto", "fasta", "tabular"), default="auto")
+    pr.add_argument("--input-label", help="name of the input in error messages (default: its path)")
     pr.add_argument("--question", help="question key of the task (default: its first key)")
     pr.add_argument("--item", action="append", metavar="NAME=VALUE", help="context item added to every prompt")
     pr.add_argument("--window-size", type=int, help="answer long sequences window by window (nt)")
@@ -265,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tasks", nargs="*")
     ev.add_argument("--limit", type=int, default=300, help="examples per task and source (default 300)")
     ev.add_argument("--out", help="folder for the markdown table and JSON")
+    ev.add_argument("--name", help="file stem for the outputs (default eval_<split>)")
     ev.add_argument("--backend", default="auto", choices=("auto", "onnx", "onnx-int8", "torch"))
     ev.set_defaults(func=cmd_evaluate)
     ex = sub.add_parser("export", help="export a model to ONNX (Optimum) with a parity check against PyTorch")
@@ -273,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--quantize", choices=("int8",), help="also write model_int8.onnx (dynamic quantization)")
     ex.add_argument("--no-check", action="store_true", help="skip the parity check")
     ex.set_defaults(func=cmd_export)
+
+    cd = sub.add_parser("card", help="write MODEL_CARD.md from the run log, evaluations and data card")
+    cd.add_argument("--model", default="models/default")
+    cd.add_argument("--run", default="runs/default", help="training run folder (train_log.jsonl)")
+    cd.add_argument("--data", default="data/corpus")
+    cd.set_defaults(func=cmd_card)
     return p
 
 

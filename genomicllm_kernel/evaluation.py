@@ -116,7 +116,7 @@ def _sample(data: Path, split: str, tasks, limit: int, seed: int = 0):
 
 
 def evaluate(model, data: Path, split: str = "dev", tasks=None, out: Path | None = None, limit: int = 300,
-             backend: str | None = None, batch_size: int = 32) -> dict:
+             backend: str | None = None, batch_size: int = 32, name: str | None = None) -> dict:
     from tqdm import tqdm
 
     from .api import answer_prompts, load_engine
@@ -146,8 +146,9 @@ def evaluate(model, data: Path, split: str = "dev", tasks=None, out: Path | None
     md = to_markdown(results)
     if out:
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"eval_{split}.json").write_text(json.dumps(results, indent=1))
-        (out / f"eval_{split}.md").write_text(md)
+        stem = name or f"eval_{split}"
+        (out / f"{stem}.json").write_text(json.dumps(results, indent=1))
+        (out / f"{stem}.md").write_text(md)
     print(md)
     return results
 

@@ -21,7 +21,10 @@ class Record:
     sequence: str
 
 
-def _open(source: str | Path | IO[str]) -> tuple[IO[str], str]:
+def _open(source: str | Path | IO[str], label: str | None = None) -> tuple[IO[str], str]:
+    if label:
+        handle, _ = _open(source)
+        return handle, label
     if hasattr(source, "read"):
         return source, getattr(source, "name", "<stream>")  # type: ignore[return-value]
     path = Path(source)
@@ -44,8 +47,9 @@ def _check_line(name: str, lineno: int, line: str) -> None:
         )
 
 
-def read_fasta(source: str | Path | IO[str]) -> Iterator[Record]:
-    handle, name = _open(source)
+def read_fasta(source: str | Path | IO[str], label: str | None = None) -> Iterator[Record]:
+    """Records of a FASTA file; ``label`` names the input in error messages (default: its path)."""
+    handle, name = _open(source, label)
     header: str | None = None
     header_line = 0
     parts: list[str] = []
@@ -85,9 +89,9 @@ def _finish(name: str, header: str, lineno: int, parts: list[str]) -> Record:
     return Record(header.split()[0], normalise_sequence(sequence))
 
 
-def read_tabular(source: str | Path | IO[str]) -> Iterator[Record]:
+def read_tabular(source: str | Path | IO[str], label: str | None = None) -> Iterator[Record]:
     """Two tab-separated columns, id and sequence; a first line starting with '#' or 'id' is a header."""
-    handle, name = _open(source)
+    handle, name = _open(source, label)
     seen = 0
     try:
         for lineno, raw in enumerate(handle, start=1):
@@ -110,7 +114,7 @@ def read_tabular(source: str | Path | IO[str]) -> Iterator[Record]:
         raise FastaError(f"{name}: no records found (expected id<TAB>sequence lines)")
 
 
-def read_sequences(source: str | Path | IO[str], fmt: str = "auto") -> Iterator[Record]:
+def read_sequences(source: str | Path | IO[str], fmt: str = "auto", label: str | None = None) -> Iterator[Record]:
     """Read FASTA or tabular; ``auto`` looks at the first non-blank character."""
     if fmt == "auto" and not hasattr(source, "read"):
         handle, _ = _open(source)
@@ -119,4 +123,4 @@ def read_sequences(source: str | Path | IO[str], fmt: str = "auto") -> Iterator[
         fmt = "fasta" if first.lstrip().startswith((">", ";")) else "tabular"
     elif fmt == "auto":
         fmt = "fasta"
-    return read_fasta(source) if fmt == "fasta" else read_tabular(source)
+    return read_fasta(source, label) if fmt == "fasta" else read_tabular(source, label)

@@ -1,0 +1,309 @@
+"""Write one Galaxy tool XML per task (and the generic Ask tool) from the task registry.
+
+    python -m genomicllm_galaxy.generate            # (re)write galaxy_tools/*.xml
+    python -m genomicllm_galaxy.generate --check    # exit 1 if the committed files differ
+
+The help of each tool quotes the shipped model's evaluation (``models/default/eval_test.json`` and
+``eval_dev.json``, written by ``genomicllm evaluate``), so what a Galaxy user reads is what the
+model measured.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+from genomicllm_kernel.registry import LABEL, TASKS, Task
+
+HERE = Path(__file__).resolve().parent.parent
+ROOT = HERE.parent
+GUE_TASKS = {"promoter", "splice_site", "tf_binding"}
+
+#: a small test input per task (files in galaxy_tools/test-data) and the question to ask
+TEST_INPUT = {
+    "splice_site": ("splice.fa", None), "enhancer": ("regulatory.fa", None), "promoter": ("promoter.fa", "core promoter"),
+    "open_chromatin": ("regulatory.fa", None), "regulatory": ("regulatory.fa", None), "tf_binding": ("tf.fa", None),
+    "orf": ("cds.fa", None), "sequence_direction": ("cds.fa", None), "gene_biotype": ("cds.fa", None),
+    "gc_content": ("gc.fa", None), "nt2aa": ("cds.fa", None), "reverse_complement": ("gc.fa", "reverse complementary sequence"),
+    "gene_description": ("cds.fa", None), "reading_comprehension": ("cds.fa", None),
+}
+#: the exact values the checks must report for the first record of the test input
+EXACT_FIRST = {"gc_content": "0.500", "reverse_complement": "TGCAACGT", "nt2aa": "MAASE*"}
+
+
+def _metrics_line(task: Task) -> str:
+    lines = []
+    for split, what in (("test", "held-out test regions (chr3/chr4/chr5 slices, hg38 alpha-globin)"), ("dev", "dev split (held-out loci and GUE dev, leak-filtered)")):
+        path = ROOT / "models" / "default" / f"eval_{split}.json"
+        if not path.exists():
+            continue
+        m = json.loads(path.read_text()).get("tasks", {}).get(task.id)
+        if not m:
+            continue
+        keys = [k for k in ("accuracy", "macro_f1", "mcc", "mae", "pearson_r", "exact_match", "per_residue_accuracy", "bleu4", "rouge_l") if k in m]
+        vals = ", ".join(f"{k.replace('_', ' ')} {m[k]:.3f}" for k in keys)
+        lines.append(f"- {what}: {vals} (n = {m['n']})")
+    if not lines:
+        return "No evaluation of the installed model is recorded; see its model card."
+    return "Measured for the shipped default model by ``genomicllm evaluate``:\n\n" + "\n".join(lines)
+
+
+def _question_param(task: Task) -> str:
+    if task.id == "reading_comprehension":
+        return ('        <param name="item_name" type="text" value="symbol" label="Item to read back" help="the name of an item given below">\n'
+                '            <validator type="regex" message="letters, digits, space, colon, dot, dash or underscore">^[A-Za-z0-9 :._-]+$</validator>\n'
+                '        </param>\n')
+    if len(task.question_keys) == 1:
+        return ""
+    selected = ' selected="true"'
+    opts = "\n".join(f'            <option value={quoteattr(k)}{selected if i == 0 else ""}>{escape(k)}</option>'
+                     for i, k in enumerate(task.question_keys))
+    return f'        <param argument="--question" type="select" label="Question">\n{opts}\n        </param>\n'
+
+
+def _item_params(task: Task) -> list[tuple[str, str, str]]:
+    items = [(spec.name, spec.name.replace(" ", "_"), spec.help) for spec in task.items]
+    if task.id == "reading_comprehension":
+        items = [("symbol", "symbol", "gene symbol, e.g. BRCA1"), ("id", "id", "Entrez gene id, e.g. 672")]
+    return items
+
+
+def tool_xml(task: Task) -> str:
+    tid = f"genomicllm_{task.id}"
+    question_arg = ""
+    if task.id == "reading_comprehension":
+        question_arg = "    --question 'reading comprehension: $item_name'\n"
+    elif len(task.question_keys) > 1:
+        question_arg = "    --question '$question'\n"
+    item_cmd = "".join(f"#if str(${var}).strip():\n    --item '{name}=${var}'\n#end if\n" for name, var, _ in _item_params(task))
+    item_params = "".join(
+        f'        <param name="{var}" type="text" value="" optional="true" label={quoteattr(name)} help={quoteattr(help_)}>\n'
+        f'            <validator type="regex" message="letters, digits, space, colon, dot, dash or underscore">^[A-Za-z0-9 :._-]*$</validator>\n'
+        f'        </param>\n' for name, var, help_ in _item_params(task))
+    labels = list(task.labels)
+    header = "\t".join(["index", "id", "task", "question", "answer", "probability"] + [f"p({x})" for x in labels] + ["check", "agree", "model"])
+    n_cols = len(header.split("\t"))
+    fa, question = TEST_INPUT[task.id]
+    q_test = f'            <param name="question" value={quoteattr(question)}/>\n' if question else ""
+    if task.id == "reading_comprehension":
+        q_test = '            <param name="item_name" value="symbol"/>\n            <param name="symbol" value="BRCA1"/>\n'
+    elif task.id == "gene_description":
+        q_test = '            <param name="symbol" value="BRCA1"/>\n'
+    elif task.id == "tf_binding":
+        q_test = '            <param name="transcription_factor" value="CTCF"/>\n'
+    answer_re = "(" + "|".join(labels) + ")" if labels else ".+"
+    q_shown = question or task.default_question
+    if task.id == "reading_comprehension":
+        q_shown = "reading comprehension: symbol"
+    exact = ""
+    if task.id in EXACT_FIRST:
+        exact = f'                    <has_line_matching expression="^0\\tseq1\\t{task.id}\\t.*\\t{EXACT_FIRST[task.id].replace("*", "[*]")}\\t(agree|disagree)\\t.*$"/>\n'
+    if task.id == "reading_comprehension":
+        exact = '                    <has_line_matching expression="^0\\tseq1\\treading_comprehension\\t.*\\tBRCA1\\t(agree|disagree)\\t.*$"/>\n'
+    window_test = ""
+    if task.is_classification:
+        window_test = f'''        <test expect_num_outputs="1">
+            <param name="input" value="long.tabular" ftype="tabular"/>
+{q_test}            <conditional name="window">
+                <param name="mode" value="windows"/>
+                <param name="size" value="100"/>
+                <param name="step" value="50"/>
+            </conditional>
+            <expand macro="builtin_model_test"/>
+            <output name="output">
+                <assert_contents>
+                    <has_n_columns n="{n_cols}"/>
+                    <has_n_lines n="7"/>
+                    <has_line_matching expression="^0\\tlong1\\t{task.id}\\t.*$"/>
+                </assert_contents>
+            </output>
+        </test>
+'''
+    cites = '        <expand macro="citation_dnabert2"/>\n' if task.id in GUE_TASKS else ""
+    labels_rst = ", ".join(f"``{x}``" for x in labels) if labels else {"number": "a fraction with three decimals", "dna": "a nucleotide sequence",
+                                                                      "protein": "an amino-acid sequence (``*`` = stop)", "text": "free text"}[task.answer_kind]
+    keys_rst = ", ".join(f"``{k}``" for k in task.question_keys)
+    derived = ""
+    if task.id in ("enhancer", "regulatory"):
+        derived = ("\n\n.. class:: warningmark\n\nThe shipped model learned **derived** labels: no curated enhancer annotation was reachable, "
+                   "so enhancer-like regions are distal ATAC-seq peaks (more than 5 kb from a TSS, outside CpG islands). "
+                   "Treat its answers as a screen, not an annotation.")
+    check_rst = ""
+    if task.checker:
+        check_rst = "\n\nThe answer is checked against the exact computation, which is reported beside it (``check`` and ``agree`` columns)."
+    example_seq = {"gc.fa": "ACGTTGCA", "cds.fa": "ATGGCGGCTTCAGAGTAA"}.get(fa, "TATAAAAGGCGCGCTGACGTCAGCG")
+    return f'''<tool id="{tid}" name="GenomicLLM: {escape(task.title)}" version="@TOOL_VERSION@+galaxy@VERSION_SUFFIX@" profile="@PROFILE@">
+    <description>{escape(task.help.split("?")[0].split(".")[0].lower())}</description>
+    <macros>
+        <import>macros.xml</import>
+    </macros>
+    <expand macro="requirements"/>
+    <expand macro="version_command"/>
+    <command detect_errors="exit_code"><![CDATA[
+@THREADS@
+genomicllm predict
+    --task '{task.id}'
+{question_arg}{item_cmd}    --fasta '$input'
+    --input-format '$input.ext'
+    --input-label '$input.element_identifier'
+@MODEL_ARGS@
+@WINDOW_ARGS@
+    --format tsv
+    --output '$output'
+    ]]></command>
+    <inputs>
+        <expand macro="sequence_input"/>
+{_question_param(task)}{item_params}        <expand macro="window_options"/>
+        <expand macro="model_options"/>
+    </inputs>
+    <expand macro="answers_output"/>
+    <tests>
+        <test expect_num_outputs="1">
+            <param name="input" value="{fa}" ftype="fasta"/>
+{q_test}            <expand macro="builtin_model_test"/>
+            <output name="output">
+                <assert_contents>
+                    <has_line line="{escape(header).replace(chr(9), "&#9;")}"/>
+                    <has_n_columns n="{n_cols}"/>
+                    <has_n_lines n="3"/>
+                    <has_line_matching expression="^0\\tseq1\\t{task.id}\\t{escape(q_shown)}\\t{answer_re}\\t[01]\\.\\d{{4}}\\t.*$"/>
+{exact}                </assert_contents>
+            </output>
+        </test>
+{window_test}    </tests>
+    <help><![CDATA[
+**What it does**
+
+{task.help} One GenomicLLM language model answers the question for every sequence of the input,
+with the probability of its answer{" and of every label" if labels else ""}.
+
+Question keys: {keys_rst}. Answers: {labels_rst}.{check_rst}{derived}
+
+**Input**
+
+FASTA (several records, wrapped lines, upper or lower case, RNA ``U`` read as ``T``) or a tabular
+file whose first two columns are an id and a sequence. Sequences must use IUPAC nucleotide codes;
+any other character makes the job fail with a one-line message naming the record's line and column.
+
+@OUTPUT_HELP@
+
+**Example**
+
+Input record ``seq1`` = ``{example_seq}`` gives one row with the answer for ``{escape(q_shown)}``.
+
+**Accuracy**
+
+{_metrics_line(task)}
+
+**Limits**
+
+A small model trained on a few million tokens on CPUs: use it to screen sequences, not as ground
+truth. Sequences far longer than the training windows (up to about 400 nt) are extrapolations.
+    ]]></help>
+    <expand macro="citations">
+{cites}    </expand>
+</tool>
+'''
+
+
+def ask_xml() -> str:
+    return '''<tool id="genomicllm_ask" name="Ask GenomicLLM" version="@TOOL_VERSION@+galaxy@VERSION_SUFFIX@" profile="@PROFILE@">
+    <description>answer questions written in the GenomicLLM grammar</description>
+    <macros>
+        <import>macros.xml</import>
+    </macros>
+    <expand macro="requirements"/>
+    <expand macro="version_command"/>
+    <command detect_errors="exit_code"><![CDATA[
+@THREADS@
+genomicllm ask
+    --batch '$prompts'
+@MODEL_ARGS@
+    --format tsv
+    --output '$output'
+    ]]></command>
+    <inputs>
+        <param name="prompts" type="data" format="txt" label="Questions" help="One question per line: sequence and items separated by commas, then the question key and '=' (lines starting with # are skipped)"/>
+        <expand macro="model_options"/>
+    </inputs>
+    <expand macro="answers_output"/>
+    <tests>
+        <test expect_num_outputs="1">
+            <param name="prompts" value="prompts.txt"/>
+            <expand macro="builtin_model_test"/>
+            <output name="output">
+                <assert_contents>
+                    <has_line_matching expression="^index\\tid\\ttask\\tquestion\\tanswer\\tprobability\\t.*\\tcheck\\tagree\\tmodel$"/>
+                    <has_n_lines n="4"/>
+                    <has_line_matching expression="^0\\t\\tgc_content\\tGC content\\t\\d\\.\\d{3}\\t.*\\t0\\.500\\t(agree|disagree)\\t.*$"/>
+                    <has_line_matching expression="^1\\t\\tpromoter\\tcore promoter\\t(True|False)\\t.*$"/>
+                    <has_line_matching expression="^2\\t\\tnt2aa\\tprotein sequence\\t[A-Z*]+\\t.*\\tMAASE[*]\\t(agree|disagree)\\t.*$"/>
+                </assert_contents>
+            </output>
+        </test>
+        <test expect_failure="true" expect_exit_code="2">
+            <param name="prompts" value="bad_prompts.txt"/>
+            <expand macro="builtin_model_test"/>
+            <assert_stderr>
+                <has_line_matching expression="^genomicllm: error: line 1|^genomicllm: error: unknown question key 'GC contnt'.*$"/>
+                <not_has_text text="Traceback"/>
+            </assert_stderr>
+        </test>
+    </tests>
+    <help><![CDATA[
+**What it does**
+
+Answers questions written in the GenomicLLM grammar, one per line::
+
+    ACGTTGCA, GC content =
+    TATAAAAGGCGCGCTGACGTCAGCG, core promoter =
+    ATGGCGGCTTCAGAGTAA, protein sequence =
+    ATGGATTTATCTGCTCTTCGCGTT, symbol = BRCA1, description =
+
+Each line holds items separated by commas (a nucleotide sequence, or annotations ``name = value``,
+in any order), then a question key followed by ``=``. The per-task GenomicLLM tools list each
+task's question keys and answers.
+
+@OUTPUT_HELP@
+
+**Errors**
+
+A line the grammar cannot read (unknown question key, a character outside the IUPAC nucleotide
+codes, no sequence) fails the job with one line on stderr naming the line and the problem.
+    ]]></help>
+    <expand macro="citations"/>
+</tool>
+'''
+
+
+def render_all() -> dict[str, str]:
+    files = {f"genomicllm_{t.id}.xml": tool_xml(t) for t in TASKS.values()}
+    files["genomicllm_ask.xml"] = ask_xml()
+    return files
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if the committed XMLs differ from the generated ones")
+    ap.add_argument("--out", default=str(HERE))
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    stale = []
+    for name, text in render_all().items():
+        path = out / name
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.write_text(text)
+    if stale:
+        print(f"generated Galaxy tools differ from the committed ones: {', '.join(stale)}; run python -m genomicllm_galaxy.generate",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""``genomicllm card``: write MODEL_CARD.md and learning_curve.svg from files that commands wrote.
+
+Every figure comes from the run's ``train_log.jsonl`` / ``train_config.json`` (written by
+``genomicllm train``), the evaluation JSON (``genomicllm evaluate``), the ONNX export report
+(``genomicllm export``) and the corpus ``DATA_CARD.md`` (``genomicllm data build``), so rerunning
+those commands reproduces the card.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .evaluation import to_markdown
+
+TARGETS = {  # issue targets, dev split, leak-filtered
+    "gc_content": ("mae", "<=", 0.01), "reading_comprehension": ("exact_match", ">=", 0.99),
+}
+GUE_BASELINES = {  # k-mer + logistic regression MCC from shared/data/README.md (x100)
+    "GUE:prom_core_all": 56.3, "GUE:prom_core_notata": 61.7, "GUE:prom_core_tata": 48.2, "GUE:prom_300_tata": 48.4,
+    "GUE:tf_0": 55.3, "GUE:tf_1": 47.6, "GUE:tf_2": 50.6, "GUE:tf_3": 42.1, "GUE:tf_4": 60.4, "GUE:splice_reconstructed": 15.3,
+}
+
+
+def learning_curve_svg(log: list[dict], width: int = 640, height: int = 260) -> str:
+    pts = [(r["tokens_seen"], r["loss"]) for r in log]
+    # smooth with a running mean of 20 log points: per-batch loss swings with the task mix
+    smooth = []
+    for i in range(len(pts)):
+        window = pts[max(0, i - 19) : i + 1]
+        smooth.append((pts[i][0], sum(v for _, v in window) / len(window)))
+    x1 = max(x for x, _ in smooth) or 1
+    y1 = max(y for _, y in smooth) or 1
+    sx = lambda x: 50 + (width - 70) * x / x1  # noqa: E731
+    sy = lambda y: 15 + (height - 55) * (1 - y / y1)  # noqa: E731
+    path = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(smooth))
+    ticks = "".join(f"<text x='{sx(x1 * f):.0f}' y='{height - 22}' font-size='10' text-anchor='middle'>{x1 * f / 1e6:.1f}M</text>"
+                    for f in (0, 0.25, 0.5, 0.75, 1))
+    yt = "".join(f"<text x='44' y='{sy(y1 * f) + 3:.0f}' font-size='10' text-anchor='end'>{y1 * f:.2f}</text>" for f in (0, 0.5, 1))
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-family='sans-serif'>"
+            f"<rect width='100%' height='100%' fill='white'/>"
+            f"<line x1='50' y1='{sy(0)}' x2='{width - 20}' y2='{sy(0)}' stroke='#888'/><line x1='50' y1='15' x2='50' y2='{sy(0)}' stroke='#888'/>"
+            f"{ticks}{yt}<text x='{width / 2}' y='{height - 5}' font-size='11' text-anchor='middle'>training tokens seen</text>"
+            f"<text x='12' y='{height / 2}' font-size='11' transform='rotate(-90 12 {height / 2})' text-anchor='middle'>answer-token loss (running mean)</text>"
+            f"<path d='{path}' fill='none' stroke='#4c78a8' stroke-width='1.5'/></svg>")
+
+
+def _fmt(v):
+    return "" if v is None else f"{v:.3f}"
+
+
+def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> Path:
+    model, run, data = Path(model), Path(run), Path(data)
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    cfg = json.loads((model / "train_config.json").read_text()) if (model / "train_config.json").exists() else {}
+    state = log[-1]
+    evals = {s: json.loads((model / f"eval_{s}.json").read_text()) for s in ("dev", "test", "dev_int8") if (model / f"eval_{s}.json").exists()}
+    (model / "learning_curve.svg").write_text(learning_curve_svg(log))
+    params = None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(model / "model.safetensors"), "np") as f:
+            params = sum(int(__import__("numpy").prod(f.get_slice(k).get_shape())) for k in f.keys())
+    except Exception:  # noqa: BLE001 - the card still renders without the count
+        pass
+    L = ["# GenomicLLM default model", "",
+         "A small causal language model (Llama architecture, transformers `LlamaForCausalLM`) over the hybrid tokenizer",
+         "(3-mer DNA tokens, aligned DNA/protein answers, single-token labels; see `genomicllm_kernel/codec.py`), trained",
+         "on these machines from the corpus that `genomicllm data build` writes. Everything below was produced by commands:",
+         "`genomicllm train --config configs/default.toml`, `genomicllm export`, `genomicllm evaluate`, `genomicllm card`.", "",
+         "## Model", "",
+         f"- Shape: hidden {cfg.get('hidden')}, {cfg.get('layers')} layers, {cfg.get('heads')} heads, FFN {cfg.get('ffn')}, context {cfg.get('context')} tokens"
+         + (f"; {params / 1e6:.2f} M parameters (tied embeddings)." if params else "."),
+         "- Files: `model.safetensors`, `config.json`, `vocab.json` + tokenizer config; `onnx/model.onnx` (Optimum export, last-position logits) and `onnx/model_int8.onnx`.", "",
+         "## Compute", "",
+         f"- {state['step']} optimizer steps, {state['tokens_seen'] / 1e6:.2f} M tokens seen (prompt + answer, padding excluded), "
+         f"{state['minutes']:.0f} minutes of training on one CPU thread (AMD EPYC, AVX2; the other core was busy with development).",
+         f"- Batch {cfg.get('batch_size')}, AdamW, lr {cfg.get('lr')} with warm-up and cosine decay, length curriculum from "
+         f"{cfg.get('curriculum_start_tokens')} to {cfg.get('max_train_tokens')} tokens over {cfg.get('curriculum_steps')} steps; task weights in `configs/default.toml`.",
+         f"- Final throughput {state['tokens_per_s']:.0f} tokens/s.", "",
+         "## Learning curve", "", "![learning curve](learning_curve.svg)", "",
+         "| tokens seen (M) | step | loss (mean of the last 20 log points) |", "| --- | --- | --- |"]
+    for i in range(0, len(log), max(1, len(log) // 12)):
+        window = log[max(0, i - 19) : i + 1]
+        L.append(f"| {log[i]['tokens_seen'] / 1e6:.2f} | {log[i]['step']} | {sum(r['loss'] for r in window) / len(window):.3f} |")
+    L += ["", "## Data", ""]
+    card = data / "DATA_CARD.md"
+    if card.exists():
+        text = card.read_text()
+        table = text.split("## Examples per task and split", 1)[1].split("##", 1)[0].strip()
+        L += ["Examples per task and split (from the corpus's DATA_CARD.md):", "", table, "",
+              "Enhancer and regulatory labels are **derived** from ATAC-seq peaks (no curated enhancer annotation is reachable here).",
+              "Test = augustus-doc hg19 chr3/chr4/chr5 slices + hg38 alpha-globin locus (never trained on); dev = held-out 1 Mb loci of chrX/chr22 and GUE dev splits."]
+    for split, title in (("dev", "Evaluation: dev split (leak-filtered)"), ("test", "Evaluation: test split (held-out regions)")):
+        if split in evals:
+            L += ["", f"## {title}", "", to_markdown(evals[split])]
+    if "dev" in evals:
+        L += ["", "## Against the targets", "", "| target | value | met |", "| --- | --- | --- |"]
+        tasks = evals["dev"]["tasks"]
+        groups = evals["dev"]["groups"]
+        for t, m in tasks.items():
+            L.append(f"| {t}: valid format 100% | {m['valid_format']:.3f} | {'yes' if m['valid_format'] == 1.0 else 'no'} |")
+        for key, base in GUE_BASELINES.items():
+            g = next((m for k, m in groups.items() if k.endswith(f"| {key}")), None)
+            if g and "mcc" in g:
+                L.append(f"| {key} MCC > k-mer+LR baseline {base / 100:.3f} | {g['mcc']:.3f} | {'yes' if g['mcc'] > base / 100 else 'no'} |")
+        for t in ("splice_site", "promoter", "orf", "sequence_direction", "gene_biotype"):
+            g = next((m for k, m in groups.items() if k.startswith(f"{t} | annotation") and "[" not in k), None)
+            if g:
+                L.append(f"| {t} (annotation-derived) MCC > 0.5 | {g['mcc']:.3f} | {'yes' if g['mcc'] > 0.5 else 'no'} |")
+        for t, (k, op, v) in TARGETS.items():
+            if t in tasks:
+                x = tasks[t][k]
+                ok = x <= v if op == "<=" else x >= v
+                L.append(f"| {t} {k} {op} {v} | {x:.3f} | {'yes' if ok else 'no'} |")
+        for t in ("reverse_complement", "nt2aa"):
+            by = tasks.get(t, {}).get("exact_by_length", {})
+            short = [v for b, v in by.items() if b in ("1-32", "33-64")]
+            if short:
+                n = sum(v["n"] for v in short)
+                em = sum(v["exact_match"] * v["n"] for v in short) / n
+                L.append(f"| {t} exact match >= 0.9 up to 64 nt | {em:.3f} (n={n}) | {'yes' if em >= 0.9 else 'no'} |")
+        if "gene_description" in tasks:
+            m = tasks["gene_description"]
+            L.append(f"| gene description BLEU-4 / ROUGE-L vs published 0.588 / 0.705 | {m['bleu4']:.3f} / {m['rouge_l']:.3f} | reported |")
+    if "dev_int8" in evals and "dev" in evals:
+        L += ["", "## int8 (ONNX Runtime dynamic quantization) vs fp32, dev split", "", "| task | metric | fp32 | int8 |", "| --- | --- | --- | --- |"]
+        for t, m in evals["dev"]["tasks"].items():
+            q = evals["dev_int8"]["tasks"].get(t, {})
+            for k in ("mcc", "mae", "exact_match", "rouge_l"):
+                if k in m and k in q:
+                    L.append(f"| {t} | {k} | {m[k]:.3f} | {q[k]:.3f} |")
+                    break
+    report = model / "onnx" / "export_report.json"
+    if report.exists():
+        r = json.loads(report.read_text())
+        L += ["", "## ONNX parity (at export)", "",
+              f"- fp32: {r['fp32']['identical_answers']}/{r['fp32']['n']} identical greedy answers to PyTorch, max label-probability difference {r['fp32']['max_probability_diff']:.1e}."]
+        if "int8" in r:
+            L.append(f"- int8: {r['int8']['identical_answers']}/{r['int8']['n']} answers identical to PyTorch fp32, max probability difference {r['int8']['max_probability_diff']:.1e}.")
+    L += ["", "## Known limits", "",
+          "- Tiny by design (CPU training): treat classifications as a screen. Inputs longer than the training windows (about 400 nt) are extrapolations; use windowing.",
+          "- Gene descriptions for genes not seen in training are guesses; reading comprehension and the exact tasks are checked against exact computations in every answer.",
+          "- Enhancer / regulatory labels are derived, not curated."]
+    out = out or model / "MODEL_CARD.md"
+    out.write_text("\n".join(L) + "\n")
+    return out

@@ -1,0 +1,123 @@
+"""The Galaxy suite: generated from the registry, lint-clean, and tested on a real Galaxy server.
+
+The server tests need Galaxy in its own virtual environment, named by ``$GALAXY_VENV`` (``.ci/run``
+installs it); without it they are skipped, while the generator and lint tests still run.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS = ROOT / "galaxy_tools"
+GALAXY_VENV = Path(os.environ["GALAXY_VENV"]) if os.environ.get("GALAXY_VENV") else None
+needs_galaxy = pytest.mark.skipif(GALAXY_VENV is None or not (GALAXY_VENV / "bin" / "galaxy").exists(),
+                                  reason="set GALAXY_VENV to a virtual environment with Galaxy 26.1 (.ci/run does)")
+
+
+def test_committed_tools_match_the_generator():
+    r = subprocess.run([sys.executable, "-m", "genomicllm_galaxy.generate", "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    from genomicllm_kernel.registry import TASKS
+
+    assert sorted(p.name for p in TOOLS.glob("genomicllm_*.xml")) == sorted([f"genomicllm_{t}.xml" for t in TASKS] + ["genomicllm_ask.xml"])
+
+
+def test_every_user_value_is_quoted():
+    import re
+
+    for xml in TOOLS.glob("genomicllm_*.xml"):
+        command = xml.read_text().split("<command", 1)[1].split("]]></command>", 1)[0]
+        for var in re.findall(r"\$[A-Za-z_][A-Za-z0-9_.]*", command):
+            if var.startswith("$__"):
+                continue
+            assert re.search(r"'[^']*" + re.escape(var) + r"[^']*'", command), f"{xml.name}: {var} unquoted"
+
+
+def _planemo() -> str | None:
+    if GALAXY_VENV and (GALAXY_VENV / "bin" / "planemo").exists():
+        return str(GALAXY_VENV / "bin" / "planemo")
+    return shutil.which("planemo")
+
+
+@pytest.mark.skipif(_planemo() is None, reason="planemo is not installed (GALAXY_VENV)")
+def test_planemo_lint_clean_at_warn_level():
+    r = subprocess.run([_planemo(), "lint", "--fail_level", "warn", str(TOOLS)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def galaxy(tmp_path_factory, shipped_or_tiny_model):
+    from genomicllm_galaxy.server import start
+
+    root = tmp_path_factory.mktemp("galaxy")
+    server = start(GALAXY_VENV, root, shipped_or_tiny_model, project_bin=Path(sys.executable).parent)
+    yield server
+    server.stop()
+
+
+@needs_galaxy
+def test_every_tool_test_passes_on_galaxy(galaxy, tmp_path):
+    report = tmp_path / "tool_tests.json"
+    t0 = time.time()
+    r = subprocess.run([str(GALAXY_VENV / "bin" / "galaxy-tool-test"), "-u", galaxy.url, "-k", galaxy.user_key, "-a", galaxy.admin_key,
+                        "--with-reference-data", "--parallel-tests", "4", "--test-data", str(TOOLS / "test-data"), "-j", str(report)],
+                       capture_output=True, text=True, timeout=3000)
+    tests = json.loads(report.read_text())["tests"]
+    failed = [t["id"] for t in tests if t["data"]["status"] != "success"]
+    print(f"{len(tests)} Galaxy tool tests in {time.time() - t0:.0f} s")
+    assert not failed, f"failed: {failed}\n{r.stdout[-3000:]}"
+    ids = {t["id"].split("/")[0] for t in tests}
+    assert len(ids) == 15 and len(tests) >= 25
+
+
+@needs_galaxy
+def test_bioblend_upload_run_two_tools_and_a_bad_fasta(galaxy, tmp_path):
+    from bioblend.galaxy import GalaxyInstance
+
+    gi = GalaxyInstance(galaxy.url, key=galaxy.user_key)
+    history = gi.histories.create_history("bioblend")
+    fa = tmp_path / "in.fa"
+    fa.write_text(">r1\nACGTTGCA\n>r2\nTATAAAAGGCGCGCTGACGTCAGCG\n")
+    up = gi.tools.upload_file(str(fa), history["id"], file_type="fasta")["outputs"][0]
+    gi.datasets.wait_for_dataset(up["id"], maxwait=600)
+    model = {"model_source|source": "builtin", "model_source|builtin_model": "default", "model_source|backend": "auto"}
+    gc = gi.tools.run_tool(history["id"], "genomicllm_gc_content", {"input": {"src": "hda", "id": up["id"]}, **model})["outputs"][0]
+    pr = gi.tools.run_tool(history["id"], "genomicllm_promoter", {"input": {"src": "hda", "id": up["id"]}, "question": "core promoter", **model})["outputs"][0]
+    for out in (gc, pr):
+        gi.datasets.wait_for_dataset(out["id"], maxwait=600)
+    gc_rows = gi.datasets.download_dataset(gc["id"]).decode().splitlines()
+    assert gc_rows[1].split("\t")[:3] == ["0", "r1", "gc_content"] and "\t0.500\t" in gc_rows[1]
+    pr_rows = gi.datasets.download_dataset(pr["id"]).decode().splitlines()
+    assert pr_rows[2].split("\t")[4] in ("True", "False")
+
+    bad = tmp_path / "protein.fa"
+    bad.write_text(">p1\nMKVLAAGIVQ\n")
+    up_bad = gi.tools.upload_file(str(bad), history["id"], file_type="fasta")["outputs"][0]
+    gi.datasets.wait_for_dataset(up_bad["id"], maxwait=600)
+    job_out = gi.tools.run_tool(history["id"], "genomicllm_promoter", {"input": {"src": "hda", "id": up_bad["id"]}, **model})
+    out = job_out["outputs"][0]
+    with pytest.raises(Exception):
+        gi.datasets.wait_for_dataset(out["id"], maxwait=600)
+    job = gi.jobs.show_job(job_out["jobs"][0]["id"], full_details=True)
+    assert job["state"] == "error"
+    stderr = job["tool_stderr"].strip()
+    assert stderr.count("\n") == 0 and "protein.fa, line 2, column 4: character 'L' is not an IUPAC nucleotide code" in stderr
+    assert job["exit_code"] == 2
+
+
+@needs_galaxy
+def test_workflow_promoter_then_splice(galaxy, tmp_path):
+    planemo = _planemo()
+    r = subprocess.run([planemo, "test", "--engine", "external_galaxy", "--galaxy_url", galaxy.url, "--galaxy_admin_key", galaxy.admin_key,
+                        "--galaxy_user_key", galaxy.user_key, "--test_output_json", str(tmp_path / "wf.json"), "--test_data", str(TOOLS / "test-data"),
+                        str(TOOLS / "workflows" / "promoter_and_splice.gxwf.yml")], capture_output=True, text=True, timeout=1200,
+                       cwd=TOOLS / "workflows")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    tests = json.loads((tmp_path / "wf.json").read_text())["tests"]
+    assert tests and all(t["data"]["status"] == "success" for t in tests)
