@@ -56,6 +56,25 @@ _REVERSED_QUESTIONS = {"reverse sequence", "reverse complementary sequence"}
 _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
 
+#: Aligned answers (DNA, protein) are placed at positions ALIGN_OFFSET + 2 + m, and the prompt's
+#: final <ans> token at ALIGN_OFFSET + 1, so the query that predicts answer token j always sits
+#: exactly ALIGN_OFFSET positions after input chunk j (at position 1 + j). With rotary position
+#: embeddings that is a constant relative offset, which one attention head learns quickly, instead
+#: of an offset that changes with the sequence length.
+ALIGN_OFFSET = 512
+
+
+def is_aligned(prompt: Prompt) -> bool:
+    return prompt.task.answer_kind in (DNA, PROTEIN)
+
+
+def position_ids(prompt_len: int, answer_len: int, aligned: bool) -> list[int]:
+    """Positions of ``prompt + answer`` tokens (the prompt includes <bos> and ends with <ans>)."""
+    if not aligned:
+        return list(range(prompt_len + answer_len))
+    return list(range(prompt_len - 1)) + [ALIGN_OFFSET + 1] + [ALIGN_OFFSET + 2 + m for m in range(answer_len)]
+
+
 def dna_token(chunk: str) -> str:
     return f"<dna:{chunk}>"
 

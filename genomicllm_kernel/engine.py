@@ -14,7 +14,7 @@ import numpy as np
 
 from .grammar import Prompt
 from .registry import DNA, LABEL, NUMBER, PROTEIN, TEXT
-from .codec import HybridCodec, chunk_bounds
+from .codec import ALIGN_OFFSET, HybridCodec, chunk_bounds, is_aligned
 
 
 @dataclass
@@ -47,8 +47,16 @@ class Decoder:
         self._dot = np.array([tokenizer.char_id(".")])
 
     # A backend gives logits for the last position of each row, and a cache to continue from.
-    def start(self, ids: np.ndarray, mask: np.ndarray):  # -> (logits[B,V], state)
+    def start(self, ids: np.ndarray, mask: np.ndarray, pos: np.ndarray):  # -> (logits[B,V], state)
         raise NotImplementedError
+
+    @staticmethod
+    def positions(mask: np.ndarray, aligned: bool) -> np.ndarray:
+        """Left-padded prompt positions; aligned answers put the final <ans> at ALIGN_OFFSET + 1."""
+        pos = np.maximum(mask.cumsum(-1) - 1, 0).astype(np.int64)
+        if aligned:
+            pos[:, -1] = ALIGN_OFFSET + 1
+        return pos
 
     def step(self, state, next_ids: np.ndarray):  # -> (logits[B,V], state)
         raise NotImplementedError
@@ -67,7 +75,7 @@ class Decoder:
         task = prompts[0].task
         seqs = [self.tok.encode_prompt(p) for p in prompts]
         ids, mask = self.pad_batch(seqs)
-        logits, state = self.start(ids, mask)
+        logits, state = self.start(ids, mask, self.positions(mask, is_aligned(prompts[0])))
         if task.answer_kind == LABEL:
             label_ids = self.tok.label_ids(task)
             probs = _softmax(logits[:, label_ids].astype(np.float64))
@@ -154,10 +162,10 @@ class TorchDecoder(Decoder):
         self.torch = torch
         super().__init__(getattr(tokenizer, "codec", tokenizer), model.config.max_position_embeddings)
 
-    def start(self, ids, mask):
+    def start(self, ids, mask, pos):
         torch = self.torch
         ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
-        pos = (mask_t.cumsum(-1) - 1).clamp(min=0)
+        pos = torch.from_numpy(pos)
         with torch.inference_mode():
             out = self.model(input_ids=ids_t, attention_mask=mask_t, position_ids=pos, use_cache=True, logits_to_keep=1)
         return out.logits[:, -1].float().numpy(), (out.past_key_values, mask_t, pos[:, -1])

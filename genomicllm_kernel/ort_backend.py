@@ -72,10 +72,9 @@ class ORTDecoder(Decoder):
         present = [(named[f"present.{i}.key"], named[f"present.{i}.value"]) for i in range(self.layers)]
         return named["logits"][:, -1], present
 
-    def start(self, ids, mask):
+    def start(self, ids, mask, pos):
         b = ids.shape[0]
         empty = np.zeros((b, self.kv_heads, 0, self.head_dim), dtype=np.float32)
-        pos = np.maximum(mask.cumsum(-1) - 1, 0).astype(np.int64)
         logits, present = self._run(ids, mask, pos, [(empty, empty)] * self.layers)
         return logits, (present, mask, pos[:, -1])
 

@@ -91,6 +91,7 @@ class ExampleBank:
     """Tokenized training examples per task, sorted by length for the curriculum."""
 
     def __init__(self, tokenizer, path: Path, max_tokens: int, weights: dict):
+        from .codec import is_aligned
         from .registry import TASKS
 
         per_task: dict[str, list] = {}
@@ -102,7 +103,7 @@ class ExampleBank:
             if len(ids) + len(ans) > max_tokens:
                 skipped += 1
                 continue
-            per_task.setdefault(ex["task"], []).append((len(ids) + len(ans), ids, ans))
+            per_task.setdefault(ex["task"], []).append((len(ids) + len(ans), ids, ans, int(is_aligned(prompt))))
         if not per_task:
             raise InputError(f"{path}: no training examples fit {max_tokens} tokens")
         self.tasks = sorted(per_task)
@@ -125,16 +126,20 @@ class ExampleBank:
 def _collate(batch, pad_id: int):
     import torch
 
+    from .codec import position_ids
+
     n = max(r[0] for r in batch)
     ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), n), -100, dtype=torch.long)
     mask = torch.zeros((len(batch), n), dtype=torch.long)
-    for i, (length, p, a) in enumerate(batch):
+    pos = torch.zeros((len(batch), n), dtype=torch.long)
+    for i, (length, p, a, aligned) in enumerate(batch):
         seq = p + a
         ids[i, :length] = torch.tensor(seq)
         mask[i, :length] = 1
         labels[i, len(p) : length] = torch.tensor(a)
-    return ids, mask, labels
+        pos[i, :length] = torch.tensor(position_ids(len(p), len(a), bool(aligned)))
+    return ids, mask, labels, pos
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -190,7 +195,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
         step, tokens_seen, elapsed = int(state["step"]), int(state["tokens_seen"]), float(state["elapsed"])
         rng.setstate(_to_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0]))
         torch.set_rng_state(state["torch_rng"])
-        queue = [[(int(n), list(p), list(a)) for n, p, a in b] for b in state.get("queue", [])]
+        queue = [[(int(n), list(p), list(a), int(al)) for n, p, a, al in b] for b in state.get("queue", [])]
     else:
         queue = []
     net = model
@@ -218,11 +223,11 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
             queue = [group[i : i + cfg.batch_size] for i in range(0, len(group), cfg.batch_size)]
             rng.shuffle(queue)
         batch = queue.pop()
-        ids, mask, labels = (t.to(device) for t in _collate(batch, tokenizer.pad_token_id))
+        ids, mask, labels, pos = (t.to(device) for t in _collate(batch, tokenizer.pad_token_id))
         for g in opt.param_groups:
             g["lr"] = lr_at(cfg, step)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = net(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss = net(input_ids=ids, attention_mask=mask, position_ids=pos, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -289,7 +294,7 @@ def _save(model, tokenizer, opt, ckpt: Path, step, tokens_seen, elapsed, rng, ra
     tokenizer.save_pretrained(tmp)
     torch.save({"optimizer": opt.state_dict(), "step": step, "tokens_seen": tokens_seen, "elapsed": elapsed,
                 "rng": rng_states, "torch_rng": torch.get_rng_state(),
-                "queue": [[[n, p, a] for n, p, a in b] for b in queue]}, tmp / "trainer_state.pt")
+                "queue": [[[n, p, a, al] for n, p, a, al in b] for b in queue]}, tmp / "trainer_state.pt")
     (tmp / "train_config.json").write_text(json.dumps(cfg.__dict__, indent=1))
     if ckpt.exists():
         old = ckpt.with_name(ckpt.name + ".old")

@@ -66,3 +66,15 @@ def test_save_and_load(tmp_path):
     assert again.padding_side == "left"
     batch = again(["ACGT, GC content =", "ACGTACGTAA, promoter ="], padding=True)
     assert set(batch) == {"input_ids", "attention_mask"}
+
+
+def test_aligned_answers_sit_a_constant_offset_after_their_chunk():
+    from genomicllm_kernel.codec import ALIGN_OFFSET, position_ids
+
+    prompt = make_prompt("complementary sequence", "ACGTACGTAC")
+    ids, ans = TOK.encode_prompt(prompt), TOK.encode_answer(prompt, checks.complement("ACGTACGTAC"))
+    pos = position_ids(len(ids), len(ans), True)
+    # query predicting answer j is <ans> (j = 0) or answer token j-1; chunk j is at position 1 + j
+    queries = [pos[len(ids) - 1]] + pos[len(ids) : len(ids) + len(ans) - 1]
+    assert [q - (1 + j) for j, q in enumerate(queries)] == [ALIGN_OFFSET] * len(ans)
+    assert position_ids(5, 2, False) == list(range(7))
