@@ -18,12 +18,36 @@ from .errors import GenomicLLMError, InputError
 FORMATS = ("table", "tsv", "jsonl")
 
 
-def _progress_bar(total: int | None, desc: str):
-    """A tqdm bar on stderr that only appears when work takes more than two seconds."""
+class _LineProgress:
+    """Progress as plain lines on stdout every 30 s, for batch jobs (Galaxy) where no terminal shows a bar."""
+
+    def __init__(self, desc: str, every: float = 30.0):
+        import time
+
+        self.desc, self.every, self.n, self.t0 = desc, every, 0, time.time()
+        self.last = self.t0
+        self._time = time.time
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = self._time()
+        if now - self.last >= self.every:
+            self.last = now
+            print(f"{self.desc}: {self.n} answered ({self.n / (now - self.t0):.0f}/s)", flush=True)
+
+    def close(self) -> None:
+        if self._time() - self.t0 >= self.every:
+            print(f"{self.desc}: {self.n} answered in {self._time() - self.t0:.0f} s", flush=True)
+
+
+def _progress_bar(total: int | None, desc: str, output: str | None = None):
+    """A tqdm bar on stderr (terminal, after two seconds), or progress lines on stdout when the
+    answers go to a file and nobody watches a terminal (a Galaxy job)."""
+    if not sys.stderr.isatty() and output not in (None, "-"):
+        return _LineProgress(desc)
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="seq", delay=2.0, file=sys.stderr, disable=None, leave=False)
-    return bar
+    return tqdm(total=total, desc=desc, unit="seq", delay=2.0, file=sys.stderr, disable=None, leave=False)
 
 
 def _label_columns(answers) -> list[str]:
@@ -124,7 +148,7 @@ def cmd_ask(args) -> int:
             prompts = [line.strip() for line in source if line.strip() and not line.startswith("#")]
         if not prompts:
             raise InputError("no prompts found in the input (one prompt per line)")
-    bar = _progress_bar(len(prompts), "asking")
+    bar = _progress_bar(len(prompts), "asking", args.output)
     try:
         answers = ask(prompts, model=args.model, backend=args.backend, batch_size=args.batch_size,
                       progress=bar.update)
@@ -142,7 +166,7 @@ def cmd_predict(args) -> int:
     items = _parse_items(args.item)
     task = get_task(args.task)
     records = read_sequences(args.fasta, args.input_format, args.input_label)
-    bar = _progress_bar(None, f"predicting {args.task}")
+    bar = _progress_bar(None, f"predicting {args.task}", args.output)
     try:
         answers = predict(args.task, records, question=args.question, items=items, model=args.model,
                           backend=args.backend, batch_size=args.batch_size, window_size=args.window_size,
