@@ -205,7 +205,7 @@ def cmd_train(args) -> int:
             setattr(cfg, key, getattr(args, key))
     if args.max_steps:
         cfg.max_steps = args.max_steps
-    path = train(cfg, resume=args.resume, max_minutes=args.max_minutes)
+    path = train(cfg, resume=args.resume, max_minutes=args.max_minutes, stop_at_step=args.stop_at_step)
     print(f"checkpoint: {path}", file=sys.stderr)
     return 0
 
@@ -288,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out")
     tr.add_argument("--max-steps", type=int)
     tr.add_argument("--max-minutes", type=float, help="stop (and checkpoint) after this many minutes")
+    tr.add_argument("--stop-at-step", type=int, help="stop (and checkpoint) at this step, keeping the config's schedule")
     tr.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="score a model on a corpus split with every metric of TASKS.md")
