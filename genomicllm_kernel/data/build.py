@@ -132,6 +132,25 @@ def _read_peaks(paths: dict[str, Path], genome: Genome) -> list[tuple[str, int, 
     return out
 
 
+def _read_chip_peaks(paths, splitter: "Splitter", seed: int, small: bool):
+    """Oct4 / Mafk (janggu) and CTCF (gimmemotifs) peak sequences with their hg19 coordinates."""
+    out = []
+    for tf, path, source in (("POU5F1", paths["janggu"]["oct4"], "ChIP-seq Oct4 peaks (janggu)"),
+                             ("MAFK", paths["janggu"]["mafk"], "ChIP-seq Mafk peaks (janggu)"),
+                             ("CTCF", paths["gimme"]["ctcf"], "ChIP-seq GM12878 CTCF peaks (gimmemotifs)")):
+        for rec in read_fasta_contigs(path):
+            chrom, _, span = rec.chrom.partition(":")
+            try:
+                start, end = (int(x) for x in span.split("-"))
+            except ValueError:
+                raise InputError(f"{path}: header {rec.chrom!r} is not chrom:start-end") from None
+            out.append((tf, chrom, start, end, rec.seq, source))
+    if small:
+        random.Random(seed).shuffle(out)
+        out = out[:120]
+    return out
+
+
 def read_bed_regions(path: Path) -> list[tuple[str, int, int, str]]:
     out = []
     with open(path) as fh:
@@ -260,7 +279,7 @@ def build(out: Path, small: bool = False, seed: int = 0, cache: Path | None = No
     if (fasta is None) != (gtf is None):
         raise InputError("--fasta and --gtf go together: give a genome FASTA and its GTF/GFF3 annotation")
 
-    names = ["chrX", "augustus", "atac", "orgdb", "gencode", "spliceai", "gimme"] + ([] if small else ["chr22"])
+    names = ["chrX", "augustus", "atac", "orgdb", "gencode", "spliceai", "gimme", "janggu"] + ([] if small else ["chr22"])
     paths = fetch_all(cache, names, progress=lambda m: progress(f"  {m}"))
     progress("reading genomes")
     train_genome = Genome("hg19 chrX + chr22")
@@ -308,6 +327,7 @@ def build(out: Path, small: bool = False, seed: int = 0, cache: Path | None = No
 
     ctx = Context(genome, ann, splitter, rng, scale, peaks, tf_sites, {c: sorted(v) for c, v in cpg.items()},
                   records, extra_tss)
+    chip = _read_chip_peaks(paths, splitter, seed, small)
     examples: list[Example] = []
     steps = [
         ("splice_site", lambda: builders.splice_site(ctx)),
@@ -320,6 +340,7 @@ def build(out: Path, small: bool = False, seed: int = 0, cache: Path | None = No
         ("reverse_complement", lambda: builders.reverse_complement(ctx)),
         ("open_chromatin / enhancer / regulatory", lambda: builders.regulatory_family(ctx)),
         ("tf_binding", lambda: builders.tf_binding(ctx)),
+        ("tf_binding (ChIP-seq peaks)", lambda: builders.tf_peaks(ctx, chip)),
         ("gene_description", lambda: builders.gene_description(ctx)),
         ("reading_comprehension", lambda: builders.reading_comprehension(ctx)),
     ]

@@ -395,6 +395,31 @@ def tf_binding(ctx: Context):
     return out
 
 
+def tf_peaks(ctx: Context, peaks: list[tuple[str, str, int, int, str, str]]):
+    """ChIP-seq peak sequences (tf, chrom, start, end, sequence, source): the central 101 bp with
+    the ``transcription factor`` item, against GC-matched genomic windows of the same length and
+    split that carry the same item. The peaks lie on chromosomes this machine has no sequence for,
+    so their negatives cannot come from the same chromosome; GC and length are matched."""
+    out = []
+    for tf, chrom, start, end, seq, source in peaks:
+        split = ctx.split_of(chrom, start, end)
+        if split is None:
+            continue
+        mid = len(seq) // 2
+        core = seq[mid - 50 : mid + 51].upper()
+        if len(core) != 101 or core.count("N") > 5:
+            continue
+        items = {"transcription factor": tf}
+        out.append(_ex("tf_binding", "transcription factor binding site", core, "True", source,
+                       chrom, start + mid - 50, start + mid + 51, split, **items))
+        bg = ctx.background(101, float(checks.gc_content(core)), split, lambda c, a, b: False)
+        if bg:
+            c, a, bseq, sp = bg
+            out.append(_ex("tf_binding", "transcription factor binding site", bseq, "False",
+                           "background (GC-matched)", c, a, a + 101, sp, **items))
+    return out
+
+
 # ---- gene records: description and reading comprehension --------------------------------
 def gene_description(ctx: Context):
     out = []

@@ -51,7 +51,8 @@ def write_card(path, examples, sources: dict, dropped: int, leaks: dict, options
               "- promoter: random windows of the same length and GC bin (0.05) more than 2 kb from any TSS.",
               "- open chromatin / enhancer: GC-matched windows with no peak within 500 bp; TSS-proximal peaks are enhancer negatives too.",
               "- splice site: positions inside the same gene at least 50 bp from any exon boundary, most of them with a GT or AG at the centre (decoys).",
-              "- TF binding: GC-matched random windows carrying the same `transcription factor` item.",
+              "- TF binding: GC-matched random windows carrying the same `transcription factor` item. The Oct4 / Mafk (janggu) and CTCF (gimmemotifs)",
+              "  peaks lie on chromosomes with no sequence here, so their negatives come from chrX/chr22 (or the test slices, for test peaks) of the same split: GC and length matched, chromosome not.",
               "- gene biotype: balanced exonic windows of protein-coding and other genes.", "",
               "## Sources", "", "| source | package | archive | bytes | sha256 | licence | used for |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in sources.items():

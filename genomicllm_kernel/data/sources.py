@@ -64,8 +64,12 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
            {"grch37": "spliceai/annotations/grch37.txt"}, "GPL-3",
            "canonical transcripts with exon lists (GRCh37)"),
     Source("gimme", "pypi", "gimmemotifs==0.18.4",
-           {"blood_atac": "data/examples/hg19.blood.most_variable.10k.txt"}, "MIT",
-           "blood ATAC accessible regions (hg19), open-chromatin positives"),
+           {"blood_atac": "data/examples/hg19.blood.most_variable.10k.txt",
+            "ctcf": "data/examples/Gm12878.CTCF.top500.w200.fa"}, "MIT",
+           "blood ATAC accessible regions (hg19), open-chromatin positives; GM12878 CTCF ChIP-seq peaks"),
+    Source("janggu", "pypi", "janggu==0.10.2",
+           {"oct4": "janggu/resources/sample.fa", "mafk": "janggu/resources/sample2.fa"}, "GPL-3",
+           "Oct4 and Mafk ChIP-seq peaks (hg19, 200 bp): TF binding with a transcription factor item"),
 ]}
 
 
