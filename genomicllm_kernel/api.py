@@ -129,15 +129,18 @@ def _exact(prompt: Prompt) -> str | None:
 
 
 def _check_fits(engine: Engine, prompt: Prompt) -> None:
+    """Refuse a prompt whose tokens (prompt + longest answer) exceed the context, naming the limit."""
+    from .codec import chunk_bounds, is_aligned
+
     dec = engine.decoder
     need = len(dec.tok.encode_prompt(prompt)) + dec.max_steps(prompt)
     if need > engine.context:
         n = len(prompt.sequence)
-        other = need - n // 3 - (dec.max_steps(prompt) if prompt.task.answer_kind in ("dna", "protein") else 0)
-        per_nt = 2 / 3 if prompt.task.answer_kind == "dna" else (1 / 3 + 1 / 3 if prompt.task.answer_kind == "protein" else 1 / 3)
-        limit = int((engine.context - other) / per_nt) if per_nt else 0
+        per_chunk = 2 if is_aligned(prompt) else 1  # aligned answers spend one more token per 3-mer
+        fixed = need - per_chunk * len(chunk_bounds(n))
+        limit = max(0, 3 * (engine.context - fixed) // per_chunk)
         raise SequenceTooLongError(
-            f"sequence of {n} nt is too long for {prompt.question!r}: this model reads at most about {max(0, limit)} nt "
+            f"sequence of {n} nt is too long for {prompt.question!r}: this model reads at most about {limit} nt "
             f"(context {engine.context} tokens); answer it window by window with "
             "'genomicllm predict --window-size N' (or predict(..., window_size=N))"
         )
