@@ -104,3 +104,41 @@ def test_notebook_magic_and_panel_in_a_real_browser(lab, tmp_path):
             raise
         finally:
             ctx.close()
+
+
+def test_voila_serves_the_panel_as_a_page(tmp_path, shipped_or_tiny_model):
+    """Voila renders examples/panel.ipynb as a standalone page whose Ask button answers."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("voila")
+    port = _free_port()
+    env = {**os.environ, "GENOMICLLM_MODEL": str(shipped_or_tiny_model), "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg")}
+    proc = subprocess.Popen([sys.executable, "-m", "voila", str(NOTEBOOK.with_name("panel.ipynb")), "--no-browser",
+                             f"--port={port}", "--Voila.ip=127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True)
+    try:
+        for _ in range(60):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        with sync_api.sync_playwright() as p:
+            ctx = p.chromium.launch_persistent_context(
+                str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                      "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"])
+            page = ctx.new_page()
+            try:
+                page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
+                panel = page.locator(".genomicllm-panel")
+                panel.wait_for(timeout=120_000)
+                panel.locator("textarea").fill("TATAAAAGGCGCGCTGACGTCAGCGCGGCGGCGCCTCGGCCGCC")
+                panel.locator("button:has-text('Ask')").click()
+                panel.locator("table.gllm").wait_for(timeout=60_000)
+                assert "promoter" in panel.locator("table.gllm").inner_text()
+                page.screenshot(path=str(Path(os.environ.get("GENOMICLLM_ARTIFACTS", tmp_path)) / "voila_panel.png"), full_page=True)
+            finally:
+                ctx.close()
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)

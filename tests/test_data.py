@@ -70,3 +70,39 @@ def test_gue_dev_leaks_are_flagged(small_corpus):
     dev = _rows(small_corpus / "dev.jsonl")
     assert any(r["source"].startswith("GUE:") for r in dev)
     assert all(isinstance(r["leak"], bool) for r in dev)
+
+
+def test_gff3_and_gtf_give_the_same_transcripts(tmp_path):
+    from genomicllm_kernel.data.annotation import read_annotation
+
+    gff = tmp_path / "a.gff3"
+    gff.write_text(
+        "##gff-version 3\n"
+        "chr1\tsrc\tgene\t101\t400\t.\t+\t.\tID=g1;Name=GENE1;gene_biotype=protein_coding\n"
+        "chr1\tsrc\tmRNA\t101\t400\t.\t+\t.\tID=t1;Parent=g1\n"
+        "chr1\tsrc\texon\t101\t200\t.\t+\t.\tParent=t1\n"
+        "chr1\tsrc\texon\t301\t400\t.\t+\t.\tParent=t1\n"
+        "chr1\tsrc\tCDS\t151\t200\t.\t+\t0\tParent=t1\n"
+        "chr1\tsrc\tCDS\t301\t350\t.\t+\t1\tParent=t1\n")
+    gtf = tmp_path / "a.gtf"
+    gtf.write_text(
+        'chr1\tsrc\texon\t101\t200\t.\t+\t.\tgene_id "g1"; transcript_id "t1"; gene_name "GENE1"; gene_type "protein_coding";\n'
+        'chr1\tsrc\texon\t301\t400\t.\t+\t.\tgene_id "g1"; transcript_id "t1"; gene_name "GENE1"; gene_type "protein_coding";\n'
+        'chr1\tsrc\tCDS\t151\t200\t.\t+\t0\tgene_id "g1"; transcript_id "t1"; gene_name "GENE1";\n'
+        'chr1\tsrc\tCDS\t301\t350\t.\t+\t1\tgene_id "g1"; transcript_id "t1"; gene_name "GENE1";\n')
+    (a,), (b,) = read_annotation(gff).transcripts, read_annotation(gtf).transcripts
+    for t in (a, b):
+        assert (t.gene, t.gene_type, t.chrom, t.strand) == ("GENE1", "protein_coding", "chr1", "+")
+        assert t.exons == [(100, 200), (300, 400)] and t.cds == [(150, 200), (300, 350)] and t.tss == 100
+
+
+def test_malformed_annotation_names_file_and_line(tmp_path):
+    import pytest
+
+    from genomicllm_kernel.data.annotation import read_annotation
+    from genomicllm_kernel.errors import InputError
+
+    bad = tmp_path / "bad.gtf"
+    bad.write_text('chr1\tsrc\texon\t101\t200\t.\t+\t.\ttranscript_id "t1";\nchr1\tsrc\texon\tx\t200\t.\t+\t.\ttranscript_id "t1";\n')
+    with pytest.raises(InputError, match="bad.gtf, line 2: start/end are not integers"):
+        read_annotation(bad)
