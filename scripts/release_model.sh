@@ -11,16 +11,16 @@ if [ "${1:-}" != "--skip-train" ]; then
   # STOP_AT_STEP reproduces a run that was stopped before max_steps (the model card says where)
   "$BIN/genomicllm" train --config configs/default.toml --resume ${STOP_AT_STEP:+--stop-at-step "$STOP_AT_STEP"}
 fi
-rm -rf models/default.new && mkdir -p models/default.new
+rm -rf models/default && mkdir -p models/default
 for f in config.json generation_config.json model.safetensors vocab.json tokenizer_config.json special_tokens_map.json train_config.json; do
-  cp "runs/default/checkpoint/$f" models/default.new/ 2>/dev/null || true
+  cp "runs/default/checkpoint/$f" models/default/ 2>/dev/null || true
 done
-"$BIN/genomicllm" export --model models/default.new --quantize int8
+"$BIN/genomicllm" export --model models/default --quantize int8
 LIMIT="${LIMIT:-300}"
-"$BIN/genomicllm" evaluate --model models/default.new --data data/corpus --split dev --limit "$LIMIT" --backend onnx --out models/default.new
-"$BIN/genomicllm" evaluate --model models/default.new --data data/corpus --split test --limit "$LIMIT" --backend onnx --out models/default.new
-"$BIN/genomicllm" evaluate --model models/default.new --data data/corpus --split dev --limit "$LIMIT" --backend onnx-int8 --out models/default.new --name eval_dev_int8
-"$BIN/genomicllm" card --model models/default.new --run runs/default --data data/corpus
-rm -rf models/default && mv models/default.new models/default
+"$BIN/genomicllm" evaluate --model models/default --data data/corpus --split dev --limit "$LIMIT" --backend onnx --out models/default
+"$BIN/genomicllm" evaluate --model models/default --data data/corpus --split test --limit "$LIMIT" --backend onnx --out models/default
+"$BIN/genomicllm" evaluate --model models/default --data data/corpus --split dev --limit "$LIMIT" --backend onnx-int8 --out models/default --name eval_dev_int8
+"$BIN/genomicllm" card --model models/default --run runs/default --data data/corpus
+chmod -R a+rX models/default
 "$BIN/python" -m genomicllm_galaxy.generate
 echo "models/default rebuilt; see models/default/MODEL_CARD.md"
