@@ -117,7 +117,8 @@ def test_bioblend_upload_run_two_tools_and_a_bad_fasta(galaxy, tmp_path):
 def test_workflow_promoter_then_splice(galaxy, tmp_path):
     planemo = _planemo()
     r = subprocess.run([planemo, "test", "--engine", "external_galaxy", "--galaxy_url", galaxy.url, "--galaxy_admin_key", galaxy.admin_key,
-                        "--galaxy_user_key", galaxy.user_key, "--test_output_json", str(tmp_path / "wf.json"), "--test_data", str(TOOLS / "test-data"),
+                        "--galaxy_user_key", galaxy.user_key, "--test_output_json", str(tmp_path / "wf.json"),
+                        "--test_output", str(tmp_path / "wf.html"), "--test_data", str(TOOLS / "test-data"),
                         str(TOOLS / "workflows" / "promoter_and_splice.gxwf.yml")], capture_output=True, text=True, timeout=1200,
                        cwd=TOOLS / "workflows")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
