@@ -130,13 +130,13 @@ def _exact(prompt: Prompt) -> str | None:
 
 def _check_fits(engine: Engine, prompt: Prompt) -> None:
     """Refuse a prompt whose tokens (prompt + longest answer) exceed the context, naming the limit."""
-    from .codec import chunk_bounds, is_aligned
+    from .codec import chunk_bounds
 
     dec = engine.decoder
     need = len(dec.tok.encode_prompt(prompt)) + dec.max_steps(prompt)
     if need > engine.context:
         n = len(prompt.sequence)
-        per_chunk = 2 if is_aligned(prompt) else 1  # aligned answers spend one more token per 3-mer
+        per_chunk = 2 if dec.tok.is_aligned(prompt) else 1  # aligned answers spend one more token per 3-mer
         fixed = need - per_chunk * len(chunk_bounds(n))
         limit = max(0, 3 * (engine.context - fixed) // per_chunk)
         raise SequenceTooLongError(

@@ -15,14 +15,22 @@ representation with which a small model learned anything in 30 minutes.
   monotonic token-by-token map that copy heads learn quickly, and frames never shift even when the
   length is not a multiple of 3.
 * **Protein answers** are one ``<aa:X>`` token per complete input codon, again aligned.
+* **GC content answers** are a scratchpad aligned the same way: one ``<gc:k/m>`` token per input
+  chunk (k = G or C bases, m = A, C, G or T bases in the chunk, as the model reads it), and the
+  decoder writes sum(k) / sum(m) with three decimals. Counting three letters is a local map the
+  copy heads learn like complementing; spelling ``0.377`` digit by digit asked a 4 M-parameter
+  model to count a whole sequence at once, and it stalled at MAE 0.06. The model emits every count;
+  the decoder only adds and divides. (A model folder whose vocabulary has no ``<gc:`` tokens keeps
+  the older ``d.ddd`` spelling, one character a token.)
 * **Labels** of classification tasks are single tokens (``<label:True>``), so a classification is
   one forward pass and a softmax over the task's label tokens.
 * **Question keys** are single tokens (``<q:core promoter>``); reading comprehension adds the item
   name as text.
 * **Text** (annotation items, gene descriptions, numbers) uses greedy longest match over a subword
   vocabulary learned from the corpus, with every printable ASCII character and 256 byte tokens as
-  fallback, so any text decodes back exactly. GC content answers are spelled one character a token
-  so that the runtime can constrain them to ``d.ddd``.
+  fallback, so any text decodes back exactly. A text answer is encoded as it reads after ``name =``
+  in an item (with its leading space, which decoding drops), so reading comprehension copies the
+  very tokens of the item's value instead of re-spelling them.
 
 This module imports neither transformers nor torch, so the ONNX Runtime path starts fast;
 :class:`genomicllm_kernel.tokenizer.GenomicLLMTokenizer` wraps it for Hugging Face.
@@ -64,8 +72,9 @@ _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 ALIGN_OFFSET = 512
 
 
-def is_aligned(prompt: Prompt) -> bool:
-    return prompt.task.answer_kind in (DNA, PROTEIN)
+def is_aligned(prompt: Prompt, gc_scratchpad: bool = True) -> bool:
+    """Whether the answer is emitted one token per input chunk (placed at the aligned positions)."""
+    return prompt.task.answer_kind in (DNA, PROTEIN) or (gc_scratchpad and prompt.task.answer_kind == NUMBER)
 
 
 def position_ids(prompt_len: int, answer_len: int, aligned: bool) -> list[int]:
@@ -77,6 +86,23 @@ def position_ids(prompt_len: int, answer_len: int, aligned: bool) -> list[int]:
 
 def dna_token(chunk: str) -> str:
     return f"<dna:{chunk}>"
+
+
+def gc_token(gc: int, known: int) -> str:
+    return f"<gc:{gc}/{known}>"
+
+
+GC_TOKENS = [gc_token(k, m) for m in range(4) for k in range(m + 1)]
+
+
+def gc_counts(chunk: str) -> tuple[int, int]:
+    """(G or C bases, A/C/G/T bases) in a chunk as the model reads it (N counts in neither)."""
+    return sum(c in "GC" for c in chunk), sum(c in "ACGT" for c in chunk)
+
+
+def gc_fraction_text(gc: int, known: int) -> str:
+    """The fraction as checks.gc_content writes it (0.000 when no base is known)."""
+    return f"{gc / known:.3f}" if known else "0.000"
 
 
 def _dna_chunks() -> list[str]:
@@ -102,6 +128,7 @@ def base_vocabulary() -> list[str]:
     tokens += [f"<label:{label}>" for label in labels]
     tokens += [dna_token(c) for c in _dna_chunks()]
     tokens += [f"<aa:{a}>" for a in AMINO_ACIDS]
+    tokens += GC_TOKENS
     tokens += PRINTABLE + BYTES
     return tokens
 
@@ -139,6 +166,11 @@ class HybridCodec:
         self.eos_token_id = self.vocab["<eos>"]
         self.pad_token_id = self.vocab["<pad>"]
         self.unk_token_id = self.vocab["<unk>"]
+        #: models trained before the GC scratchpad spell GC content as d.ddd
+        self.gc_scratchpad = GC_TOKENS[0] in self.vocab
+
+    def is_aligned(self, prompt: Prompt) -> bool:
+        return is_aligned(prompt, self.gc_scratchpad)
 
     @classmethod
     def build(cls, text_pieces: list[str] | None = None) -> "HybridCodec":
@@ -255,6 +287,10 @@ class HybridCodec:
             if answer not in task.labels:
                 raise InputError(f"{answer!r} is not a label of task {task.id} ({', '.join(task.labels)})")
             tokens = [f"<label:{answer}>"]
+        elif kind == NUMBER and self.gc_scratchpad:
+            # the scratchpad is computed from the sequence; the gold answer is the same exact value
+            view = model_view(prompt.sequence)
+            tokens = [gc_token(*gc_counts(view[s:e])) for s, e in chunk_bounds(len(view))]
         elif kind == NUMBER:
             tokens = [c if c in self.vocab else "<unk>" for c in answer]
         elif kind == DNA:
@@ -270,7 +306,7 @@ class HybridCodec:
         elif kind == PROTEIN:
             tokens = [f"<aa:{a}>" if f"<aa:{a}>" in self.vocab else "<aa:X>" for a in answer]
         elif kind == TEXT:
-            tokens = self.text_tokens(answer)
+            tokens = self.text_tokens(" " + answer)
         else:  # pragma: no cover - registry guards the kinds
             raise ValueError(kind)
         return tokens + ["<eos>"]
@@ -286,9 +322,17 @@ class HybridCodec:
                 break
             if tok not in ("<pad>", "<bos>", "<ans>"):
                 tokens.append(tok)
-        if prompt.task.answer_kind == DNA and prompt.question in _REVERSED_QUESTIONS:
+        kind = prompt.task.answer_kind
+        if kind == DNA and prompt.question in _REVERSED_QUESTIONS:
             tokens = tokens[::-1]
-        return self._join_text(tokens)
+        if kind == NUMBER and tokens and all(t.startswith("<gc:") for t in tokens):
+            gc = known = 0
+            for t in tokens:
+                k, m = t[4:-1].split("/")
+                gc, known = gc + int(k), known + int(m)
+            return gc_fraction_text(gc, known)
+        text = self._join_text(tokens)
+        return text[1:] if kind == TEXT and text.startswith(" ") else text
 
     # ---- token classes used for constrained decoding and label scoring ----------------------
     def label_ids(self, task: registry.Task) -> list[int]:

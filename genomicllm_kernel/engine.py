@@ -2,7 +2,8 @@
 decoding for everything else.
 
 The decoding is constrained by the task's answer kind so that every answer has a valid format:
-a label of the task's set, ``d.ddd`` for GC content, exactly one DNA token per input chunk, one
+a label of the task's set, one GC-count token per input chunk (``d.ddd`` for models without the
+scratchpad), exactly one DNA token per input chunk, one
 amino-acid token per codon, text tokens until ``<eos>`` for free text. The same logic serves the
 PyTorch backend here and the ONNX Runtime backend (which only supplies ``forward``).
 """
@@ -14,7 +15,7 @@ import numpy as np
 
 from .grammar import Prompt
 from .registry import DNA, LABEL, NUMBER, PROTEIN, TEXT
-from .codec import ALIGN_OFFSET, HybridCodec, chunk_bounds, is_aligned
+from .codec import ALIGN_OFFSET, GC_TOKENS, HybridCodec, chunk_bounds
 
 
 @dataclass
@@ -75,7 +76,7 @@ class Decoder:
         task = prompts[0].task
         seqs = [self.tok.encode_prompt(p) for p in prompts]
         ids, mask = self.pad_batch(seqs)
-        logits, state = self.start(ids, mask, self.positions(mask, is_aligned(prompts[0])))
+        logits, state = self.start(ids, mask, self.positions(mask, self.tok.is_aligned(prompts[0])))
         if task.answer_kind == LABEL:
             label_ids = self.tok.label_ids(task)
             probs = _softmax(logits[:, label_ids].astype(np.float64))
@@ -90,6 +91,8 @@ class Decoder:
     def _allowed(self, prompt: Prompt, step: int) -> tuple[np.ndarray, bool]:
         """Allowed token ids at ``step`` and whether the answer must end after it."""
         kind = prompt.task.answer_kind
+        if kind == NUMBER and self.tok.gc_scratchpad:
+            return self._gc_sized(prompt, step), step == len(chunk_bounds(len(prompt.sequence))) - 1
         if kind == NUMBER:
             return ([self._zero_one, self._dot, self._digits, self._digits, self._digits][step], step == 4)
         if kind == DNA:
@@ -108,10 +111,19 @@ class Decoder:
             cache[size] = np.array([i for t, i in self.tok.vocab.items() if t.startswith("<dna:") and len(t) - 6 == size])
         return cache[size]
 
+    def _gc_sized(self, prompt: Prompt, step: int) -> np.ndarray:
+        # a chunk of s letters has at most s known bases
+        bounds = chunk_bounds(len(prompt.sequence))
+        size = bounds[step][1] - bounds[step][0]
+        cache = self.__dict__.setdefault("_gc_by_size", {})
+        if size not in cache:
+            cache[size] = np.array([self.tok.vocab[t] for t in GC_TOKENS if int(t[-2]) <= size])
+        return cache[size]
+
     def max_steps(self, prompt: Prompt) -> int:
         kind = prompt.task.answer_kind
         if kind == NUMBER:
-            return 5
+            return len(chunk_bounds(len(prompt.sequence))) if self.tok.gc_scratchpad else 5
         if kind == DNA:
             return len(chunk_bounds(len(prompt.sequence)))
         if kind == PROTEIN:

@@ -44,6 +44,18 @@ def learning_curve_svg(log: list[dict], width: int = 640, height: int = 260) -> 
             f"<path d='{path}' fill='none' stroke='#4c78a8' stroke-width='1.5'/></svg>")
 
 
+def _hardware(state: dict) -> str:
+    world = int(state.get("world", 1))
+    where = "one CPU thread" if world == 1 else f"{world} CPU processes of one thread each (torchrun DDP on gloo)"
+    bf16 = " with bf16 autocast" if state.get("bf16") else " in fp32"
+    return f"{where}{bf16} (AMD EPYC; development work shared the machine)"
+
+
+def _global_batch(cfg: dict, state: dict) -> str:
+    world = int(state.get("world", 1))
+    return f" ({world * int(cfg.get('batch_size') or 0)} per step)" if world > 1 else ""
+
+
 def _fmt(v):
     return "" if v is None else f"{v:.3f}"
 
@@ -65,7 +77,8 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
         pass
     L = ["# GenomicLLM default model", "",
          "A small causal language model (Llama architecture, transformers `LlamaForCausalLM`) over the hybrid tokenizer",
-         "(3-mer DNA tokens, aligned DNA/protein answers, single-token labels; see `genomicllm_kernel/codec.py`), trained",
+         "(3-mer DNA tokens; DNA, protein and GC-count-scratchpad answers aligned one token per input chunk; single-token",
+         "labels; see `genomicllm_kernel/codec.py`), trained",
          "on these machines from the corpus that `genomicllm data build` writes. Everything below was produced by commands:",
          "`genomicllm train --config configs/default.toml`, `genomicllm export`, `genomicllm evaluate`, `genomicllm card`.", "",
          "## Model", "",
@@ -74,8 +87,8 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
          "- Files: `model.safetensors`, `config.json`, `vocab.json` + tokenizer config; `onnx/model.onnx` (Optimum export, last-position logits) and `onnx/model_int8.onnx`.", "",
          "## Compute", "",
          f"- {state['step']} optimizer steps, {state['tokens_seen'] / 1e6:.2f} M tokens seen (prompt + answer, padding excluded), "
-         f"{state['minutes']:.0f} minutes of training on one CPU thread (AMD EPYC, AVX2; the other core was busy with development).",
-         f"- Batch {cfg.get('batch_size')}, AdamW, lr {cfg.get('lr')} with warm-up and cosine decay, length curriculum from "
+         f"{state['minutes']:.0f} minutes of training on {_hardware(state)}.",
+         f"- Batch {cfg.get('batch_size')} per process{_global_batch(cfg, state)}, AdamW, lr {cfg.get('lr')} with warm-up and cosine decay, length curriculum from "
          f"{cfg.get('curriculum_start_tokens')} to {cfg.get('max_train_tokens')} tokens over {cfg.get('curriculum_steps')} steps; task weights in `configs/default.toml`.",
          f"- Final throughput {state['tokens_per_s']:.0f} tokens/s.", "",
          "## Learning curve", "", "![learning curve](learning_curve.svg)", "",
@@ -139,7 +152,9 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
         if "int8" in r:
             L.append(f"- int8: {r['int8']['identical_answers']}/{r['int8']['n']} answers identical to PyTorch fp32, max probability difference {r['int8']['max_probability_diff']:.1e}.")
     L += ["", "## Known limits", "",
-          "- Tiny by design (CPU training): treat classifications as a screen. Inputs longer than the training windows (about 400 nt) are extrapolations; use windowing.",
+          "- Tiny by design (CPU training): treat classifications as a screen. Inputs longer than the training windows (about 400 nt; about 230 nt for reverse/complement, protein and GC answers) are extrapolations; use windowing.",
+          "- GC content is answered through a scratchpad: the model emits (GC, known-base) counts per 3-mer chunk and the decoder adds and divides; "
+          "S and W reach the model as N, so a sequence with S/W codes gets a different value from the exact check (which reports the disagreement). The scratchpad spends one token per 3 nt, so the GC input limit is about half the classification limit.",
           "- Gene descriptions for genes not seen in training are guesses; reading comprehension and the exact tasks are checked against exact computations in every answer.",
           "- Enhancer / regulatory labels are derived, not curated."]
     out = out or model / "MODEL_CARD.md"

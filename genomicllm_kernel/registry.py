@@ -128,7 +128,7 @@ TASKS: dict[str, Task] = {
         Task(
             "gc_content", "GC content", ("GC content",), NUMBER, ("mae", "pearson_r"),
             "Fraction of G+C, three decimals.",
-            checker=lambda s, q, a: checks.gc_content(s), max_answer_tokens=lambda n: 5,
+            checker=lambda s, q, a: checks.gc_content(s), max_answer_tokens=_chunks,
             truth="exact (count)",
         ),
         Task(

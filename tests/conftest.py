@@ -10,6 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests check correctness, not speed: CI shares 2 cores with a Galaxy server and a browser.
+settings.register_profile("shared-cores", deadline=None)
+settings.load_profile("shared-cores")
 
 ROOT = Path(__file__).resolve().parent.parent
 

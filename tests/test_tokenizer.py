@@ -78,3 +78,34 @@ def test_aligned_answers_sit_a_constant_offset_after_their_chunk():
     queries = [pos[len(ids) - 1]] + pos[len(ids) : len(ids) + len(ans) - 1]
     assert [q - (1 + j) for j, q in enumerate(queries)] == [ALIGN_OFFSET] * len(ans)
     assert position_ids(5, 2, False) == list(range(7))
+
+
+@given(dna)
+def test_gc_answers_are_a_per_chunk_count_scratchpad(sequence):
+    from genomicllm_kernel.codec import gc_counts, model_view
+
+    prompt = make_prompt("GC content", sequence)
+    tokens = TOK.answer_tokens(prompt, checks.gc_content(sequence))
+    assert len(tokens) == (len(sequence) + 2) // 3 + 1 and tokens[-1] == "<eos>"
+    view = model_view(sequence)
+    assert tokens[0] == "<gc:%d/%d>" % gc_counts(view[:3])
+    assert TOK.is_aligned(prompt)
+
+
+def test_gc_scratchpad_sums_counts_and_old_vocabularies_keep_digits():
+    from genomicllm_kernel.codec import GC_TOKENS, HybridCodec
+
+    prompt = make_prompt("GC content", "GGGATNNNN")
+    ids = [TOK.vocab[t] for t in ("<gc:3/3>", "<gc:0/2>", "<gc:0/0>", "<eos>")]
+    assert TOK.decode_answer(prompt, ids) == "0.600" == checks.gc_content("GGGATNNNN")
+    old = HybridCodec({t: i for i, t in enumerate(t for t in TOK.vocab if t not in GC_TOKENS)})
+    assert not old.gc_scratchpad and not old.is_aligned(prompt)
+    assert old.answer_tokens(prompt, "0.600") == ["0", ".", "6", "0", "0", "<eos>"]
+    assert old.decode_answer(prompt, old.encode_answer(prompt, "0.600")) == "0.600"
+
+
+def test_reading_comprehension_answer_reuses_the_item_value_tokens():
+    prompt = parse_prompt("symbol = BRCA1, id = 672, reading comprehension: symbol =")
+    value_tokens = TOK.text_tokens("symbol = BRCA1")[-len(TOK.text_tokens(" BRCA1")):]
+    assert TOK.answer_tokens(prompt, "BRCA1")[:-1] == value_tokens == TOK.text_tokens(" BRCA1")
+    assert TOK.decode_answer(prompt, TOK.encode_answer(prompt, "BRCA1")) == "BRCA1"

@@ -54,3 +54,27 @@ def test_two_gloo_ranks_end_identical(small_corpus, tmp_path):
     for k in w0:
         assert torch.equal(w0[k], w1[k]), k
     assert (out / "checkpoint" / "model.safetensors").exists()
+
+
+def test_cpu_bf16_setting(small_corpus, tmp_path, monkeypatch):
+    from genomicllm_kernel import training
+    from genomicllm_kernel.errors import InputError
+
+    cfg = _cfg(small_corpus, tmp_path / "c", 2)
+    assert training.use_bf16(cfg, "cuda") and not training.use_bf16(cfg, "cpu")  # fp32 on CPU unless asked
+    cfg.cpu_bf16 = "auto"
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    assert not training.use_bf16(cfg, "cpu")
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    assert training.use_bf16(cfg, "cpu")
+    cfg.cpu_bf16 = "yes"
+    try:
+        training.use_bf16(cfg, "cpu")
+    except InputError as exc:
+        assert "cpu_bf16" in str(exc)
+    else:
+        raise AssertionError("a bad cpu_bf16 value was accepted")
+    cfg.cpu_bf16 = True  # a short bf16-autocast run on this CPU trains and logs it
+    train(cfg, progress=False)
+    log = (tmp_path / "c" / "train_log.jsonl").read_text().splitlines()
+    assert '"bf16": true' in log[-1]
