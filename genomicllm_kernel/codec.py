@@ -25,7 +25,14 @@ representation with which a small model learned anything in 30 minutes.
 * **Labels** of classification tasks are single tokens (``<label:True>``), so a classification is
   one forward pass and a softmax over the task's label tokens.
 * **Question keys** are single tokens (``<q:core promoter>``); reading comprehension adds the item
-  name as text.
+  name as text, spelled exactly as the item's name is.
+* **Annotation items** start with a marker ``<item:k>`` (k-th annotation item). Reading
+  comprehension is extractive, as in SQuAD-style question answering: the answer is one pointer
+  token ``<item:k>`` and the decoder returns that item's value. The model still has to find the
+  item whose name matches the question (a wrong pointer is a wrong answer), but it no longer has
+  to re-spell values such as ``ENSG00000147164`` token by token: with free text the 6-layer model
+  stayed at 0.27 exact match after 2,100 steps while copying DNA reached 0.87. (Vocabularies
+  without ``<item:`` tokens keep the older free-text answers.)
 * **Text** (annotation items, gene descriptions, numbers) uses greedy longest match over a subword
   vocabulary learned from the corpus, with every printable ASCII character and 256 byte tokens as
   fallback, so any text decodes back exactly. A text answer is encoded as it reads after ``name =``
@@ -93,6 +100,8 @@ def gc_token(gc: int, known: int) -> str:
 
 
 GC_TOKENS = [gc_token(k, m) for m in range(4) for k in range(m + 1)]
+MAX_ITEM_MARKERS = 32
+ITEM_TOKENS = [f"<item:{k}>" for k in range(1, MAX_ITEM_MARKERS + 1)]
 
 
 def gc_counts(chunk: str) -> tuple[int, int]:
@@ -128,7 +137,7 @@ def base_vocabulary() -> list[str]:
     tokens += [f"<label:{label}>" for label in labels]
     tokens += [dna_token(c) for c in _dna_chunks()]
     tokens += [f"<aa:{a}>" for a in AMINO_ACIDS]
-    tokens += GC_TOKENS
+    tokens += GC_TOKENS + ITEM_TOKENS
     tokens += PRINTABLE + BYTES
     return tokens
 
@@ -168,6 +177,8 @@ class HybridCodec:
         self.unk_token_id = self.vocab["<unk>"]
         #: models trained before the GC scratchpad spell GC content as d.ddd
         self.gc_scratchpad = GC_TOKENS[0] in self.vocab
+        #: models trained before item pointers answer reading comprehension in free text
+        self.item_pointers = ITEM_TOKENS[0] in self.vocab
 
     def is_aligned(self, prompt: Prompt) -> bool:
         return is_aligned(prompt, self.gc_scratchpad)
@@ -219,18 +230,23 @@ class HybridCodec:
 
     def prompt_tokens(self, prompt: Prompt) -> list[str]:
         tokens: list[str] = []
+        k = 0
         for n, item in enumerate(prompt.items):
             if n:
                 tokens.append("<sep>")
             if isinstance(item, SequenceItem):
                 tokens += self.dna_tokens(item.sequence)
             else:
+                k += 1
+                if self.item_pointers and k <= MAX_ITEM_MARKERS:
+                    tokens.append(f"<item:{k}>")
                 tokens += self.text_tokens(item.text())
         if prompt.items:
             tokens.append("<sep>")
         if prompt.question.startswith(READING_PREFIX):
             tokens.append(f"<q:{READING_PREFIX}>")
-            tokens += self.text_tokens(" " + prompt.reading_target)
+            # spelled as the item's name is, so the model can match the two token for token
+            tokens += self.text_tokens(prompt.reading_target if self.item_pointers else " " + prompt.reading_target)
         else:
             tokens.append(f"<q:{prompt.question}>")
         tokens.append("<ans>")
@@ -247,7 +263,7 @@ class HybridCodec:
         current: list[str] = []
         question = ""
         for tok in tokens:
-            if tok in ("<bos>", "<pad>", "<ans>", "<eos>"):
+            if tok in ("<bos>", "<pad>", "<ans>", "<eos>") or tok.startswith("<item:"):
                 continue
             if tok == "<sep>":
                 items.append(self._segment_text(current))
@@ -305,11 +321,31 @@ class HybridCodec:
                 tokens = [dna_token(view[s:e]) for s, e in bounds]
         elif kind == PROTEIN:
             tokens = [f"<aa:{a}>" if f"<aa:{a}>" in self.vocab else "<aa:X>" for a in answer]
+        elif task.extractive and self.item_pointers:
+            tokens = [f"<item:{self.pointed_item(prompt, answer)}>"]
         elif kind == TEXT:
             tokens = self.text_tokens(" " + answer)
         else:  # pragma: no cover - registry guards the kinds
             raise ValueError(kind)
         return tokens + ["<eos>"]
+
+    @staticmethod
+    def pointed_item(prompt: Prompt, answer: str) -> int:
+        """1-based index of the annotation item the answer is read from (the first one named as asked)."""
+        annotations = [i for i in prompt.items if isinstance(i, AnnotationItem)]
+        target = (prompt.reading_target or "").strip().lower()
+        named = [k for k, i in enumerate(annotations, 1) if i.name.strip().lower() == target and i.value == answer]
+        valued = [k for k, i in enumerate(annotations, 1) if i.value == answer]
+        found = named or valued
+        if not found or found[0] > MAX_ITEM_MARKERS:
+            raise InputError(f"reading comprehension answer {answer!r} is not the value of one of the first "
+                             f"{MAX_ITEM_MARKERS} items of the prompt")
+        return found[0]
+
+    def item_ids(self, prompt: Prompt) -> list[int]:
+        """Pointer tokens for the prompt's annotation items (what an extractive answer may be)."""
+        n = min(MAX_ITEM_MARKERS, sum(isinstance(i, AnnotationItem) for i in prompt.items))
+        return [self.vocab[t] for t in ITEM_TOKENS[:n]]
 
     def encode_answer(self, prompt: Prompt, answer: str) -> list[int]:
         return [self._convert_token_to_id(t) for t in self.answer_tokens(prompt, answer)]
@@ -323,6 +359,10 @@ class HybridCodec:
             if tok not in ("<pad>", "<bos>", "<ans>"):
                 tokens.append(tok)
         kind = prompt.task.answer_kind
+        if prompt.task.extractive and tokens and tokens[0].startswith("<item:"):
+            values = [i.value for i in prompt.items if isinstance(i, AnnotationItem)]
+            k = int(tokens[0][6:-1])
+            return values[k - 1] if k <= len(values) else ""
         if kind == DNA and prompt.question in _REVERSED_QUESTIONS:
             tokens = tokens[::-1]
         if kind == NUMBER and tokens and all(t.startswith("<gc:") for t in tokens):

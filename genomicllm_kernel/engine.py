@@ -91,6 +91,8 @@ class Decoder:
     def _allowed(self, prompt: Prompt, step: int) -> tuple[np.ndarray, bool]:
         """Allowed token ids at ``step`` and whether the answer must end after it."""
         kind = prompt.task.answer_kind
+        if prompt.task.extractive and self.tok.item_pointers:
+            return np.array(self.tok.item_ids(prompt)), True
         if kind == NUMBER and self.tok.gc_scratchpad:
             return self._gc_sized(prompt, step), step == len(chunk_bounds(len(prompt.sequence))) - 1
         if kind == NUMBER:
@@ -122,6 +124,8 @@ class Decoder:
 
     def max_steps(self, prompt: Prompt) -> int:
         kind = prompt.task.answer_kind
+        if prompt.task.extractive and self.tok.item_pointers:
+            return 1
         if kind == NUMBER:
             return len(chunk_bounds(len(prompt.sequence))) if self.tok.gc_scratchpad else 5
         if kind == DNA:

@@ -44,6 +44,27 @@ def learning_curve_svg(log: list[dict], width: int = 640, height: int = 260) -> 
             f"<path d='{path}' fill='none' stroke='#4c78a8' stroke-width='1.5'/></svg>")
 
 
+def headline_metrics(results: dict) -> dict[str, float]:
+    """One number per task (the metric its target is stated in) plus the GUE groups, from an evaluation."""
+    key = {"gc_content": "mae", "gene_description": "rouge_l", "nt2aa": "exact_match",
+           "reverse_complement": "exact_match", "reading_comprehension": "exact_match"}
+    out = {f"{t} {key.get(t, 'mcc')}": m[key.get(t, "mcc")] for t, m in results["tasks"].items() if key.get(t, "mcc") in m}
+    for k, m in results["groups"].items():
+        if "| GUE:" in k and "mcc" in m:
+            out[k.split("| ", 1)[1] + " mcc"] = m["mcc"]
+    return out
+
+
+def curve_table(curve: dict) -> list[str]:
+    pts = curve["points"]
+    names = sorted({k for p in pts for k in p["metrics"]})
+    lines = ["| metric | " + " | ".join(f"step {p['step']} ({p['tokens_seen'] / 1e6:.1f}M tok)" for p in pts) + " |",
+             "| --- |" + " --- |" * len(pts)]
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(_fmt(p["metrics"].get(n)) for p in pts) + " |")
+    return lines
+
+
 def _hardware(state: dict) -> str:
     world = int(state.get("world", 1))
     where = "one CPU thread" if world == 1 else f"{world} CPU processes of one thread each (torchrun DDP on gloo)"
@@ -96,6 +117,13 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
     for i in range(0, len(log), max(1, len(log) // 12)):
         window = log[max(0, i - 19) : i + 1]
         L.append(f"| {log[i]['tokens_seen'] / 1e6:.2f} | {log[i]['step']} | {sum(r['loss'] for r in window) / len(window):.3f} |")
+    curve_file = run / "snapshot_curve.json"
+    if curve_file.exists():
+        curve = json.loads(curve_file.read_text())
+        L += ["", "## Dev metrics along training", "",
+              f"Weight snapshots evaluated on the leak-filtered dev split (at most {curve['limit']} examples per task and source, "
+              "PyTorch backend) by `python scripts/snapshot_curve.py`: where a row stops rising, more of the same training "
+              "will not close that target.", ""] + curve_table(curve)
     L += ["", "## Data", ""]
     card = data / "DATA_CARD.md"
     if card.exists():

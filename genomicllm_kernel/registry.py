@@ -43,6 +43,8 @@ class Task:
     #: largest answer, in tokens, for a given input length in nucleotides (for context budgeting)
     max_answer_tokens: Callable[[int], int] = field(default=lambda n: 1, compare=False)
     truth: str = ""
+    #: the answer is the value of an item of the prompt: the model points at the item (extractive QA)
+    extractive: bool = False
 
     @property
     def is_classification(self) -> bool:
@@ -157,7 +159,7 @@ TASKS: dict[str, Task] = {
             "Return the value of the named item given in the prompt.",
             needs_sequence=False,
             checker=lambda s, q, a: checks.reading_comprehension(a, q[len(READING_PREFIX):]),
-            max_answer_tokens=lambda n: 48, truth="the prompt itself",
+            max_answer_tokens=lambda n: 48, truth="the prompt itself", extractive=True,
         ),
     ]
 }

@@ -13,7 +13,7 @@ from .codec import VOCAB_FILE, HybridCodec, learn_text_pieces  # noqa: F401 (re-
 from .grammar import parse_prompt
 
 _DELEGATED = ("text_tokens", "dna_tokens", "prompt_tokens", "encode_prompt", "decode_prompt_tokens", "answer_tokens",
-              "encode_answer", "decode_answer", "label_ids", "ids_with_prefix", "text_ids", "char_id", "is_aligned", "gc_scratchpad")
+              "encode_answer", "decode_answer", "label_ids", "ids_with_prefix", "text_ids", "char_id", "is_aligned", "gc_scratchpad", "item_pointers", "item_ids", "pointed_item")
 
 
 class GenomicLLMTokenizer(PreTrainedTokenizer):

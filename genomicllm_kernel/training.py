@@ -52,6 +52,7 @@ class TrainConfig:
     log_every: int = 10
     max_train_tokens: int = 256  # longest example (prompt + answer) used for training
     cpu_bf16: bool | str = False  # true, false or "auto" (only where the CPU has native bf16)
+    snapshot_every: int = 0  # keep the weights (no optimizer state) every N steps, for metric-by-step curves
     task_weights: dict = field(default_factory=dict)
 
     @classmethod
@@ -270,6 +271,8 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
             log.flush()
             if bar is not None:
                 bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tps:.0f}")
+        if rank == 0 and cfg.snapshot_every and step % cfg.snapshot_every == 0:
+            _save_weights(model, tokenizer, out / "snapshots" / f"step_{step:06d}")
         if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
             _save(model, tokenizer, opt, ckpt, step, tokens_seen, elapsed + time.time() - t_start, rng, rank, world, cfg, queue)
             last_ckpt = time.time()
@@ -297,6 +300,17 @@ def _rng_state_to_list(state):
 def _to_rng_state(obj):
     version, internal, gauss = obj
     return (version, tuple(internal), gauss)
+
+
+def _save_weights(model, tokenizer, folder: Path) -> None:
+    import shutil
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)  # a step redone after a resume replaces its snapshot
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(folder)
 
 
 def _save(model, tokenizer, opt, ckpt: Path, step, tokens_seen, elapsed, rng, rank, world, cfg, queue) -> None:

@@ -2,7 +2,8 @@
 # Rebuild the shipped default model from the data command's output, in one command:
 #   scripts/release_model.sh [--skip-train]
 # data build -> train -> copy the checkpoint (weights, config, tokenizer; no optimizer state) ->
-# ONNX export (+int8) with parity check -> evaluate dev/test (+int8 dev) -> model card -> Galaxy help.
+# ONNX export (+int8) with parity check -> evaluate dev/test (+int8 dev) -> dev metrics of the run's
+# snapshots -> model card -> Galaxy help.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${BIN:-.venv/bin}"
@@ -20,6 +21,7 @@ LIMIT="${LIMIT:-300}"
 "$BIN/genomicllm" evaluate --model models/default --data data/corpus --split dev --limit "$LIMIT" --backend onnx --out models/default
 "$BIN/genomicllm" evaluate --model models/default --data data/corpus --split test --limit "$LIMIT" --backend onnx --out models/default
 "$BIN/genomicllm" evaluate --model models/default --data data/corpus --split dev --limit "$LIMIT" --backend onnx-int8 --out models/default --name eval_dev_int8
+"$BIN/python" scripts/snapshot_curve.py --run runs/default --data data/corpus
 "$BIN/genomicllm" card --model models/default --run runs/default --data data/corpus
 chmod -R a+rX models/default
 "$BIN/python" -m genomicllm_galaxy.generate

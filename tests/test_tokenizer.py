@@ -2,6 +2,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genomicllm_kernel import checks
+from genomicllm_kernel.errors import InputError
 from genomicllm_kernel.grammar import format_prompt, make_prompt, parse_prompt
 from genomicllm_kernel.registry import TASKS, all_question_keys
 from genomicllm_kernel.tokenizer import GenomicLLMTokenizer, learn_text_pieces
@@ -104,8 +105,23 @@ def test_gc_scratchpad_sums_counts_and_old_vocabularies_keep_digits():
     assert old.decode_answer(prompt, old.encode_answer(prompt, "0.600")) == "0.600"
 
 
-def test_reading_comprehension_answer_reuses_the_item_value_tokens():
-    prompt = parse_prompt("symbol = BRCA1, id = 672, reading comprehension: symbol =")
-    value_tokens = TOK.text_tokens("symbol = BRCA1")[-len(TOK.text_tokens(" BRCA1")):]
-    assert TOK.answer_tokens(prompt, "BRCA1")[:-1] == value_tokens == TOK.text_tokens(" BRCA1")
-    assert TOK.decode_answer(prompt, TOK.encode_answer(prompt, "BRCA1")) == "BRCA1"
+def test_reading_comprehension_points_at_the_named_item():
+    prompt = parse_prompt("ACGT, symbol = BRCA1, id = 672, reading comprehension: id =")
+    tokens = TOK.prompt_tokens(prompt)
+    assert tokens.count("<item:1>") == 1 and tokens.count("<item:2>") == 1  # annotation items are marked
+    name_in_item = tokens[tokens.index("<item:2>") + 1 : tokens.index("<item:2>") + 1 + len(TOK.text_tokens("id"))]
+    assert tokens[tokens.index("<q:reading comprehension:>") + 1 : -1] == name_in_item == TOK.text_tokens("id")
+    assert TOK.answer_tokens(prompt, "672") == ["<item:2>", "<eos>"]
+    assert TOK.decode_answer(prompt, TOK.encode_answer(prompt, "672")) == "672"
+    assert TOK.item_ids(prompt) == [TOK.vocab["<item:1>"], TOK.vocab["<item:2>"]]
+    try:
+        TOK.encode_answer(prompt, "999")
+    except InputError as exc:
+        assert "999" in str(exc)
+    else:
+        raise AssertionError("an answer that is no item's value was encoded")
+
+
+def test_text_answers_keep_the_spelling_of_an_item_value():
+    d = make_prompt("description", None, {"symbol": "X"})
+    assert TOK.answer_tokens(d, "BRCA1 DNA repair associated")[:-1] == TOK.text_tokens(" BRCA1 DNA repair associated")

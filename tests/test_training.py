@@ -74,7 +74,10 @@ def test_cpu_bf16_setting(small_corpus, tmp_path, monkeypatch):
         assert "cpu_bf16" in str(exc)
     else:
         raise AssertionError("a bad cpu_bf16 value was accepted")
-    cfg.cpu_bf16 = True  # a short bf16-autocast run on this CPU trains and logs it
+    cfg.cpu_bf16, cfg.snapshot_every = True, 1  # a short bf16-autocast run trains, logs it and keeps snapshots
     train(cfg, progress=False)
     log = (tmp_path / "c" / "train_log.jsonl").read_text().splitlines()
     assert '"bf16": true' in log[-1]
+    snaps = sorted(p.name for p in (tmp_path / "c" / "snapshots").iterdir())
+    assert snaps == ["step_000001", "step_000002"]
+    assert (tmp_path / "c" / "snapshots" / "step_000002" / "model.safetensors").exists()
