@@ -128,11 +128,11 @@ def main() -> None:
 def to_markdown(res: dict) -> str:
     b = BACKENDS
     lines = [f"# Inference benchmark ({res['machine']})", "", f"Model: `{res['model']}`. Produced by `python bench/run.py`.", "",
-             "| measure | " + " | ".join(b) + " | ONNX fp32 / PyTorch |", "| --- |" + " --- |" * (len(b) + 1)]
+             "| measure | " + " | ".join(b) + " | ONNX fp32 / PyTorch | ONNX int8 / PyTorch |", "| --- |" + " --- |" * (len(b) + 2)]
 
     def row(name, d, fmt, higher_better=True):
-        ratio = d["onnx"] / d["torch"] if higher_better else d["torch"] / d["onnx"]
-        lines.append(f"| {name} | " + " | ".join(fmt.format(d[x]) for x in b) + f" | {ratio:.2f}x |")
+        ratios = [d[x] / d["torch"] if higher_better else d["torch"] / d[x] for x in ("onnx", "onnx-int8")]
+        lines.append(f"| {name} | " + " | ".join(fmt.format(d[x]) for x in b) + " | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
 
     row("cold start, new process to first answer (s)", res["cold_start_s"], "{:.2f}", higher_better=False)
     row("batch classification (sequences/s, batch 64)", res["classification_seq_per_s"], "{:.0f}")

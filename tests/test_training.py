@@ -71,10 +71,32 @@ def test_cpu_bf16_setting(small_corpus, tmp_path, monkeypatch):
     cfg.cpu_bf16 = "yes"
     with pytest.raises(InputError, match="cpu_bf16 must be"):
         training.use_bf16(cfg, "cpu")
-    cfg.cpu_bf16, cfg.snapshot_every = True, 1  # a short bf16-autocast run trains, logs it and keeps snapshots
+    cfg.cpu_bf16, cfg.snapshot_every, cfg.label_loss_weight = True, 1, 5.0  # bf16, snapshots, weighted labels
     train(cfg, progress=False)
     log = (tmp_path / "c" / "train_log.jsonl").read_text().splitlines()
     assert '"bf16": true' in log[-1]
     snaps = sorted(p.name for p in (tmp_path / "c" / "snapshots").iterdir())
     assert snaps == ["step_000001", "step_000002"]
     assert (tmp_path / "c" / "snapshots" / "step_000002" / "model.safetensors").exists()
+
+
+def test_label_tokens_can_weigh_more_in_the_loss():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from genomicllm_kernel.training import weighted_loss
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                         intermediate_size=32))
+    ids = torch.randint(10, 50, (2, 8))
+    ids[0, 5] = 7  # a "label" token among the answer tokens of row 0
+    labels = ids.clone()
+    labels[:, :4] = -100
+    out = model(input_ids=ids, labels=labels)
+    label_ids = torch.tensor([7])
+    assert torch.allclose(weighted_loss(out.logits, labels, label_ids, 1.0), out.loss, atol=1e-6)
+    ce = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, 50), labels[:, 1:].reshape(-1), reduction="none",
+                                           ignore_index=-100).view(2, 7)
+    w = (labels[:, 1:] != -100).float()
+    w[0, 4] = 10.0  # position 5 is predicted from position 4
+    assert torch.allclose(weighted_loss(out.logits, labels, label_ids, 10.0), (ce * w).sum() / w.sum(), atol=1e-6)
