@@ -184,8 +184,8 @@ class HybridCodec:
         return is_aligned(prompt, self.gc_scratchpad)
 
     @classmethod
-    def build(cls, text_pieces: list[str] | None = None) -> "HybridCodec":
-        tokens = base_vocabulary()
+    def build(cls, text_pieces: list[str] | None = None, item_pointers: bool = True) -> "HybridCodec":
+        tokens = [t for t in base_vocabulary() if item_pointers or t not in ITEM_TOKENS]
         known = set(tokens)
         tokens += [p for p in (text_pieces or []) if p not in known]
         return cls({t: i for i, t in enumerate(tokens)})

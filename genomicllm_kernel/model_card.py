@@ -111,7 +111,10 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
          f"{state['minutes']:.0f} minutes of training on {_hardware(state)}.",
          f"- Batch {cfg.get('batch_size')} per process{_global_batch(cfg, state)}, AdamW, lr {cfg.get('lr')} with warm-up and cosine decay, length curriculum from "
          f"{cfg.get('curriculum_start_tokens')} to {cfg.get('max_train_tokens')} tokens over {cfg.get('curriculum_steps')} steps; task weights in `configs/default.toml`.",
-         f"- Final throughput {state['tokens_per_s']:.0f} tokens/s.", "",
+         f"- Final throughput {state['tokens_per_s']:.0f} tokens/s.",
+         *([f"- From step {cfg.get('label_loss_from_step', 0)} on, classification label tokens counted "
+            f"{cfg.get('label_loss_weight')}x in the loss (`label_loss_weight`), so the logged loss changes scale there."]
+           if cfg.get("label_loss_weight", 1.0) != 1.0 else []), "",
          "## Learning curve", "", "![learning curve](learning_curve.svg)", "",
          "| tokens seen (M) | step | loss (mean of the last 20 log points) |", "| --- | --- | --- |"]
     for i in range(0, len(log), max(1, len(log) // 12)):

@@ -22,12 +22,13 @@ class GenomicLLMTokenizer(PreTrainedTokenizer):
     vocab_files_names = {"vocab_file": VOCAB_FILE}
     model_input_names = ["input_ids", "attention_mask"]
 
-    def __init__(self, vocab_file: str | None = None, text_pieces: list[str] | None = None, **kwargs):
+    def __init__(self, vocab_file: str | None = None, text_pieces: list[str] | None = None, item_pointers: bool = True,
+                 **kwargs):
         if vocab_file is not None:
             with open(vocab_file, encoding="utf-8") as fh:
                 self.codec = HybridCodec(json.load(fh))
         else:
-            self.codec = HybridCodec.build(text_pieces)
+            self.codec = HybridCodec.build(text_pieces, item_pointers)
         self.vocab = self.codec.vocab
         kwargs.setdefault("padding_side", "left")
         for role in ("bos", "eos", "pad", "unk", "sep"):

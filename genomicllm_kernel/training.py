@@ -56,6 +56,8 @@ class TrainConfig:
     #: weight of classification label tokens in the loss, from step label_loss_from_step on (see weighted_loss)
     label_loss_weight: float = 1.0
     label_loss_from_step: int = 0
+    #: reading comprehension as an <item:k> pointer (true) or as free text (false); see codec.py
+    item_pointers: bool = True
     task_weights: dict = field(default_factory=dict)
 
     @classmethod
@@ -91,7 +93,7 @@ def build_tokenizer(cfg: TrainConfig):
             texts.append(ex["answer"])
         if p.reading_target:
             texts.append(" " + p.reading_target)
-    return GenomicLLMTokenizer(text_pieces=learn_text_pieces(texts, size=cfg.text_vocab))
+    return GenomicLLMTokenizer(text_pieces=learn_text_pieces(texts, size=cfg.text_vocab), item_pointers=cfg.item_pointers)
 
 
 class ExampleBank:

@@ -122,3 +122,11 @@ def test_reading_comprehension_points_at_the_named_item():
 def test_text_answers_keep_the_spelling_of_an_item_value():
     d = make_prompt("description", None, {"symbol": "X"})
     assert TOK.answer_tokens(d, "BRCA1 DNA repair associated")[:-1] == TOK.text_tokens(" BRCA1 DNA repair associated")
+
+
+def test_vocabulary_without_item_pointers_answers_reading_comprehension_in_text():
+    tok = GenomicLLMTokenizer(text_pieces=["symbol"], item_pointers=False)
+    prompt = parse_prompt("symbol = BRCA1, reading comprehension: symbol =")
+    assert not tok.item_pointers and not any(t.startswith("<item:") for t in tok.prompt_tokens(prompt))
+    assert tok.answer_tokens(prompt, "BRCA1")[:-1] == tok.text_tokens(" BRCA1")
+    assert tok.decode_answer(prompt, tok.encode_answer(prompt, "BRCA1")) == "BRCA1"
