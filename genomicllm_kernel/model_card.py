@@ -65,9 +65,10 @@ def curve_table(curve: dict) -> list[str]:
     return lines
 
 
-def _hardware(state: dict) -> str:
-    world = int(state.get("world", 1))
-    where = "one CPU thread" if world == 1 else f"{world} CPU processes of one thread each (torchrun DDP on gloo)"
+def _hardware(state: dict, cfg: dict) -> str:
+    world, threads = int(state.get("world", 1)), int(cfg.get("threads", 1))
+    per = "one thread" if threads == 1 else f"{threads} threads"
+    where = f"one CPU process with {per}" if world == 1 else f"{world} CPU processes of {per} each (torchrun DDP on gloo)"
     bf16 = " with bf16 autocast" if state.get("bf16") else " in fp32"
     return f"{where}{bf16} (AMD EPYC; development work shared the machine)"
 
@@ -85,7 +86,13 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
     model, run, data = Path(model), Path(run), Path(data)
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     cfg = json.loads((model / "train_config.json").read_text()) if (model / "train_config.json").exists() else {}
-    state = log[-1]
+    state = dict(log[-1])
+    saved = run / "checkpoint" / "trainer_state.pt"
+    if saved.exists():  # the log is written every log_every steps; the checkpoint knows the exact last step
+        import torch
+
+        ck = torch.load(saved, weights_only=True)
+        state.update(step=int(ck["step"]), tokens_seen=int(ck["tokens_seen"]), minutes=float(ck["elapsed"]) / 60)
     evals = {s: json.loads((model / f"eval_{s}.json").read_text()) for s in ("dev", "test", "dev_int8") if (model / f"eval_{s}.json").exists()}
     (model / "learning_curve.svg").write_text(learning_curve_svg(log))
     params = None
@@ -108,7 +115,10 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
          "- Files: `model.safetensors`, `config.json`, `vocab.json` + tokenizer config; `onnx/model.onnx` (Optimum export, last-position logits) and `onnx/model_int8.onnx`.", "",
          "## Compute", "",
          f"- {state['step']} optimizer steps, {state['tokens_seen'] / 1e6:.2f} M tokens seen (prompt + answer, padding excluded), "
-         f"{state['minutes']:.0f} minutes of training on {_hardware(state)}.",
+         f"{state['minutes']:.0f} minutes of training on {_hardware(state, cfg)}."
+         + (f" The run was stopped there, before `max_steps` {cfg['max_steps']} (so the learning rate had not finished "
+            f"its cosine decay); `STOP_AT_STEP={state['step']} scripts/release_model.sh` reproduces it."
+            if cfg.get("max_steps") and state["step"] < cfg["max_steps"] - cfg.get("log_every", 10) else ""),
          f"- Batch {cfg.get('batch_size')} per process{_global_batch(cfg, state)}, AdamW, lr {cfg.get('lr')} with warm-up and cosine decay, length curriculum from "
          f"{cfg.get('curriculum_start_tokens')} to {cfg.get('max_train_tokens')} tokens over {cfg.get('curriculum_steps')} steps; task weights in `configs/default.toml`.",
          f"- Final throughput {state['tokens_per_s']:.0f} tokens/s.",

@@ -60,10 +60,10 @@ def main() -> int:
         with contextlib.redirect_stdout(io.StringIO()):
             res = evaluate(snap, Path(args.data), "dev", limit=args.limit, backend="torch")
         tokens = min(log, key=lambda r: abs(r["step"] - step))["tokens_seen"]
-        done["points"].append({"step": step, "tokens_seen": tokens, "metrics": headline_metrics(res)})
-        done["points"].sort(key=lambda p: p["step"])
+        point = {"step": step, "tokens_seen": tokens, "metrics": headline_metrics(res)}
+        done["points"] = sorted(done["points"] + [point], key=lambda p: p["step"])
         out.write_text(json.dumps(done, indent=1))
-        print(f"step {step}: {json.dumps(done['points'][-1]['metrics'])}", file=sys.stderr)
+        print(f"step {step}: {json.dumps(point['metrics'])}", file=sys.stderr)
     print(out)
     return 0
 
