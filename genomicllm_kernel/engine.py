@@ -94,33 +94,29 @@ class Decoder:
         if prompt.task.extractive and self.tok.item_pointers:
             return np.array(self.tok.item_ids(prompt)), True
         if kind == NUMBER and self.tok.gc_scratchpad:
-            return self._gc_sized(prompt, step), step == len(chunk_bounds(len(prompt.sequence))) - 1
+            return self._chunk_sized(prompt, step, NUMBER), step == len(chunk_bounds(len(prompt.sequence))) - 1
         if kind == NUMBER:
             return ([self._zero_one, self._dot, self._digits, self._digits, self._digits][step], step == 4)
         if kind == DNA:
             n = len(chunk_bounds(len(prompt.sequence)))
-            return self._dna_sized(prompt, step), step == n - 1
+            return self._chunk_sized(prompt, step, DNA), step == n - 1
         if kind == PROTEIN:
             return self._aa, step == len(prompt.sequence) // 3 - 1
         return (self._text_first if step == 0 else self._text), False
 
-    def _dna_sized(self, prompt: Prompt, step: int) -> np.ndarray:
-        # each answer chunk has the length of its input chunk, so restrict to k-mers of that size
+    def _chunk_sized(self, prompt: Prompt, step: int, kind: str) -> np.ndarray:
+        """Answer tokens that fit input chunk ``step``: a k-mer of its length (DNA), or GC counts of at
+        most that many known bases (GC scratchpad)."""
         bounds = chunk_bounds(len(prompt.sequence))
         size = bounds[step][1] - bounds[step][0]
-        cache = self.__dict__.setdefault("_dna_by_size", {})
-        if size not in cache:
-            cache[size] = np.array([i for t, i in self.tok.vocab.items() if t.startswith("<dna:") and len(t) - 6 == size])
-        return cache[size]
-
-    def _gc_sized(self, prompt: Prompt, step: int) -> np.ndarray:
-        # a chunk of s letters has at most s known bases
-        bounds = chunk_bounds(len(prompt.sequence))
-        size = bounds[step][1] - bounds[step][0]
-        cache = self.__dict__.setdefault("_gc_by_size", {})
-        if size not in cache:
-            cache[size] = np.array([self.tok.vocab[t] for t in GC_TOKENS if int(t[-2]) <= size])
-        return cache[size]
+        cache = self.__dict__.setdefault("_by_chunk_size", {})
+        if (kind, size) not in cache:
+            if kind == DNA:
+                ids = [i for t, i in self.tok.vocab.items() if t.startswith("<dna:") and len(t) - 6 == size]
+            else:
+                ids = [self.tok.vocab[t] for t in GC_TOKENS if int(t[-2]) <= size]
+            cache[kind, size] = np.array(ids)
+        return cache[kind, size]
 
     def max_steps(self, prompt: Prompt) -> int:
         kind = prompt.task.answer_kind

@@ -6,8 +6,8 @@ Choices and why:
   the token limit rises linearly to the full context by ``curriculum_steps``.
 * Batches are drawn in groups, sorted by length and cut, so padding stays small.
 * One thread per process (measured fastest here); bf16 autocast on CUDA, and on CPUs with native
-  bf16 matmuls (AVX512-BF16 / AMX: 2.0x the fp32 training tokens/s measured on this project's
-  EPYC) when ``cpu_bf16`` is true or "auto"; fp32 elsewhere (emulated bf16 was 15x slower).
+  bf16 matmuls (AVX512-BF16 / AMX; ``bench/train_speed.py`` measures both matmul peaks) when
+  ``cpu_bf16`` is true or "auto"; fp32 elsewhere (the notes measured emulated bf16 15x slower).
 * Checkpoints every ``checkpoint_minutes``: model in safetensors (``save_pretrained``) plus
   optimizer / scheduler / RNG state, so ``--resume`` continues exactly where a kill stopped it.
 * Multi-process through torchrun (DDP: gloo on CPU, nccl on GPU); rank 0 writes.
