@@ -66,11 +66,102 @@ def curve_table(curve: dict) -> list[str]:
 
 
 def _hardware(state: dict, cfg: dict) -> str:
+    device = state.get("device", "cpu")
+    if device != "cpu":
+        return f"one {device} GPU with bf16 autocast (lent for minutes; `scripts/gpu_train.py` filled the lease)"
     world, threads = int(state.get("world", 1)), int(cfg.get("threads", 1))
     per = "one thread" if threads == 1 else f"{threads} threads"
     where = f"one CPU process with {per}" if world == 1 else f"{world} CPU processes of {per} each (torchrun DDP on gloo)"
     bf16 = " with bf16 autocast" if state.get("bf16") else " in fp32"
     return f"{where}{bf16} (AMD EPYC; development work shared the machine)"
+
+
+def _config_file(cfg: dict) -> str:
+    """The repo config whose ``out`` is this run's folder (the card names the command that made it)."""
+    for f in sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.toml")):
+        if f'out = "{cfg.get("out")}"' in f.read_text():
+            return f"configs/{f.name}"
+    return "the run's train_config.json"
+
+
+def run_state(run: Path) -> dict:
+    """The run's last state: the log is written every log_every steps, the checkpoint knows the exact last step."""
+    ck = run / "checkpoint"
+    state = json.loads((run / "train_log.jsonl").read_text().splitlines()[-1])
+    if (ck / "trainer_state.pt").exists():
+        import torch
+
+        saved = torch.load(ck / "trainer_state.pt", weights_only=True)
+    elif (ck / "run_summary.json").exists():  # what scripts/gpu_train.py brings back (no optimizer state)
+        saved = json.loads((ck / "run_summary.json").read_text())
+        state.setdefault("device", saved.get("device", "cpu"))
+    else:
+        return state
+    state.update(step=int(saved["step"]), tokens_seen=int(saved["tokens_seen"]), minutes=float(saved["elapsed"]) / 60)
+    return state
+
+
+def run_stages(run: Path, model_cfg: dict | None = None) -> list[dict]:
+    """The training stages behind a run, oldest first. A run started ``init_from`` another run's
+    checkpoint continues it, so the compute, loss curve and snapshot curve of the model include both."""
+    stages, seen = [], set()
+    while run is not None and run.resolve() not in seen:
+        seen.add(run.resolve())
+        cfg_file = run / "checkpoint" / "train_config.json"
+        cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else (model_cfg or {})
+        curve_file = run / "snapshot_curve.json"
+        stages.insert(0, {"cfg": cfg, "state": run_state(run),
+                          "log": [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()],
+                          "curve": json.loads(curve_file.read_text()) if curve_file.exists() else None})
+        parent = Path(cfg["init_from"]) if cfg.get("init_from") else None
+        run = parent.parent if parent is not None and parent.name == "checkpoint" else parent
+        model_cfg = None
+    return stages
+
+
+def _joined(stages: list[dict]):
+    """Loss log and snapshot curve of all stages on one axis of steps and tokens."""
+    log, points, step0, tok0, limit = [], [], 0, 0, None
+    for st in stages:
+        log += [{**r, "step": r["step"] + step0, "tokens_seen": r["tokens_seen"] + tok0} for r in st["log"]]
+        if st["curve"]:
+            limit = st["curve"]["limit"]
+            points += [{**p, "step": p["step"] + step0, "tokens_seen": p["tokens_seen"] + tok0} for p in st["curve"]["points"]]
+        step0 += st["state"]["step"]
+        tok0 += st["state"]["tokens_seen"]
+    return log, ({"limit": limit, "points": points} if points else None)
+
+
+def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
+    lines = []
+    for i, st in enumerate(stages):
+        cfg, state = st["cfg"] or model_cfg, st["state"]
+        head = "- "
+        if len(stages) > 1:
+            head = (f"- Stage {i + 1} (`{_config_file(cfg)}`"
+                    + (", from the previous stage's weights, fresh optimizer" if cfg.get("init_from") else "") + "): ")
+        stopped = cfg.get("max_steps") and state["step"] < cfg["max_steps"] - cfg.get("log_every", 10)
+        lines.append(
+            head + f"{state['step']} optimizer steps, {state['tokens_seen'] / 1e6:.2f} M tokens seen (prompt + answer, padding "
+            f"excluded), {state['minutes']:.1f} minutes of training on {_hardware(state, cfg)}."
+            + (f" The run was stopped there, before `max_steps` {cfg['max_steps']} (so the learning rate had not finished "
+               f"its cosine decay); `STOP_AT_STEP={state['step']} scripts/release_model.sh` reproduces it." if stopped else ""))
+        lines.append(
+            f"  Batch {cfg.get('batch_size')} per process{_global_batch(cfg, state)}, AdamW (weight decay {cfg.get('weight_decay')}), "
+            f"lr {cfg.get('lr')} with warm-up and cosine decay, "
+            + (f"length curriculum from {cfg.get('curriculum_start_tokens')} to {cfg.get('max_train_tokens')} tokens over "
+               f"{cfg.get('curriculum_steps')} steps" if cfg.get("curriculum_start_tokens") != cfg.get("max_train_tokens")
+               else f"examples up to {cfg.get('max_train_tokens')} tokens from the start (no length curriculum)")
+            + "; task weights in the config. "
+            f"Final throughput {state['tokens_per_s']:.0f} tokens/s."
+            + (f" Classification label tokens counted {cfg.get('label_loss_weight')}x in the loss from step "
+               f"{cfg.get('label_loss_from_step', 0)} (`label_loss_weight`), so the logged loss changes scale there."
+               if cfg.get("label_loss_weight", 1.0) != 1.0 else ""))
+    if len(stages) > 1:
+        lines.append(f"- In all: {sum(st['state']['step'] for st in stages)} steps, "
+                     f"{sum(st['state']['tokens_seen'] for st in stages) / 1e6:.1f} M tokens, "
+                     f"{sum(st['state']['minutes'] for st in stages):.1f} minutes of training.")
+    return lines
 
 
 def _global_batch(cfg: dict, state: dict) -> str:
@@ -84,15 +175,9 @@ def _fmt(v):
 
 def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> Path:
     model, run, data = Path(model), Path(run), Path(data)
-    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     cfg = json.loads((model / "train_config.json").read_text()) if (model / "train_config.json").exists() else {}
-    state = dict(log[-1])
-    saved = run / "checkpoint" / "trainer_state.pt"
-    if saved.exists():  # the log is written every log_every steps; the checkpoint knows the exact last step
-        import torch
-
-        ck = torch.load(saved, weights_only=True)
-        state.update(step=int(ck["step"]), tokens_seen=int(ck["tokens_seen"]), minutes=float(ck["elapsed"]) / 60)
+    stages = run_stages(run, cfg)
+    log, curve = _joined(stages)
     evals = {s: json.loads((model / f"eval_{s}.json").read_text()) for s in ("dev", "test", "dev_int8") if (model / f"eval_{s}.json").exists()}
     (model / "learning_curve.svg").write_text(learning_curve_svg(log))
     params = None
@@ -108,31 +193,19 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
          "(3-mer DNA tokens; DNA, protein and GC-count-scratchpad answers aligned one token per input chunk; single-token",
          "labels; see `genomicllm_kernel/codec.py`), trained",
          "on these machines from the corpus that `genomicllm data build` writes. Everything below was produced by commands:",
-         "`genomicllm train --config configs/default.toml`, `genomicllm export`, `genomicllm evaluate`, `genomicllm card`.", "",
+         ", then ".join(f"`genomicllm train --config {_config_file(st['cfg'] or cfg)}`" for st in stages)
+         + ", `genomicllm export`, `genomicllm evaluate`, `genomicllm card` (all in `scripts/release_model.sh`).", "",
          "## Model", "",
          f"- Shape: hidden {cfg.get('hidden')}, {cfg.get('layers')} layers, {cfg.get('heads')} heads, FFN {cfg.get('ffn')}, context {cfg.get('context')} tokens"
          + (f"; {params / 1e6:.2f} M parameters (tied embeddings)." if params else "."),
          "- Files: `model.safetensors`, `config.json`, `vocab.json` + tokenizer config; `onnx/model.onnx` (Optimum export, last-position logits) and `onnx/model_int8.onnx`.", "",
-         "## Compute", "",
-         f"- {state['step']} optimizer steps, {state['tokens_seen'] / 1e6:.2f} M tokens seen (prompt + answer, padding excluded), "
-         f"{state['minutes']:.0f} minutes of training on {_hardware(state, cfg)}."
-         + (f" The run was stopped there, before `max_steps` {cfg['max_steps']} (so the learning rate had not finished "
-            f"its cosine decay); `STOP_AT_STEP={state['step']} scripts/release_model.sh` reproduces it."
-            if cfg.get("max_steps") and state["step"] < cfg["max_steps"] - cfg.get("log_every", 10) else ""),
-         f"- Batch {cfg.get('batch_size')} per process{_global_batch(cfg, state)}, AdamW, lr {cfg.get('lr')} with warm-up and cosine decay, length curriculum from "
-         f"{cfg.get('curriculum_start_tokens')} to {cfg.get('max_train_tokens')} tokens over {cfg.get('curriculum_steps')} steps; task weights in `configs/default.toml`.",
-         f"- Final throughput {state['tokens_per_s']:.0f} tokens/s.",
-         *([f"- From step {cfg.get('label_loss_from_step', 0)} on, classification label tokens counted "
-            f"{cfg.get('label_loss_weight')}x in the loss (`label_loss_weight`), so the logged loss changes scale there."]
-           if cfg.get("label_loss_weight", 1.0) != 1.0 else []), "",
+         "## Compute", "", *_compute_lines(stages, cfg), "",
          "## Learning curve", "", "![learning curve](learning_curve.svg)", "",
          "| tokens seen (M) | step | loss (mean of the last 20 log points) |", "| --- | --- | --- |"]
     for i in range(0, len(log), max(1, len(log) // 12)):
         window = log[max(0, i - 19) : i + 1]
         L.append(f"| {log[i]['tokens_seen'] / 1e6:.2f} | {log[i]['step']} | {sum(r['loss'] for r in window) / len(window):.3f} |")
-    curve_file = run / "snapshot_curve.json"
-    if curve_file.exists():
-        curve = json.loads(curve_file.read_text())
+    if curve:
         L += ["", "## Dev metrics along training", "",
               f"Weight snapshots evaluated on the leak-filtered dev split (at most {curve['limit']} examples per task and source, "
               "PyTorch backend) by `python scripts/snapshot_curve.py`: where a row stops rising, more of the same training "
@@ -193,7 +266,7 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
         if "int8" in r:
             L.append(f"- int8: {r['int8']['identical_answers']}/{r['int8']['n']} answers identical to PyTorch fp32, max probability difference {r['int8']['max_probability_diff']:.1e}.")
     L += ["", "## Known limits", "",
-          "- Tiny by design (CPU training): treat classifications as a screen. Inputs longer than the training windows (about 400 nt; about 230 nt for reverse/complement, protein and GC answers) are extrapolations; use windowing.",
+          f"- Small by design ({params / 1e6 if params else 0:.1f} M parameters, so that it answers fast on a laptop CPU): treat classifications as a screen. Inputs longer than the training windows (about 400 nt; about 230 nt for reverse/complement, protein and GC answers) are extrapolations; use windowing.",
           "- GC content is answered through a scratchpad: the model emits (GC, known-base) counts per 3-mer chunk and the decoder adds and divides; "
           "S and W reach the model as N, so a sequence with S/W codes gets a different value from the exact check (which reports the disagreement). The scratchpad spends one token per 3 nt, so the GC input limit is about half the classification limit.",
           "- Gene descriptions for genes not seen in training are guesses; reading comprehension and the exact tasks are checked against exact computations in every answer.",

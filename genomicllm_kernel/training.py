@@ -25,7 +25,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError
+from .errors import GenomicLLMError, InputError
+
+MAX_BAD_STEPS = 20  # consecutive non-finite steps before training stops
+
+
+class TrainingDivergedError(GenomicLLMError):
+    """The loss stayed non-finite: more steps would only skip (the weights are kept finite)."""
 from .grammar import parse_prompt
 
 
@@ -59,6 +65,8 @@ class TrainConfig:
     label_loss_from_step: int = 0
     #: reading comprehension as an <item:k> pointer (true) or as free text (false); see codec.py
     item_pointers: bool = True
+    #: start from this model folder's weights and tokenizer (a fresh optimizer and schedule): continued training
+    init_from: str = ""
     task_weights: dict = field(default_factory=dict)
 
     @classmethod
@@ -240,11 +248,18 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
     else:
         if rank == 0:
             out.mkdir(parents=True, exist_ok=True)
-        tokenizer = build_tokenizer(cfg)
-        model = build_model(tokenizer, cfg.hidden, cfg.layers, cfg.heads, cfg.ffn, cfg.context, cfg.seed)
+        if cfg.init_from:
+            from .model import load_torch_model
+
+            model, tokenizer = load_torch_model(cfg.init_from)
+            torch.manual_seed(cfg.seed)
+        else:
+            tokenizer = build_tokenizer(cfg)
+            model = build_model(tokenizer, cfg.hidden, cfg.layers, cfg.heads, cfg.ffn, cfg.context, cfg.seed)
         state = None
     model.to(device)
     bf16 = use_bf16(cfg, device.type)
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     label_ids = torch.tensor(tokenizer.codec.ids_with_prefix("<label:"), device=device)
     bank = ExampleBank(tokenizer, data / "train.jsonl", min(cfg.max_train_tokens, cfg.context), cfg.task_weights)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
@@ -273,6 +288,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
         bar = tqdm(total=cfg.max_steps, initial=step, desc="training", unit="step", disable=None)
     last_ckpt = time.time()
     t_start = time.time()
+    skipped = bad_steps = 0
     window_tokens, window_t = 0, time.time()
     model.train()
     while step < cfg.max_steps:
@@ -301,8 +317,19 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
                 loss = net(input_ids=ids, attention_mask=mask, position_ids=pos, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        # A non-finite step must not reach the weights (a bf16 continuation run on a GPU went NaN at
+        # step 490 and never came back). One sync per step; the decision is the same on every DDP rank.
+        if torch.isfinite(grad_norm):
+            opt.step()
+            bad_steps = 0
+        else:
+            skipped += 1
+            bad_steps += 1
+            if bad_steps >= MAX_BAD_STEPS:
+                raise TrainingDivergedError(
+                    f"training diverged: loss not finite for {bad_steps} steps in a row at step {step + 1} "
+                    f"(the last checkpoint in {ckpt} holds finite weights); lower lr or raise warmup_steps")
         step += 1
         tokens_seen += n_tok
         window_tokens += n_tok
@@ -312,9 +339,9 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
             now = time.time()
             tps = window_tokens / max(1e-9, now - window_t)
             window_tokens, window_t = 0, now
-            rec = {"step": step, "loss": round(loss.item(), 4), "lr": lr_at(cfg, step), "tokens_seen": tokens_seen,
+            rec = {"device": device_name, "step": step, "loss": round(loss.item(), 4), "lr": lr_at(cfg, step), "tokens_seen": tokens_seen,
                    "tokens_per_s": round(tps, 1), "minutes": round((elapsed + now - t_start) / 60, 2), "max_len": max_len,
-                   "world": world, "bf16": bf16}
+                   "world": world, "bf16": bf16, "skipped_steps": skipped}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             if bar is not None:

@@ -1,10 +1,10 @@
 """Dev metrics along a training run: evaluate the run's weight snapshots and write one table.
 
-    python scripts/snapshot_curve.py --run runs/default --data data/corpus [--limit 60] [--points 6]
+    python scripts/snapshot_curve.py --run runs/gpu --data data/corpus [--limit 60] [--points 6]
 
 Why: the loss curve mixes 14 tasks, so it cannot say which task is still improving and which has
 plateaued. This evaluates up to ``--points`` snapshots (``snapshot_every`` in the training config;
-evenly spaced, always the last) with ``genomicllm evaluate``'s code on the same leak-filtered dev
+evenly spaced, always the last; the run's checkpoint counts as one) with ``genomicllm evaluate``'s code on the same leak-filtered dev
 sample, and writes ``<run>/snapshot_curve.json`` for ``genomicllm card``. Snapshots already in the
 JSON are not evaluated again, so it can run alongside training.
 """
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from genomicllm_kernel.evaluation import evaluate  # noqa: E402
-from genomicllm_kernel.model_card import headline_metrics  # noqa: E402
+from genomicllm_kernel.model_card import run_state, headline_metrics  # noqa: E402
 
 
 def pick(snapshots: list[Path], points: int) -> list[Path]:
@@ -33,28 +33,31 @@ def pick(snapshots: list[Path], points: int) -> list[Path]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", default="runs/default")
+    ap.add_argument("--run", default="runs/gpu")
     ap.add_argument("--data", default="data/corpus")
     ap.add_argument("--limit", type=int, default=60, help="examples per task and source")
     ap.add_argument("--points", type=int, default=6)
     ap.add_argument("--steps", type=int, nargs="*", help="evaluate the snapshots nearest these steps instead")
     args = ap.parse_args()
     run = Path(args.run)
-    snapshots = sorted((run / "snapshots").glob("step_*"))
-    if not snapshots:
-        print(f"{run}/snapshots has no step_* folders: set snapshot_every in the training config", file=sys.stderr)
+    by_step = {int(p.name.split("_")[1]): p for p in (run / "snapshots").glob("step_*")}
+    if (run / "checkpoint" / "model.safetensors").exists():  # the run's last weights are its last point
+        by_step.setdefault(run_state(run)["step"], run / "checkpoint")
+    if not by_step:
+        print(f"{run} has no checkpoint or snapshots/step_* folders", file=sys.stderr)
         return 2
+    snapshots = [by_step[k] for k in sorted(by_step)]
     out = run / "snapshot_curve.json"
     done = json.loads(out.read_text()) if out.exists() else {"limit": args.limit, "points": []}
     if done.get("limit") != args.limit:
         done = {"limit": args.limit, "points": []}
     seen = {p["step"] for p in done["points"]}
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
-    by_step = {int(p.name.split("_")[1]): p for p in snapshots}
     chosen = (sorted({by_step[min(by_step, key=lambda s: abs(s - t))] for t in args.steps}) if args.steps
               else pick(snapshots, args.points))
+    step_of = {v: k for k, v in by_step.items()}
     for snap in chosen:
-        step = int(snap.name.split("_")[1])
+        step = step_of[snap]
         if step in seen:
             continue
         with contextlib.redirect_stdout(io.StringIO()):

@@ -107,7 +107,6 @@ def test_gpu_lease_driver_fills_time_and_packs_transferable_parts(small_corpus, 
     config), resume, and a pack whose tar parts rebuild the exact checkpoint weights."""
     import importlib.util
     import json
-    import tarfile
 
     spec = importlib.util.spec_from_file_location("gpu_train", ROOT / "scripts" / "gpu_train.py")
     gpu_train = importlib.util.module_from_spec(spec)
@@ -127,16 +126,47 @@ def test_gpu_lease_driver_fills_time_and_packs_transferable_parts(small_corpus, 
     assert used["max_steps"] == 9 and used["snapshot_every"] == 3
     parts = sorted(pack.glob("final.tar.part*"))
     assert len(parts) > 1 and all(p.stat().st_size <= 64 * 1024 for p in parts)
-    (tmp_path / "final.tar").write_bytes(b"".join(p.read_bytes() for p in parts))
-    with tarfile.open(tmp_path / "final.tar") as tar:
-        tar.extractall(tmp_path / "back", filter="data")
+    back = tmp_path / "back.toml"
+    back.write_text(cfg_file.read_text().replace(f'out = "{run}"', f'out = "{tmp_path / "back"}"'))
+    assert gpu_train.main(["--config", str(back), "--unpack", str(pack)]) == 0  # here, after the lease
     got = load_file(tmp_path / "back" / "checkpoint" / "model.safetensors")
     want = load_file(run / "checkpoint" / "model.safetensors")
     assert all(torch.equal(got[k], want[k]) for k in want)
     assert json.loads((tmp_path / "back" / "checkpoint" / "run_summary.json").read_text())["step"] == 9
     assert not (tmp_path / "back" / "checkpoint" / "trainer_state.pt").exists()
+    assert sorted(p.name for p in (tmp_path / "back" / "snapshots").iterdir()) == ["step_000003", "step_000006"]
     snaps = sorted(p.name for p in pack.glob("snapshot_*"))
     assert snaps == ["snapshot_step_000003.bf16.safetensors", "snapshot_step_000006.bf16.safetensors"]
     bf = load_file(pack / snaps[1])
     fp = load_file(run / "snapshots" / "step_000006" / "model.safetensors")
     assert all(bf[k].dtype == torch.bfloat16 and torch.allclose(bf[k].float(), fp[k], rtol=1e-2, atol=1e-3) for k in fp)
+
+
+def test_init_from_continues_from_a_model_folder(small_corpus, tmp_path):
+    first = train(_cfg(small_corpus, tmp_path / "a", 3), progress=False)
+    cfg = _cfg(small_corpus, tmp_path / "b", 0)  # zero steps: the saved weights are the starting weights
+    cfg.init_from = str(first)
+    again = train(cfg, progress=False)
+    a, b = load_file(first / "model.safetensors"), load_file(again / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (again / "vocab.json").read_text() == (first / "vocab.json").read_text()
+
+
+def test_non_finite_steps_are_skipped_and_lasting_divergence_stops(small_corpus, tmp_path, monkeypatch):
+    from genomicllm_kernel import training
+
+    real, calls = torch.nn.utils.clip_grad_norm_, []
+
+    def one_bad_step(params, max_norm):
+        calls.append(1)
+        norm = real(params, max_norm)
+        return torch.tensor(float("nan")) if len(calls) == 2 else norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", one_bad_step)
+    ckpt = train(_cfg(small_corpus, tmp_path / "a", 4), progress=False)
+    assert '"skipped_steps": 1' in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()[-1]
+    assert all(torch.isfinite(v).all() for v in load_file(ckpt / "model.safetensors").values())
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda params, max_norm: torch.tensor(float("nan")))
+    monkeypatch.setattr(training, "MAX_BAD_STEPS", 3)
+    with pytest.raises(training.TrainingDivergedError, match="not finite for 3 steps in a row"):
+        train(_cfg(small_corpus, tmp_path / "b", 10), progress=False)
