@@ -92,6 +92,33 @@ def peak_memory(model: str, n: int, tmp: Path, rng: random.Random) -> float:
     return int(r.stdout.strip().splitlines()[-1]) / 1024
 
 
+def describe_model(model: str) -> str:
+    """Where the model is (relative to the repo when inside it) and its shape, for the results header."""
+    path = Path(model).resolve()
+    name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    try:
+        cfg = json.loads((path / "config.json").read_text())
+        from safetensors import safe_open
+
+        with safe_open(str(path / "model.safetensors"), "np") as f:
+            params = sum(int(__import__("numpy").prod(f.get_slice(k).get_shape())) for k in f.keys())
+        return f"`{name}` ({cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}, {params / 1e6:.2f} M parameters)"
+    except (OSError, KeyError, ValueError):
+        return f"`{name}`"
+
+
+def describe_machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, 1 thread per backend"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=str(ROOT / "models" / "default"))
@@ -99,10 +126,18 @@ def main() -> None:
     ap.add_argument("--gen", type=int, default=300, help="prompts for generation throughput")
     ap.add_argument("--stream", type=int, nargs=2, default=[10000, 100000], help="FASTA sizes for the memory test")
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
+    ap.add_argument("--render-only", action="store_true", help="on the machine that measured it: rewrite the markdown (and its headers) from the .json")
     args = ap.parse_args()
+    if args.render_only:
+        res = json.loads(Path(args.out).with_suffix(".json").read_text())
+        res["model"] = describe_model(res["model"].split("`")[1] if "`" in res["model"] else res["model"])
+        res["machine"] = describe_machine()
+        Path(args.out).with_suffix(".json").write_text(json.dumps(res, indent=1))
+        Path(args.out).write_text(to_markdown(res))
+        return
     rng = random.Random(0)
     os.environ.setdefault("GENOMICLLM_THREADS", "1")
-    res: dict = {"model": args.model, "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 thread per backend",
+    res: dict = {"model": describe_model(args.model), "machine": describe_machine(),
                  "cold_start_s": {}, "latency_ms": {}, "classification_seq_per_s": {}, "generation_seq_per_s": {}}
     cls_prompts = [f"{s}, core promoter =" for s in gue_sequences(args.n, rng)]
     gen_prompts = [f"{''.join(rng.choice('ACGT') for _ in range(60))}, reverse complementary sequence =" for _ in range(args.gen)]
@@ -127,7 +162,7 @@ def main() -> None:
 
 def to_markdown(res: dict) -> str:
     b = BACKENDS
-    lines = [f"# Inference benchmark ({res['machine']})", "", f"Model: `{res['model']}`. Produced by `python bench/run.py`.", "",
+    lines = [f"# Inference benchmark ({res['machine']})", "", f"Model: {res['model']}. Produced by `python bench/run.py` (run on an otherwise idle machine).", "",
              "| measure | " + " | ".join(b) + " | ONNX fp32 / PyTorch | ONNX int8 / PyTorch |", "| --- |" + " --- |" * (len(b) + 2)]
 
     def row(name, d, fmt, higher_better=True):
