@@ -119,6 +119,22 @@ def describe_machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, 1 thread per backend"
 
 
+def forward_gflop(model: str, prompts: list[str]) -> float:
+    """Forward FLOPs of a batch-classification pass over ``prompts`` (GFLOP): 2 per non-embedding
+    weight and token, causal attention (2 * hidden * T^2 per layer), the last position's logits."""
+    from genomicllm_kernel.tokenizer import GenomicLLMTokenizer
+
+    cfg = json.loads((Path(model) / "config.json").read_text())
+    h, layers, ffn, vocab = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["intermediate_size"], cfg["vocab_size"]
+    per_token = 2 * layers * (4 * h * h + 3 * h * ffn)
+    tok = GenomicLLMTokenizer.from_pretrained(model)
+    total = 0
+    for p in prompts:
+        t = len(tok.encode_prompt(parse_prompt(p)))
+        total += per_token * t + 2 * layers * h * t * t + 2 * vocab * h
+    return total / 1e9
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=str(ROOT / "models" / "default"))
@@ -150,6 +166,14 @@ def main() -> None:
         res["classification_seq_per_s"][b] = throughput(args.model, b, cls_prompts, 64)
         print(f"[{b}] generation throughput ({args.gen} prompts)", file=sys.stderr)
         res["generation_seq_per_s"][b] = throughput(args.model, b, gen_prompts, 32)
+    # Batch classification is compute-bound: how close each backend gets to the CPU's fp32 matmul peak
+    # (one thread, as the backends run) says how much any fp32 engine could still gain.
+    sys.path.insert(0, str(ROOT / "bench"))
+    from train_speed import matmul_peak
+
+    gflop = forward_gflop(args.model, cls_prompts)
+    res["classification_gflop_per_s"] = {b: gflop * res["classification_seq_per_s"][b] / len(cls_prompts) for b in BACKENDS}
+    res["fp32_matmul_peak_gflop_per_s"] = matmul_peak(1) / 1e9
     with tempfile.TemporaryDirectory() as tmp:
         res["peak_rss_mb"] = {}
         for n in args.stream:
@@ -172,6 +196,13 @@ def to_markdown(res: dict) -> str:
     row("cold start, new process to first answer (s)", res["cold_start_s"], "{:.2f}", higher_better=False)
     row("batch classification (sequences/s, batch 64)", res["classification_seq_per_s"], "{:.0f}")
     row("generation, reverse complement of 60 nt (sequences/s, batch 32)", res["generation_seq_per_s"], "{:.1f}")
+    if "classification_gflop_per_s" in res:
+        peak, g = res["fp32_matmul_peak_gflop_per_s"], res["classification_gflop_per_s"]
+        row("batch classification, forward compute (GFLOP/s)", g, "{:.1f}")
+        lines += ["", f"Batch classification is compute-bound: the fp32 matmul peak of one thread here is {peak:.1f} GFLOP/s "
+                  f"(1024^3, `bench/train_speed.py`'s measure); ONNX Runtime fp32 reaches {g['onnx'] / peak:.0%} of it, PyTorch "
+                  f"{g['torch'] / peak:.0%}, so 2x PyTorch in fp32 would take {2 * g['torch'] / peak:.0%} of the peak. int8 "
+                  "(integer matmuls) is the path past it."]
     lines += ["", "Latency per question (ms, median of 5, warm):", "", "| question | " + " | ".join(b) + " |", "| --- |" + " --- |" * len(b)]
     for q in res["latency_ms"]["onnx"]:
         lines.append(f"| {q} | " + " | ".join(f"{res['latency_ms'][x][q]:.1f}" for x in b) + " |")
