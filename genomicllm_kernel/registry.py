@@ -45,6 +45,9 @@ class Task:
     truth: str = ""
     #: the answer is the value of an item of the prompt: the model points at the item (extractive QA)
     extractive: bool = False
+    #: the label does not depend on the strand read (ChIP-seq and ATAC peaks): training may show the
+    #: reverse complement with the same label (``augment`` in the training config)
+    strand_symmetric: bool = False
 
     @property
     def is_classification(self) -> bool:
@@ -82,7 +85,7 @@ TASKS: dict[str, Task] = {
         Task(
             "enhancer", "Enhancer", ("enhancer",), LABEL, _CLS,
             "Is the sequence an enhancer? (The shipped model learned derived, enhancer-like labels.)",
-            labels=_TRUE_FALSE, truth="enhancer annotations",
+            labels=_TRUE_FALSE, truth="enhancer annotations", strand_symmetric=True,
         ),
         Task(
             "promoter", "Promoter",
@@ -96,7 +99,7 @@ TASKS: dict[str, Task] = {
         Task(
             "open_chromatin", "Open chromatin", ("open chromatin region",), LABEL, _CLS,
             "Is the sequence an open-chromatin (ATAC-seq accessible) region?",
-            labels=_TRUE_FALSE, truth="open-chromatin annotations",
+            labels=_TRUE_FALSE, truth="open-chromatin annotations", strand_symmetric=True,
         ),
         Task(
             "regulatory", "Regulatory element class", ("regulatory",), LABEL, _CLS,
@@ -110,7 +113,7 @@ TASKS: dict[str, Task] = {
             LABEL, _CLS, "Is the sequence bound by a transcription factor (ChIP-seq peak)?",
             labels=_TRUE_FALSE,
             items=(ItemSpec("transcription factor", "name of the factor, e.g. CTCF (optional)"),),
-            truth="ChIP-seq peaks; GUE tf",
+            truth="ChIP-seq peaks; GUE tf", strand_symmetric=True,
         ),
         Task(
             "orf", "Open reading frame", ("open reading frame",), LABEL, _CLS,

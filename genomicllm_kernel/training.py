@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import json
 import math
 import os
@@ -65,6 +66,10 @@ class TrainConfig:
     label_loss_from_step: int = 0
     #: reading comprehension as an <item:k> pointer (true) or as free text (false); see codec.py
     item_pointers: bool = True
+    #: training-time views of an example with the same answer: reverse complements for strand-symmetric
+    #: tasks, item orders for reading comprehension (the model must find the item, not learn its place)
+    augment: bool = False
+    augment_orders: int = 6
     #: start from this model folder's weights and tokenizer (a fresh optimizer and schedule): continued training
     init_from: str = ""
     task_weights: dict = field(default_factory=dict)
@@ -106,26 +111,35 @@ def build_tokenizer(cfg: TrainConfig):
 
 
 class ExampleBank:
-    """Tokenized training examples per task, sorted by length for the curriculum."""
+    """Tokenized training examples per task, sorted by length for the curriculum.
 
-    def __init__(self, tokenizer, path: Path, max_tokens: int, weights: dict):
+    With ``augment`` an example keeps several encoded views (see :func:`views`); sampling picks one.
+    """
+
+    def __init__(self, tokenizer, path: Path, max_tokens: int, weights: dict, augment: bool = False,
+                 orders: int = 6, seed: int = 0):
         from .registry import TASKS
 
         per_task: dict[str, list] = {}
         skipped = 0
+        rng = random.Random(f"views:{seed}")
         for ex in read_jsonl(path):
             prompt = parse_prompt(ex["prompt"])
-            ids = tokenizer.encode_prompt(prompt)
-            ans = tokenizer.encode_answer(prompt, ex["answer"])
-            if len(ids) + len(ans) > max_tokens:
+            encoded = []
+            for view in (views(prompt, rng, orders) if augment else [prompt]):
+                ids = tokenizer.encode_prompt(view)
+                ans = tokenizer.encode_answer(view, ex["answer"])
+                if len(ids) + len(ans) <= max_tokens:
+                    encoded.append((len(ids) + len(ans), ids, ans, int(tokenizer.codec.is_aligned(view))))
+            if not encoded:
                 skipped += 1
                 continue
-            per_task.setdefault(ex["task"], []).append((len(ids) + len(ans), ids, ans, int(tokenizer.codec.is_aligned(prompt))))
+            per_task.setdefault(ex["task"], []).append(encoded)
         if not per_task:
             raise InputError(f"{path}: no training examples fit {max_tokens} tokens")
         self.tasks = sorted(per_task)
-        self.examples = {t: sorted(v, key=lambda r: r[0]) for t, v in per_task.items()}
-        self.lengths = {t: [r[0] for r in v] for t, v in self.examples.items()}
+        self.examples = {t: sorted(v, key=lambda r: r[0][0]) for t, v in per_task.items()}
+        self.lengths = {t: [r[0][0] for r in v] for t, v in self.examples.items()}
         self.weights = [float(weights.get(t, 1.0)) for t in self.tasks]
         self.skipped = skipped
         self.unknown = set(weights) - set(TASKS)
@@ -136,8 +150,36 @@ class ExampleBank:
             t = rng.choices(self.tasks, self.weights)[0]
             hi = bisect.bisect_right(self.lengths[t], max_len)
             hi = max(hi, 1)
-            out.append(self.examples[t][rng.randrange(hi)])
+            encoded = self.examples[t][rng.randrange(hi)]
+            out.append(encoded[0] if len(encoded) == 1 else encoded[rng.randrange(len(encoded))])
         return out
+
+
+def views(prompt, rng: random.Random, orders: int) -> list:
+    """The prompt and the views of it that have the same answer: its reverse complement for a
+    strand-symmetric task; up to ``orders`` item orders for reading comprehension."""
+    import dataclasses
+
+    from .checks import reverse_complement
+    from .grammar import SequenceItem
+
+    out = [prompt]
+    if prompt.task.strand_symmetric and prompt.sequence:
+        items = tuple(SequenceItem(reverse_complement(i.sequence)) if isinstance(i, SequenceItem) else i for i in prompt.items)
+        out.append(dataclasses.replace(prompt, items=items))
+    if prompt.task.extractive and len(prompt.items) > 1:
+        if len(prompt.items) <= 5:  # at most 120 orders: pick among all of them
+            others = [o for o in itertools.permutations(prompt.items) if o != prompt.items]
+            picked = rng.sample(others, min(orders - 1, len(others)))
+        else:
+            picked = []
+            while len(picked) < orders - 1:
+                items = list(prompt.items)
+                rng.shuffle(items)
+                if tuple(items) != prompt.items and tuple(items) not in picked:
+                    picked.append(tuple(items))
+        out += [dataclasses.replace(prompt, items=o) for o in picked]
+    return out
 
 
 def _collate(batch, pad_id: int):
@@ -261,7 +303,8 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
     bf16 = use_bf16(cfg, device.type)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     label_ids = torch.tensor(tokenizer.codec.ids_with_prefix("<label:"), device=device)
-    bank = ExampleBank(tokenizer, data / "train.jsonl", min(cfg.max_train_tokens, cfg.context), cfg.task_weights)
+    bank = ExampleBank(tokenizer, data / "train.jsonl", min(cfg.max_train_tokens, cfg.context), cfg.task_weights,
+                       augment=cfg.augment, orders=cfg.augment_orders, seed=cfg.seed)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},

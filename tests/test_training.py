@@ -170,3 +170,48 @@ def test_non_finite_steps_are_skipped_and_lasting_divergence_stops(small_corpus,
     monkeypatch.setattr(training, "MAX_BAD_STEPS", 3)
     with pytest.raises(training.TrainingDivergedError, match="not finite for 3 steps in a row"):
         train(_cfg(small_corpus, tmp_path / "b", 10), progress=False)
+
+
+def test_augmented_views_keep_the_answer():
+    """Reverse complements for strand-symmetric tasks, item orders for reading comprehension; other
+    tasks are never changed (a promoter or splice site has a strand)."""
+    import random
+
+    from genomicllm_kernel.grammar import parse_prompt
+    from genomicllm_kernel.training import views
+
+    rng = random.Random(0)
+    tf = parse_prompt("AACCGGTTTG, transcription factor binding site =")
+    assert [v.sequence for v in views(tf, rng, 6)] == ["AACCGGTTTG", "CAAACCGGTT"]
+    assert len(views(parse_prompt("AACCGGTTTG, core promoter ="), rng, 6)) == 1
+    rc = parse_prompt("symbol = OCLN, chromosome = 5, map location = 5q13.2, reading comprehension: map location =")
+    out = views(rc, rng, 6)
+    assert len(out) == 6 and len({v.items for v in out}) == 6 and all(set(v.items) == set(rc.items) for v in out)
+    from genomicllm_kernel.codec import HybridCodec
+    from genomicllm_kernel.grammar import AnnotationItem
+
+    places = []
+    for v in out:
+        k = HybridCodec.pointed_item(v, "5q13.2")
+        item = [i for i in v.items if isinstance(i, AnnotationItem)][k - 1]
+        assert (item.name, item.value) == ("map location", "5q13.2")
+        places.append(k)
+    assert len(set(places)) > 1  # the pointer answer moves with the item
+
+
+def test_augmented_bank_samples_views(small_corpus, tmp_path):
+    import random
+
+    from genomicllm_kernel.training import ExampleBank, build_tokenizer
+
+    cfg = _cfg(small_corpus, tmp_path / "a", 2)
+    tok = build_tokenizer(cfg)
+    plain = ExampleBank(tok, small_corpus / "train.jsonl", 160, {})
+    aug = ExampleBank(tok, small_corpus / "train.jsonl", 160, {}, augment=True, orders=4)
+    assert all(len(v) == 1 for ex in plain.examples.values() for v in ex)
+    if "tf_binding" in aug.examples:
+        assert all(len(v) == 2 for v in aug.examples["tf_binding"])
+    assert any(len(v) > 1 for v in aug.examples.get("reading_comprehension", []))
+    assert all(len(v) == 1 for v in aug.examples.get("promoter", []))
+    rows = aug.sample(random.Random(0), 200, 160)
+    assert all(len(r) == 4 for r in rows)
