@@ -120,7 +120,7 @@ def main(argv=None) -> int:
         return 0
     if args.seconds <= 0:
         ap.error("--seconds (the training time to fill) is required, unless --unpack")
-    if args.calibrate_steps >= cfg.warmup_steps:
+    if not args.step_time and args.calibrate_steps >= cfg.warmup_steps:
         raise SystemExit("gpu_train: calibrate within warmup (--calibrate-steps < warmup_steps)")
     run = Path(cfg.out)
     if args.step_time:
@@ -145,4 +145,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from genomicllm_kernel.errors import GenomicLLMError
+
+    try:
+        raise SystemExit(main())
+    except GenomicLLMError as exc:
+        raise SystemExit(f"gpu_train: {exc}") from None

@@ -135,6 +135,10 @@ def test_gpu_lease_driver_fills_time_and_packs_transferable_parts(small_corpus, 
     assert json.loads((tmp_path / "back" / "checkpoint" / "run_summary.json").read_text())["step"] == 9
     assert not (tmp_path / "back" / "checkpoint" / "trainer_state.pt").exists()
     assert sorted(p.name for p in (tmp_path / "back" / "snapshots").iterdir()) == ["step_000003", "step_000006"]
+    quick = tmp_path / "quick.toml"  # --step-time: no calibration, max_steps from the given step time
+    quick.write_text(cfg_file.read_text().replace(f'out = "{run}"', f'out = "{tmp_path / "quick"}"'))
+    assert gpu_train.main(["--config", str(quick), "--seconds", "1", "--step-time", "0.001", "--snapshots", "0"]) == 0
+    assert json.loads((tmp_path / "quick" / "checkpoint" / "train_config.json").read_text())["max_steps"] == 6
     snaps = sorted(p.name for p in pack.glob("snapshot_*"))
     assert snaps == ["snapshot_step_000003.bf16.safetensors", "snapshot_step_000006.bf16.safetensors"]
     bf = load_file(pack / snaps[1])
