@@ -96,13 +96,13 @@ def describe_model(model: str) -> str:
     """Where the model is (relative to the repo when inside it) and its shape, for the results header."""
     path = Path(model).resolve()
     name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    from genomicllm_kernel.model import count_parameters
+
     try:
         cfg = json.loads((path / "config.json").read_text())
-        from safetensors import safe_open
-
-        with safe_open(str(path / "model.safetensors"), "np") as f:
-            params = sum(int(__import__("numpy").prod(f.get_slice(k).get_shape())) for k in f.keys())
-        return f"`{name}` ({cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}, {params / 1e6:.2f} M parameters)"
+        params = count_parameters(path)
+        return (f"`{name}` ({cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}"
+                + (f", {params / 1e6:.2f} M parameters)" if params else ")"))
     except (OSError, KeyError, ValueError):
         return f"`{name}`"
 

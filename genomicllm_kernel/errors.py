@@ -36,3 +36,7 @@ class FastaError(InputError):
 
 class ModelUnavailableError(InputError):
     """No trained model is installed where one was asked for; no answer is ever faked."""
+
+
+class TrainingDivergedError(GenomicLLMError):
+    """The loss stayed non-finite: more steps would only skip (the weights are kept finite)."""

@@ -6,6 +6,7 @@ size lives in the training config. A model folder holds ``config.json``, ``model
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -31,6 +32,17 @@ def build_model(tokenizer, hidden: int = 256, layers: int = 4, heads: int = 4, f
         pad_token_id=tokenizer.pad_token_id, rope_theta=10000.0, attention_dropout=0.0,
     )
     return LlamaForCausalLM(config)
+
+
+def count_parameters(path: str | Path) -> int | None:
+    """Parameters stored in a model folder's safetensors (read from the header: no weights loaded)."""
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(Path(path) / "model.safetensors"), "np") as f:
+            return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    except Exception:  # noqa: BLE001 - a missing or unreadable file: callers print the rest without it
+        return None
 
 
 def check_model_dir(path: str | Path) -> Path:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from .evaluation import to_markdown
+from .model import count_parameters
 
 TARGETS = {  # issue targets, dev split, leak-filtered
     "gc_content": ("mae", "<=", 0.01), "reading_comprehension": ("exact_match", ">=", 0.99),
@@ -84,10 +85,10 @@ def _config_file(cfg: dict) -> str:
     return "the run's train_config.json"
 
 
-def run_state(run: Path) -> dict:
+def run_state(run: Path, log: list[dict] | None = None) -> dict:
     """The run's last state: the log is written every log_every steps, the checkpoint knows the exact last step."""
     ck = run / "checkpoint"
-    state = json.loads((run / "train_log.jsonl").read_text().splitlines()[-1])
+    state = dict(log[-1]) if log else json.loads((run / "train_log.jsonl").read_text().splitlines()[-1])
     if (ck / "trainer_state.pt").exists():
         import torch
 
@@ -110,8 +111,8 @@ def run_stages(run: Path, model_cfg: dict | None = None) -> list[dict]:
         cfg_file = run / "checkpoint" / "train_config.json"
         cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else (model_cfg or {})
         curve_file = run / "snapshot_curve.json"
-        stages.insert(0, {"cfg": cfg, "state": run_state(run),
-                          "log": [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()],
+        log = [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()]
+        stages.insert(0, {"cfg": cfg, "config_file": _config_file(cfg), "state": run_state(run, log), "log": log,
                           "curve": json.loads(curve_file.read_text()) if curve_file.exists() else None})
         parent = Path(cfg["init_from"]) if cfg.get("init_from") else None
         run = parent.parent if parent is not None and parent.name == "checkpoint" else parent
@@ -138,7 +139,7 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
         cfg, state = st["cfg"] or model_cfg, st["state"]
         head = "- "
         if len(stages) > 1:
-            head = (f"- Stage {i + 1} (`{_config_file(cfg)}`"
+            head = (f"- Stage {i + 1} (`{st['config_file']}`"
                     + (", from the previous stage's weights, fresh optimizer" if cfg.get("init_from") else "") + "): ")
         stopped = cfg.get("max_steps") and state["step"] < cfg["max_steps"] - cfg.get("log_every", 10)
         lines.append(
@@ -180,20 +181,13 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
     log, curve = _joined(stages)
     evals = {s: json.loads((model / f"eval_{s}.json").read_text()) for s in ("dev", "test", "dev_int8") if (model / f"eval_{s}.json").exists()}
     (model / "learning_curve.svg").write_text(learning_curve_svg(log))
-    params = None
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(model / "model.safetensors"), "np") as f:
-            params = sum(int(__import__("numpy").prod(f.get_slice(k).get_shape())) for k in f.keys())
-    except Exception:  # noqa: BLE001 - the card still renders without the count
-        pass
+    params = count_parameters(model)
     L = ["# GenomicLLM default model", "",
          "A small causal language model (Llama architecture, transformers `LlamaForCausalLM`) over the hybrid tokenizer",
          "(3-mer DNA tokens; DNA, protein and GC-count-scratchpad answers aligned one token per input chunk; single-token",
          "labels; see `genomicllm_kernel/codec.py`), trained",
          "on these machines from the corpus that `genomicllm data build` writes. Everything below was produced by commands:",
-         ", then ".join(f"`genomicllm train --config {_config_file(st['cfg'] or cfg)}`" for st in stages)
+         ", then ".join(f"`genomicllm train --config {st['config_file']}`" for st in stages)
          + ", `genomicllm export`, `genomicllm evaluate`, `genomicllm card` (all in `scripts/release_model.sh`).", "",
          "## Model", "",
          f"- Shape: hidden {cfg.get('hidden')}, {cfg.get('layers')} layers, {cfg.get('heads')} heads, FFN {cfg.get('ffn')}, context {cfg.get('context')} tokens"
