@@ -33,6 +33,15 @@ representation with which a small model learned anything in 30 minutes.
   to re-spell values such as ``ENSG00000147164`` token by token: with free text the 6-layer model
   stayed at 0.27 exact match after 2,100 steps while copying DNA reached 0.87. (Vocabularies
   without ``<item:`` tokens keep the older free-text answers.)
+* **Where the marker sits** (``item_marker`` in ``tokenizer_config.json``): ``before_name``
+  (``<item:k> name = value``, the first models) or ``after_name`` (``name <item:k> = value``). With
+  the marker after the name, the key the question must match (the name's last token) is always the
+  token just before the marker, and the question's last token is always the token just before
+  ``<ans>``: one previous-token head on each side and one matching head, the induction pattern small
+  transformers learn early. Before the name, the marker sat 1-3 tokens and a whole value away from
+  the token to match, and a 6-layer model pointed at the neighbouring item: 0.62 exact match after
+  284 M training tokens, 0.88 after 1,200 more steps of reading comprehension alone (errors mostly
+  the next item over). The name is then tokenized on its own, exactly as the question spells it.
 * **Text** (annotation items, gene descriptions, numbers) uses greedy longest match over a subword
   vocabulary learned from the corpus, with every printable ASCII character and 256 byte tokens as
   fallback, so any text decodes back exactly. A text answer is encoded as it reads after ``name =``
@@ -101,6 +110,7 @@ def gc_token(gc: int, known: int) -> str:
 
 GC_TOKENS = [gc_token(k, m) for m in range(4) for k in range(m + 1)]
 MAX_ITEM_MARKERS = 32
+ITEM_MARKER_LAYOUTS = ("before_name", "after_name")
 ITEM_TOKENS = [f"<item:{k}>" for k in range(1, MAX_ITEM_MARKERS + 1)]
 
 
@@ -163,10 +173,22 @@ def learn_text_pieces(texts: Iterable[str], size: int = 1500, min_count: int = 3
 
 
 
+def item_marker_of(folder) -> str:
+    """The model folder's item-marker layout (folders written before the setting existed: before_name)."""
+    try:
+        with open(os.path.join(folder, "tokenizer_config.json"), encoding="utf-8") as fh:
+            return json.load(fh).get("item_marker", "before_name")
+    except FileNotFoundError:
+        return "before_name"
+
+
 class HybridCodec:
     """Encode prompts and answers to ids and back, from a vocabulary (token -> id)."""
 
-    def __init__(self, vocab: dict[str, int]):
+    def __init__(self, vocab: dict[str, int], item_marker: str = "before_name"):
+        if item_marker not in ITEM_MARKER_LAYOUTS:
+            raise InputError(f"item_marker must be one of {', '.join(ITEM_MARKER_LAYOUTS)}, not {item_marker!r}")
+        self.item_marker = item_marker
         self.vocab = dict(vocab)
         self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
         self._text_pieces = {t for t in self.vocab if not (t.startswith("<") and t.endswith(">") and len(t) > 1)}
@@ -184,16 +206,18 @@ class HybridCodec:
         return is_aligned(prompt, self.gc_scratchpad)
 
     @classmethod
-    def build(cls, text_pieces: list[str] | None = None, item_pointers: bool = True) -> "HybridCodec":
+    def build(cls, text_pieces: list[str] | None = None, item_pointers: bool = True,
+              item_marker: str = "before_name") -> "HybridCodec":
         tokens = [t for t in base_vocabulary() if item_pointers or t not in ITEM_TOKENS]
         known = set(tokens)
         tokens += [p for p in (text_pieces or []) if p not in known]
-        return cls({t: i for i, t in enumerate(tokens)})
+        return cls({t: i for i, t in enumerate(tokens)}, item_marker)
 
     @classmethod
     def from_dir(cls, path) -> "HybridCodec":
         with open(os.path.join(path, VOCAB_FILE), encoding="utf-8") as fh:
-            return cls(json.load(fh))
+            vocab = json.load(fh)
+        return cls(vocab, item_marker_of(path))
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -238,9 +262,12 @@ class HybridCodec:
                 tokens += self.dna_tokens(item.sequence)
             else:
                 k += 1
-                if self.item_pointers and k <= MAX_ITEM_MARKERS:
-                    tokens.append(f"<item:{k}>")
-                tokens += self.text_tokens(item.text())
+                if not (self.item_pointers and k <= MAX_ITEM_MARKERS):
+                    tokens += self.text_tokens(item.text())
+                elif self.item_marker == "after_name":
+                    tokens += self.text_tokens(item.name) + [f"<item:{k}>"] + self.text_tokens(item.text()[len(item.name):])
+                else:
+                    tokens += [f"<item:{k}>"] + self.text_tokens(item.text())
         if prompt.items:
             tokens.append("<sep>")
         if prompt.question.startswith(READING_PREFIX):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .errors import InputError
 from .evaluation import to_markdown
 from .model import count_parameters
 
@@ -22,13 +23,24 @@ GUE_BASELINES = {  # k-mer + logistic regression MCC from shared/data/README.md 
 }
 
 
+HISTORY_FILE = "training_history.json"
+
+
+def smoothed_loss(log: list[dict], window: int = 20) -> list[float]:
+    """Running mean of ``window`` log points (per-batch loss swings with the task mix); records
+    recovered from an earlier card's plot are running means already and are kept as they are."""
+    out = []
+    for i, r in enumerate(log):
+        if r.get("smoothed"):
+            out.append(r["loss"])
+            continue
+        w = [x["loss"] for x in log[max(0, i - window + 1) : i + 1]]
+        out.append(sum(w) / len(w))
+    return out
+
+
 def learning_curve_svg(log: list[dict], width: int = 640, height: int = 260) -> str:
-    pts = [(r["tokens_seen"], r["loss"]) for r in log]
-    # smooth with a running mean of 20 log points: per-batch loss swings with the task mix
-    smooth = []
-    for i in range(len(pts)):
-        window = pts[max(0, i - 19) : i + 1]
-        smooth.append((pts[i][0], sum(v for _, v in window) / len(window)))
+    smooth = [(r["tokens_seen"], v) for r, v in zip(log, smoothed_loss(log))]
     x1 = max(x for x, _ in smooth) or 1
     y1 = max(y for _, y in smooth) or 1
     sx = lambda x: 50 + (width - 70) * x / x1  # noqa: E731
@@ -102,22 +114,39 @@ def run_state(run: Path, log: list[dict] | None = None) -> dict:
     return state
 
 
-def run_stages(run: Path, model_cfg: dict | None = None) -> list[dict]:
+def run_stages(run: Path, model_cfg: dict | None = None, history: list[dict] | None = None) -> list[dict]:
     """The training stages behind a run, oldest first. A run started ``init_from`` another run's
-    checkpoint continues it, so the compute, loss curve and snapshot curve of the model include both."""
+    checkpoint continues it, so the compute, loss curve and snapshot curve of the model include both.
+    A stage whose run folder has no log (trained on another machine, or long ago) is taken from
+    ``history``: the stages an earlier ``genomicllm card`` recorded in the model folder."""
     stages, seen = [], set()
+    recorded = {Path(st["out"]): st for st in history or []}
     while run is not None and run.resolve() not in seen:
         seen.add(run.resolve())
-        cfg_file = run / "checkpoint" / "train_config.json"
-        cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else (model_cfg or {})
-        curve_file = run / "snapshot_curve.json"
-        log = [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()]
-        stages.insert(0, {"cfg": cfg, "config_file": _config_file(cfg), "state": run_state(run, log), "log": log,
-                          "curve": json.loads(curve_file.read_text()) if curve_file.exists() else None})
+        if not (run / "train_log.jsonl").exists():
+            if run not in recorded:
+                raise InputError(f"{run}/train_log.jsonl not found and no earlier card recorded that stage")
+            stages.insert(0, recorded[run])
+            cfg = recorded[run]["cfg"]
+        else:
+            cfg_file = run / "checkpoint" / "train_config.json"
+            cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else (model_cfg or {})
+            curve_file = run / "snapshot_curve.json"
+            log = [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()]
+            stages.insert(0, {"out": cfg.get("out", str(run)), "cfg": cfg, "config_file": _config_file(cfg),
+                              "state": run_state(run, log), "log": log,
+                              "curve": json.loads(curve_file.read_text()) if curve_file.exists() else None})
         parent = Path(cfg["init_from"]) if cfg.get("init_from") else None
         run = parent.parent if parent is not None and parent.name == "checkpoint" else parent
         model_cfg = None
     return stages
+
+
+def history_record(stages: list[dict]) -> dict:
+    """What the model folder keeps of its stages, so a later stage's card can still show them when
+    the run folders are gone (they are not committed): config, final state, loss log, dev curve."""
+    keep = ("step", "tokens_seen", "loss", "smoothed")
+    return {"stages": [{**st, "log": [{k: r[k] for k in keep if k in r} for r in st["log"]]} for st in stages]}
 
 
 def _joined(stages: list[dict]):
@@ -158,6 +187,10 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
             + (f" Classification label tokens counted {cfg.get('label_loss_weight')}x in the loss from step "
                f"{cfg.get('label_loss_from_step', 0)} (`label_loss_weight`), so the logged loss changes scale there."
                if cfg.get("label_loss_weight", 1.0) != 1.0 else ""))
+    recovered = [i + 1 for i, st in enumerate(stages) if st.get("recovered")]
+    if recovered:
+        which = "Stage" + ("s " if len(recovered) > 1 else " ") + ", ".join(map(str, recovered))
+        lines.append(f"- {which}: the record was {stages[recovered[0] - 1]['recovered']}.")
     if len(stages) > 1:
         lines.append(f"- In all: {sum(st['state']['step'] for st in stages)} steps, "
                      f"{sum(st['state']['tokens_seen'] for st in stages) / 1e6:.1f} M tokens, "
@@ -177,7 +210,10 @@ def _fmt(v):
 def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> Path:
     model, run, data = Path(model), Path(run), Path(data)
     cfg = json.loads((model / "train_config.json").read_text()) if (model / "train_config.json").exists() else {}
-    stages = run_stages(run, cfg)
+    hist_file = model / HISTORY_FILE
+    history = json.loads(hist_file.read_text())["stages"] if hist_file.exists() else None
+    stages = run_stages(run, cfg, history)
+    hist_file.write_text(json.dumps(history_record(stages), separators=(",", ":")))
     log, curve = _joined(stages)
     evals = {s: json.loads((model / f"eval_{s}.json").read_text()) for s in ("dev", "test", "dev_int8") if (model / f"eval_{s}.json").exists()}
     (model / "learning_curve.svg").write_text(learning_curve_svg(log))
@@ -196,9 +232,9 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
          "## Compute", "", *_compute_lines(stages, cfg), "",
          "## Learning curve", "", "![learning curve](learning_curve.svg)", "",
          "| tokens seen (M) | step | loss (mean of the last 20 log points) |", "| --- | --- | --- |"]
+    smooth = smoothed_loss(log)
     for i in range(0, len(log), max(1, len(log) // 12)):
-        window = log[max(0, i - 19) : i + 1]
-        L.append(f"| {log[i]['tokens_seen'] / 1e6:.2f} | {log[i]['step']} | {sum(r['loss'] for r in window) / len(window):.3f} |")
+        L.append(f"| {log[i]['tokens_seen'] / 1e6:.2f} | {log[i]['step']} | {smooth[i]:.3f} |")
     if curve:
         L += ["", "## Dev metrics along training", "",
               f"Weight snapshots evaluated on the leak-filtered dev split (at most {curve['limit']} examples per task and source, "

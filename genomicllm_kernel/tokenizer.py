@@ -13,7 +13,7 @@ from .codec import VOCAB_FILE, HybridCodec, learn_text_pieces  # noqa: F401 (re-
 from .grammar import parse_prompt
 
 _DELEGATED = ("text_tokens", "dna_tokens", "prompt_tokens", "encode_prompt", "decode_prompt_tokens", "answer_tokens",
-              "encode_answer", "decode_answer", "label_ids", "ids_with_prefix", "text_ids", "char_id", "is_aligned", "gc_scratchpad", "item_pointers", "item_ids", "pointed_item")
+              "encode_answer", "decode_answer", "label_ids", "ids_with_prefix", "text_ids", "char_id", "is_aligned", "gc_scratchpad", "item_pointers", "item_ids", "pointed_item", "item_marker")
 
 
 class GenomicLLMTokenizer(PreTrainedTokenizer):
@@ -23,17 +23,23 @@ class GenomicLLMTokenizer(PreTrainedTokenizer):
     model_input_names = ["input_ids", "attention_mask"]
 
     def __init__(self, vocab_file: str | None = None, text_pieces: list[str] | None = None, item_pointers: bool = True,
-                 **kwargs):
+                 item_marker: str = "before_name", **kwargs):
         if vocab_file is not None:
             with open(vocab_file, encoding="utf-8") as fh:
-                self.codec = HybridCodec(json.load(fh))
+                self.codec = HybridCodec(json.load(fh), item_marker)
         else:
-            self.codec = HybridCodec.build(text_pieces, item_pointers)
+            self.codec = HybridCodec.build(text_pieces, item_pointers, item_marker)
+        kwargs["item_marker"] = item_marker  # saved in tokenizer_config.json: the codec's layout
         self.vocab = self.codec.vocab
         kwargs.setdefault("padding_side", "left")
         for role in ("bos", "eos", "pad", "unk", "sep"):
             kwargs.setdefault(f"{role}_token", f"<{role}>")
         super().__init__(**kwargs)
+
+    def use_item_marker(self, layout: str) -> None:
+        """Switch the item-marker layout (continued training in a new layout); saved with the tokenizer."""
+        self.codec = HybridCodec(self.codec.vocab, layout)
+        self.init_kwargs["item_marker"] = layout
 
     def __getattr__(self, name):
         if name in _DELEGATED:

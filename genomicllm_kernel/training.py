@@ -62,10 +62,16 @@ class TrainConfig:
     label_loss_from_step: int = 0
     #: reading comprehension as an <item:k> pointer (true) or as free text (false); see codec.py
     item_pointers: bool = True
+    #: where the <item:k> marker sits ("before_name" or "after_name", see codec.py); empty keeps the
+    #: tokenizer's own (an init_from model's layout; before_name for a new tokenizer)
+    item_marker: str = ""
     #: training-time views of an example with the same answer: reverse complements for strand-symmetric
     #: tasks, item orders for reading comprehension (the model must find the item, not learn its place)
     augment: bool = False
     augment_orders: int = 6
+    #: with augment, also the strand-symmetric views read in the two other 3-mer frames (1 and 2 nt
+    #: trimmed from the start): a motif then reaches the model as every chunking it can have
+    augment_frames: bool = False
     #: start from this model folder's weights and tokenizer (a fresh optimizer and schedule): continued training
     init_from: str = ""
     task_weights: dict = field(default_factory=dict)
@@ -113,7 +119,7 @@ class ExampleBank:
     """
 
     def __init__(self, tokenizer, path: Path, max_tokens: int, weights: dict, augment: bool = False,
-                 orders: int = 6, seed: int = 0):
+                 orders: int = 6, seed: int = 0, frames: bool = False):
         from .registry import TASKS
 
         per_task: dict[str, list] = {}
@@ -122,7 +128,7 @@ class ExampleBank:
         for ex in read_jsonl(path):
             prompt = parse_prompt(ex["prompt"])
             encoded = []
-            for view in (views(prompt, rng, orders) if augment else [prompt]):
+            for view in (views(prompt, rng, orders, frames) if augment else [prompt]):
                 ids = tokenizer.encode_prompt(view)
                 ans = tokenizer.encode_answer(view, ex["answer"])
                 if len(ids) + len(ans) <= max_tokens:
@@ -151,9 +157,12 @@ class ExampleBank:
         return out
 
 
-def views(prompt, rng: random.Random, orders: int) -> list:
+def views(prompt, rng: random.Random, orders: int, frames: bool = False) -> list:
     """The prompt and the views of it that have the same answer: its reverse complement for a
-    strand-symmetric task; up to ``orders`` item orders for reading comprehension."""
+    strand-symmetric task (and, with ``frames``, both strands with 1 and 2 nt trimmed from the start,
+    which moves every motif into the other two 3-mer chunkings: the DNA tokens are non-overlapping,
+    so without it a motif the model learned in one frame is new to it in another); up to ``orders``
+    item orders for reading comprehension."""
     import dataclasses
 
     from .checks import reverse_complement
@@ -161,8 +170,13 @@ def views(prompt, rng: random.Random, orders: int) -> list:
 
     out = [prompt]
     if prompt.task.strand_symmetric and prompt.sequence:
-        items = tuple(SequenceItem(reverse_complement(i.sequence)) if isinstance(i, SequenceItem) else i for i in prompt.items)
-        out.append(dataclasses.replace(prompt, items=items))
+        def mapped(f):
+            return tuple(SequenceItem(f(i.sequence)) if isinstance(i, SequenceItem) else i for i in prompt.items)
+
+        out.append(dataclasses.replace(prompt, items=mapped(reverse_complement)))
+        if frames and len(prompt.sequence) > 8:
+            out += [dataclasses.replace(prompt, items=mapped(lambda s, k=k, rc=rc: (reverse_complement(s) if rc else s)[k:]))
+                    for rc in (False, True) for k in (1, 2)]
     if prompt.task.extractive and len(prompt.items) > 1:
         if len(prompt.items) <= 5:  # at most 120 orders: pick among all of them
             others = [o for o in itertools.permutations(prompt.items) if o != prompt.items]
@@ -295,12 +309,14 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
             tokenizer = build_tokenizer(cfg)
             model = build_model(tokenizer, cfg.hidden, cfg.layers, cfg.heads, cfg.ffn, cfg.context, cfg.seed)
         state = None
+        if cfg.item_marker:
+            tokenizer.use_item_marker(cfg.item_marker)
     model.to(device)
     bf16 = use_bf16(cfg, device.type)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     label_ids = torch.tensor(tokenizer.codec.ids_with_prefix("<label:"), device=device)
     bank = ExampleBank(tokenizer, data / "train.jsonl", min(cfg.max_train_tokens, cfg.context), cfg.task_weights,
-                       augment=cfg.augment, orders=cfg.augment_orders, seed=cfg.seed)
+                       augment=cfg.augment, orders=cfg.augment_orders, seed=cfg.seed, frames=cfg.augment_frames)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},

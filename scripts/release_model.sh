@@ -20,7 +20,11 @@ if [ "${1:-}" != "--skip-train" ]; then
   done
 fi
 RUN="$(run_dir "${CONFIGS##* }")"
+# the stages the last card recorded (training_history.json) outlive the run folders, which are not committed
+HISTORY="$(mktemp)"
+cp models/default/training_history.json "$HISTORY" 2>/dev/null || echo '{"stages": []}' > "$HISTORY"
 rm -rf models/default && mkdir -p models/default
+cp "$HISTORY" models/default/training_history.json && rm -f "$HISTORY"
 for f in config.json generation_config.json model.safetensors vocab.json tokenizer_config.json special_tokens_map.json train_config.json; do
   cp "$RUN/checkpoint/$f" models/default/ 2>/dev/null || true
 done
@@ -30,6 +34,8 @@ LIMIT="${LIMIT:-300}"
 "$BIN/genomicllm" evaluate --model models/default --data data/corpus --split test --limit "$LIMIT" --backend onnx --out models/default
 "$BIN/genomicllm" evaluate --model models/default --data data/corpus --split dev --limit "$LIMIT" --backend onnx-int8 --out models/default --name eval_dev_int8
 for c in $CONFIGS; do
+  # a stage trained elsewhere (no log here) keeps the curve its card recorded
+  [ -f "$(run_dir "$c")/train_log.jsonl" ] || continue
   "$BIN/python" scripts/snapshot_curve.py --run "$(run_dir "$c")" --data data/corpus --limit "${CURVE_LIMIT:-100}"
 done
 "$BIN/genomicllm" card --model models/default --run "$RUN" --data data/corpus

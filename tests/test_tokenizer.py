@@ -9,6 +9,8 @@ from genomicllm_kernel.registry import TASKS, all_question_keys
 from genomicllm_kernel.tokenizer import GenomicLLMTokenizer, learn_text_pieces
 
 TOK = GenomicLLMTokenizer(text_pieces=learn_text_pieces(["BRCA1 DNA repair associated"] * 5 + ["symbol = X"] * 5))
+AFTER = GenomicLLMTokenizer(text_pieces=learn_text_pieces(["BRCA1 DNA repair associated"] * 5 + ["symbol = X"] * 5),
+                            item_marker="after_name")
 dna = st.text(alphabet="ACGTN", min_size=1, max_size=120)
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters=",="), min_size=1, max_size=30).map(str.strip).filter(bool)
 
@@ -18,10 +20,11 @@ text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_ch
     st.from_regex(r"[a-z][a-z ]{0,8}[a-z]", fullmatch=True), text, max_size=2))
 def test_prompt_round_trip(sequence, question, items):
     prompt = make_prompt(question, sequence, items)
-    ids = TOK.encode_prompt(prompt)
-    assert ids[0] == TOK.bos_token_id and TOK.unk_token_id not in ids
-    assert TOK.decode(ids) == format_prompt(prompt)
-    assert parse_prompt(TOK.decode(ids)) == prompt
+    for tok in (TOK, AFTER):
+        ids = tok.encode_prompt(prompt)
+        assert ids[0] == tok.bos_token_id and tok.unk_token_id not in ids
+        assert tok.decode(ids) == format_prompt(prompt)
+        assert parse_prompt(tok.decode(ids)) == prompt
 
 
 @given(dna)
@@ -130,3 +133,28 @@ def test_vocabulary_without_item_pointers_answers_reading_comprehension_in_text(
     assert not tok.item_pointers and not any(t.startswith("<item:") for t in tok.prompt_tokens(prompt))
     assert tok.answer_tokens(prompt, "BRCA1")[:-1] == tok.text_tokens(" BRCA1")
     assert tok.decode_answer(prompt, tok.encode_answer(prompt, "BRCA1")) == "BRCA1"
+
+
+def test_item_marker_after_the_name_sits_where_the_question_ends(tmp_path):
+    """after_name: the token before each marker is the item name's last token, tokenized exactly as
+    the question spells it, so the question's last token before <ans> matches it one to one."""
+    from genomicllm_kernel.codec import HybridCodec
+
+    prompt = parse_prompt("ACGT, symbol = BRCA1, map location = 17q21.31, reading comprehension: map location =")
+    tokens = AFTER.prompt_tokens(prompt)
+    m = tokens.index("<item:2>")
+    name = AFTER.text_tokens("map location")
+    assert tokens[m - len(name) : m] == name == tokens[tokens.index("<q:reading comprehension:>") + 1 : -1]
+    assert tokens[tokens.index("<item:1>") - 1] == AFTER.text_tokens("symbol")[-1]
+    assert AFTER.answer_tokens(prompt, "17q21.31") == TOK.answer_tokens(prompt, "17q21.31") == ["<item:2>", "<eos>"]
+    assert TOK.prompt_tokens(prompt)[TOK.prompt_tokens(prompt).index("<item:2>") + 1 : ][:len(name)] == name
+    # the layout travels with the tokenizer files, for both the transformers and the ONNX Runtime path
+    AFTER.save_pretrained(tmp_path / "after")
+    assert GenomicLLMTokenizer.from_pretrained(tmp_path / "after").item_marker == "after_name"
+    assert HybridCodec.from_dir(tmp_path / "after").prompt_tokens(prompt) == tokens
+    TOK.save_pretrained(tmp_path / "before")
+    assert HybridCodec.from_dir(tmp_path / "before").item_marker == "before_name"
+    (tmp_path / "before" / "tokenizer_config.json").unlink()  # folders from before the setting existed
+    assert HybridCodec.from_dir(tmp_path / "before").prompt_tokens(prompt) == TOK.prompt_tokens(prompt)
+    with pytest.raises(InputError, match="item_marker must be one of"):
+        HybridCodec(TOK.vocab, "inside_value")

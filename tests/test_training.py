@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from genomicllm_kernel.tokenizer import GenomicLLMTokenizer
 from genomicllm_kernel.training import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,6 +155,12 @@ def test_init_from_continues_from_a_model_folder(small_corpus, tmp_path):
     a, b = load_file(first / "model.safetensors"), load_file(again / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (again / "vocab.json").read_text() == (first / "vocab.json").read_text()
+    # a continuation may switch the item-marker layout; the saved tokenizer carries it
+    cfg = _cfg(small_corpus, tmp_path / "c", 1)
+    cfg.init_from, cfg.item_marker = str(first), "after_name"
+    moved = train(cfg, progress=False)
+    assert GenomicLLMTokenizer.from_pretrained(moved).item_marker == "after_name"
+    assert GenomicLLMTokenizer.from_pretrained(first).item_marker == "before_name"
 
 
 def test_non_finite_steps_are_skipped_and_lasting_divergence_stops(small_corpus, tmp_path, monkeypatch):
@@ -187,6 +194,10 @@ def test_augmented_views_keep_the_answer():
     rng = random.Random(0)
     tf = parse_prompt("AACCGGTTTG, transcription factor binding site =")
     assert [v.sequence for v in views(tf, rng, 6)] == ["AACCGGTTTG", "CAAACCGGTT"]
+    # frames: both strands, 1 and 2 nt trimmed, so every 3-mer chunking of a motif is seen
+    assert [v.sequence for v in views(tf, rng, 6, frames=True)] == [
+        "AACCGGTTTG", "CAAACCGGTT", "ACCGGTTTG", "CCGGTTTG", "AAACCGGTT", "AACCGGTT"]
+    assert len(views(parse_prompt("AACCGGTTTG, core promoter ="), rng, 6, frames=True)) == 1
     assert len(views(parse_prompt("AACCGGTTTG, core promoter ="), rng, 6)) == 1
     rc = parse_prompt("symbol = OCLN, chromosome = 5, map location = 5q13.2, reading comprehension: map location =")
     out = views(rc, rng, 6)
@@ -216,6 +227,9 @@ def test_augmented_bank_samples_views(small_corpus, tmp_path):
     if "tf_binding" in aug.examples:
         assert all(len(v) == 2 for v in aug.examples["tf_binding"])
     assert any(len(v) > 1 for v in aug.examples.get("reading_comprehension", []))
+    framed = ExampleBank(tok, small_corpus / "train.jsonl", 160, {}, augment=True, orders=4, frames=True)
+    if "tf_binding" in framed.examples:
+        assert all(len(v) == 6 for v in framed.examples["tf_binding"])
     assert all(len(v) == 1 for v in aug.examples.get("promoter", []))
     rows = aug.sample(random.Random(0), 200, 160)
     assert all(len(r) == 4 for r in rows)
