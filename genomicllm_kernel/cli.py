@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cd = sub.add_parser("card", help="write MODEL_CARD.md from the run log, evaluations and data card")
     cd.add_argument("--model", default="models/default")
-    cd.add_argument("--run", default="runs/cpu_finetune", help="training run folder (train_log.jsonl)")
+    cd.add_argument("--run", default="runs/cpu_stage3", help="training run folder (train_log.jsonl)")
     cd.add_argument("--data", default="data/corpus")
     cd.set_defaults(func=cmd_card)
     return p
