@@ -198,6 +198,13 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
     return lines
 
 
+def _architecture(model: Path) -> str:
+    try:
+        return json.loads((model / "config.json").read_text())["architectures"][0]
+    except (OSError, KeyError, IndexError, ValueError):
+        return "LlamaForCausalLM"
+
+
 def _global_batch(cfg: dict, state: dict) -> str:
     world = int(state.get("world", 1))
     return f" ({world * int(cfg.get('batch_size') or 0)} per step)" if world > 1 else ""
@@ -219,7 +226,7 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
     (model / "learning_curve.svg").write_text(learning_curve_svg(log))
     params = count_parameters(model)
     L = ["# GenomicLLM default model", "",
-         "A small causal language model (Llama architecture, transformers `LlamaForCausalLM`) over the hybrid tokenizer",
+         f"A small causal language model (transformers `{_architecture(model)}`) over the hybrid tokenizer",
          "(3-mer DNA tokens; DNA, protein and GC-count-scratchpad answers aligned one token per input chunk; single-token",
          "labels; see `genomicllm_kernel/codec.py`), trained",
          "on these machines from the corpus that `genomicllm data build` writes. Everything below was produced by commands:",

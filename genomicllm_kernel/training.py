@@ -37,6 +37,8 @@ class TrainConfig:
     data: str = "data/corpus"
     out: str = "runs/default"
     seed: int = 0
+    #: "llama" or "qwen3" (Llama with q/k norms; see model.py)
+    architecture: str = "llama"
     hidden: int = 256
     layers: int = 4
     heads: int = 4
@@ -292,10 +294,10 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
         raise InputError(f"{data}/train.jsonl not found; run 'genomicllm data build --out {data}' first")
 
     if resume and (ckpt / "model.safetensors").exists():
-        from transformers import LlamaForCausalLM
+        from .model import load_causal_lm
 
         tokenizer = GenomicLLMTokenizer.from_pretrained(ckpt)
-        model = LlamaForCausalLM.from_pretrained(ckpt, use_safetensors=True)
+        model = load_causal_lm(ckpt)
         state = torch.load(ckpt / "trainer_state.pt", weights_only=True)
     else:
         if rank == 0:
@@ -307,7 +309,8 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
             torch.manual_seed(cfg.seed)
         else:
             tokenizer = build_tokenizer(cfg)
-            model = build_model(tokenizer, cfg.hidden, cfg.layers, cfg.heads, cfg.ffn, cfg.context, cfg.seed)
+            model = build_model(tokenizer, cfg.hidden, cfg.layers, cfg.heads, cfg.ffn, cfg.context, cfg.seed,
+                                cfg.architecture)
         state = None
         if cfg.item_marker:
             tokenizer.use_item_marker(cfg.item_marker)

@@ -55,3 +55,20 @@ def test_missing_export_is_a_clear_error(tiny_model, tmp_path):
     shutil.copytree(tiny_model, copy, ignore=shutil.ignore_patterns("onnx"))
     with pytest.raises(api.ModelUnavailableError, match="genomicllm export"):
         api.ask(PARITY_PROMPTS[0], model=copy, backend="onnx")
+
+
+def test_qwen3_architecture_trains_exports_and_matches_torch(small_corpus, tmp_path):
+    """The q/k-norm architecture (model.py says why) goes through the same train -> Optimum export ->
+    parity path; config.json names the class, so every loader picks it up without a setting."""
+    from pathlib import Path
+
+    from genomicllm_kernel.training import TrainConfig, train
+
+    cfg = TrainConfig.load(Path(__file__).resolve().parent.parent / "configs" / "tiny.toml")
+    cfg.data, cfg.out, cfg.architecture, cfg.max_steps = str(small_corpus), str(tmp_path / "q"), "qwen3", 2
+    ckpt = train(cfg, progress=False)
+    assert json.loads((ckpt / "config.json").read_text())["architectures"] == ["Qwen3ForCausalLM"]
+    export_model(ckpt, progress=lambda m: None)  # raises if ONNX Runtime and PyTorch disagree
+    fp32 = json.loads((ckpt / "onnx" / "export_report.json").read_text())["fp32"]
+    assert fp32["identical_answers"] == fp32["n"] == len(PARITY_PROMPTS) and fp32["max_probability_diff"] < 1e-4
+    assert api.ask(PARITY_PROMPTS[:3], model=ckpt, backend="onnx")[0].runtime.startswith("onnxruntime-")
