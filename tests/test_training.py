@@ -233,3 +233,18 @@ def test_augmented_bank_samples_views(small_corpus, tmp_path):
     assert all(len(v) == 1 for v in aug.examples.get("promoter", []))
     rows = aug.sample(random.Random(0), 200, 160)
     assert all(len(r) == 4 for r in rows)
+
+
+def test_every_config_in_the_repo_loads_and_its_stages_chain():
+    """The configs README and release_model.sh name must load (no unknown keys), use known
+    architectures and marker layouts, and a stage's init_from must be another config's run."""
+    from genomicllm_kernel.codec import ITEM_MARKER_LAYOUTS
+    from genomicllm_kernel.model import ARCHITECTURES
+
+    configs = {f.name: TrainConfig.load(f) for f in sorted((ROOT / "configs").glob("*.toml"))}
+    assert {"gpu.toml", "cpu_finetune.toml", "cpu_stage3.toml", "tiny.toml"} <= set(configs)
+    outs = {c.out for c in configs.values()}
+    for name, cfg in configs.items():
+        assert cfg.architecture in ARCHITECTURES and cfg.item_marker in ("", *ITEM_MARKER_LAYOUTS), name
+        if cfg.init_from:
+            assert Path(cfg.init_from).name == "checkpoint" and Path(cfg.init_from).parent.as_posix() in outs, name
