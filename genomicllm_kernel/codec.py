@@ -39,9 +39,9 @@ representation with which a small model learned anything in 30 minutes.
   token just before the marker, and the question's last token is always the token just before
   ``<ans>``: one previous-token head on each side and one matching head, the induction pattern small
   transformers learn early. Before the name, the marker sat 1-3 tokens and a whole value away from
-  the token to match, and a 6-layer model pointed at the neighbouring item: 0.62 exact match after
-  284 M training tokens, 0.88 after 1,200 more steps of reading comprehension alone (errors mostly
-  the next item over). The name is then tokenized on its own, exactly as the question spells it.
+  the token to match, and the first default model, which used that layout, mostly pointed at the
+  neighbouring item when it missed (its model card has the exact match). The name is then tokenized
+  on its own, exactly as the question spells it.
 * **Text** (annotation items, gene descriptions, numbers) uses greedy longest match over a subword
   vocabulary learned from the corpus, with every printable ASCII character and 256 byte tokens as
   fallback, so any text decodes back exactly. A text answer is encoded as it reads after ``name =``

@@ -6,8 +6,8 @@ size lives in the training config. A model folder holds ``config.json``, ``model
 names the architecture, so loading needs no setting.
 
 Why Qwen3 as well: it is Llama plus an RMS norm on each head's queries and keys. The shipped Llama
-model's attention ended nearly one-hot (mean entropy of the answer position's attention 0-0.3 nats
-in every head), and a saturated softmax passes little gradient, so a new attention pattern such as
+model's attention ended nearly one-hot in every head at the answer position, and a saturated
+softmax passes little gradient, so a new attention pattern such as
 matching an item's name for reading comprehension learns slowly; q/k norms bound the attention
 logits. Optimum exports both with past key values (``Qwen3OnnxConfig``).
 """
