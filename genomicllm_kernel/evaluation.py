@@ -5,6 +5,10 @@ generation with constrained greedy decoding. Examples flagged ``leak`` by the da
 dropped before scoring (GUE dev sequences whose middle 24-mer occurs in training, prom_300
 sequences containing a prom_core training sequence). Generation exact match is also reported by
 input-length bucket. Metrics come from scikit-learn, sacrebleu and rouge-score, not hand-written.
+
+MCC and exact match also carry a 95% bootstrap interval: dev groups are small after the leak filter
+(GUE prom_core_tata keeps 15 of 613), so a point estimate alone cannot say whether a target was
+missed or the sample was unlucky.
 """
 from __future__ import annotations
 
@@ -39,6 +43,51 @@ def classification_metrics(truth: list[str], pred: list[str]) -> dict:
             "mcc": matthews_corrcoef(truth, pred) if len(set(truth) | set(pred)) > 1 else 0.0}
 
 
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def mcc_interval(truth: list[str], pred: list[str], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> list[float]:
+    """Percentile 95% interval of MCC over bootstrap resamples of the examples.
+
+    MCC comes from each resample's confusion matrix, all resamples at once (scikit-learn's
+    ``matthews_corrcoef`` per resample would take seconds per group); the formula is the one
+    scikit-learn uses, and the tests check the two agree.
+    """
+    labels = sorted(set(truth) | set(pred))
+    k = len(labels)
+    index = {label: i for i, label in enumerate(labels)}
+    t = np.array([index[x] for x in truth])
+    p = np.array([index[x] for x in pred])
+    n = len(t)
+    draw = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    cells = (np.arange(resamples)[:, None] * k * k + t[draw] * k + p[draw]).ravel()
+    conf = np.bincount(cells, minlength=resamples * k * k).reshape(resamples, k, k).astype(float)
+    return _percentiles(_mcc_from_confusion(conf))
+
+
+def _mcc_from_confusion(conf: np.ndarray) -> np.ndarray:
+    t_sum, p_sum = conf.sum(axis=2), conf.sum(axis=1)
+    correct = np.trace(conf, axis1=1, axis2=2)
+    n = conf.sum(axis=(1, 2))
+    cov_tp = correct * n - (t_sum * p_sum).sum(axis=1)
+    cov_pp = n * n - (p_sum * p_sum).sum(axis=1)
+    cov_tt = n * n - (t_sum * t_sum).sum(axis=1)
+    denom = np.sqrt(cov_tt * cov_pp)
+    return np.divide(cov_tp, denom, out=np.zeros_like(cov_tp), where=denom > 0)
+
+
+def mean_interval(hits: list[bool], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> list[float]:
+    """Percentile 95% interval of a proportion (exact match) over bootstrap resamples."""
+    x = np.asarray(hits, dtype=float)
+    draw = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
+    return _percentiles(x[draw].mean(axis=1))
+
+
+def _percentiles(values: np.ndarray) -> list[float]:
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return [round(float(lo), 4), round(float(hi), 4)]
+
+
 def _valid(task, answer: str | None) -> bool:
     if answer is None:
         return False
@@ -63,6 +112,7 @@ def task_metrics(task_id: str, rows: list[dict]) -> dict:
     out: dict = {"n": len(rows), "valid_format": float(np.mean([_valid(task, r["pred"]) for r in rows]))}
     if task.answer_kind == "label":
         out.update(classification_metrics(truth, pred))
+        out["mcc_ci"] = mcc_interval(truth, pred)
     elif task_id == "gc_content":
         t = np.array([float(x) for x in truth])
         p = np.array([float(x) if _valid(task, x) else 0.0 for x in pred])
@@ -82,6 +132,8 @@ def task_metrics(task_id: str, rows: list[dict]) -> dict:
         out["rouge_l"] = float(np.mean([scorer.score(a, b)["rougeL"].fmeasure for a, b in zip(truth, pred)]))
     else:
         out["exact_match"] = float(np.mean([a == b for a, b in zip(truth, pred)]))
+    if "exact_match" in out:
+        out["exact_match_ci"] = mean_interval([a == b for a, b in zip(truth, pred)])
     if task.answer_kind in ("dna", "protein"):
         by = {}
         for lo, hi in BUCKETS:
@@ -157,16 +209,21 @@ METRIC_ORDER = ["n", "valid_format", "accuracy", "macro_f1", "mcc", "mae", "pear
                 "per_residue_accuracy", "bleu4", "rouge_l"]
 
 
+def interval_text(ci: list[float] | None) -> str:
+    return f" ({ci[0]:.2f} to {ci[1]:.2f})" if ci else ""
+
+
 def to_markdown(results: dict) -> str:
     lines = [f"Model `{results['model']}` on the {results['split']} split ({results['runtime']}; at most "
-             f"{results['limit_per_group']} examples per task and source; leak-flagged examples dropped).", "",
+             f"{results['limit_per_group']} examples per task and source; leak-flagged examples dropped; "
+             "MCC and exact match with their 95% bootstrap interval).", "",
              "| task | source | " + " | ".join(METRIC_ORDER) + " |", "|" + " --- |" * (len(METRIC_ORDER) + 2)]
 
     def row(name, group, m):
         cells = []
         for k in METRIC_ORDER:
             v = m.get(k)
-            cells.append("" if v is None else (str(v) if k == "n" else f"{v:.3f}"))
+            cells.append("" if v is None else (str(v) if k == "n" else f"{v:.3f}" + interval_text(m.get(f"{k}_ci"))))
         return f"| {name} | {group} | " + " | ".join(cells) + " |"
 
     for key, m in results["groups"].items():

@@ -27,3 +27,41 @@ def test_evaluate_reports_every_task(tiny_model, small_corpus, tmp_path):
     assert "exact_by_length" in res["tasks"]["reverse_complement"]
     assert json.loads((tmp_path / "eval_test.json").read_text())["split"] == "test"
     assert (tmp_path / "eval_test.md").read_text().startswith("Model `")
+
+
+def test_bootstrap_intervals_agree_with_scikit_learn_and_shrink_with_n():
+    import numpy as np
+    from sklearn.metrics import matthews_corrcoef
+
+    from genomicllm_kernel.evaluation import _mcc_from_confusion, mcc_interval, mean_interval
+
+    rng = np.random.default_rng(1)
+    labels = ["promoter", "enhancer", "neither"]
+    truth = list(rng.choice(labels, 400))
+    pred = [t if rng.random() < 0.7 else rng.choice(labels) for t in truth]
+    index = {x: i for i, x in enumerate(sorted(labels))}
+    conf = np.zeros((1, 3, 3))
+    for t, p in zip(truth, pred):
+        conf[0, index[t], index[p]] += 1
+    assert abs(_mcc_from_confusion(conf)[0] - matthews_corrcoef(truth, pred)) < 1e-12
+    point = matthews_corrcoef(truth, pred)
+    lo, hi = mcc_interval(truth, pred)
+    small_lo, small_hi = mcc_interval(truth[:40], pred[:40])
+    assert lo < point < hi and (hi - lo) < (small_hi - small_lo)
+    assert mean_interval([True] * 30) == [1.0, 1.0]
+    lo, hi = mean_interval([True, False] * 50)
+    assert lo < 0.5 < hi and hi - lo > 0.1
+
+
+def test_markdown_and_card_show_intervals():
+    m = task_metrics("splice_site", [{"answer": a, "pred": p, "length": 3} for a, p in
+                                     [("donor site", "donor site"), ("acceptor site", "acceptor site"), ("non-splice site", "donor site"),
+                                      ("donor site", "donor site")] * 5])
+    assert len(m["mcc_ci"]) == 2 and m["mcc_ci"][0] <= m["mcc"] <= m["mcc_ci"][1]
+    from genomicllm_kernel.evaluation import to_markdown
+    md = to_markdown({"model": "m", "runtime": "r", "split": "dev", "limit_per_group": 5,
+                      "groups": {"splice_site | annotation": m}, "tasks": {"splice_site": m}})
+    assert f"{m['mcc']:.3f} ({m['mcc_ci'][0]:.2f} to {m['mcc_ci'][1]:.2f})" in md
+    from genomicllm_kernel.model_card import _verdict
+    assert _verdict({"mcc": 0.525, "mcc_ci": [0.44, 0.61]}, "mcc", 0.563) == "no (threshold inside the interval)"
+    assert _verdict({"mcc": 0.70, "mcc_ci": [0.65, 0.75]}, "mcc", 0.5) == "yes"
