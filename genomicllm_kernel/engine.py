@@ -41,8 +41,14 @@ class Decoder:
         self.context = context
         self._dna = np.array(sorted(tokenizer.ids_with_prefix("<dna:")))
         self._aa = np.array(sorted(tokenizer.ids_with_prefix("<aa:")))
-        self._text_first = np.array(sorted(tokenizer.text_ids()))  # a text answer is never empty
-        self._text = np.array(sorted(set(tokenizer.text_ids()) | {tokenizer.eos_token_id}))
+        # a text answer is never empty: a lone " " piece may open it (words outside the vocabulary
+        # start so), but the next piece shows a character, and only then may <eos> follow
+        # (" " then <eos> decodes to "")
+        text_ids = set(tokenizer.text_ids())
+        self._text_open = np.array(sorted(text_ids))
+        self._text = np.array(sorted(text_ids | {tokenizer.eos_token_id}))
+        self._visible = frozenset(i for t, i in tokenizer.vocab.items() if i in text_ids and t.strip())
+        self._text_visible = np.array(sorted(self._visible))
         self._digits = np.array([tokenizer.char_id(c) for c in "0123456789"])
         self._zero_one = np.array([tokenizer.char_id("0"), tokenizer.char_id("1")])
         self._dot = np.array([tokenizer.char_id(".")])
@@ -88,8 +94,9 @@ class Decoder:
             return out
         return self._generate(prompts, logits, state)
 
-    def _allowed(self, prompt: Prompt, step: int) -> tuple[np.ndarray, bool]:
-        """Allowed token ids at ``step`` and whether the answer must end after it."""
+    def _allowed(self, prompt: Prompt, step: int, shown: bool = True) -> tuple[np.ndarray, bool]:
+        """Allowed token ids at ``step`` and whether the answer must end after it (``shown``: a
+        text answer has a visible character so far, so it may end)."""
         kind = prompt.task.answer_kind
         if prompt.task.extractive and self.tok.item_pointers:
             return np.array(self.tok.item_ids(prompt)), True
@@ -102,7 +109,9 @@ class Decoder:
             return self._chunk_sized(prompt, step, DNA), step == n - 1
         if kind == PROTEIN:
             return self._aa, step == len(prompt.sequence) // 3 - 1
-        return (self._text_first if step == 0 else self._text), False
+        if shown:
+            return self._text, False
+        return (self._text_open if step == 0 else self._text_visible), False
 
     def _chunk_sized(self, prompt: Prompt, step: int, kind: str) -> np.ndarray:
         """Answer tokens that fit input chunk ``step``: a k-mer of its length (DNA), or GC counts of at
@@ -135,6 +144,7 @@ class Decoder:
         limits = [self.max_steps(p) for p in prompts]
         done = [lim == 0 for lim in limits]
         out: list[list[int]] = [[] for _ in prompts]
+        shown = [False] * b
         logp = np.zeros(b)
         step = 0
         while not all(done):
@@ -142,7 +152,7 @@ class Decoder:
             for i, p in enumerate(prompts):
                 if done[i]:
                     continue
-                allowed, last = self._allowed(p, step)
+                allowed, last = self._allowed(p, step, shown[i])
                 row = logits[i, allowed].astype(np.float64)
                 lp = row - np.log(np.exp(row - row.max()).sum()) - row.max()
                 k = int(row.argmax())
@@ -152,6 +162,7 @@ class Decoder:
                     done[i] = True
                     continue
                 out[i].append(int(nxt[i]))
+                shown[i] = shown[i] or int(nxt[i]) in self._visible
                 if last or len(out[i]) >= limits[i]:
                     done[i] = True
             step += 1

@@ -1,4 +1,6 @@
 """ask / predict against a real (tiny) trained model: formats, probabilities, checks, windows."""
+from pathlib import Path
+
 import pytest
 
 from genomicllm_kernel import ask, predict
@@ -66,3 +68,39 @@ def test_predict_windows(tiny_model):
 def test_predict_rejects_a_question_of_another_task(tiny_model):
     with pytest.raises(ValueError, match="belongs to task"):
         list(predict("promoter", ["ACGT"], question="GC content", model=tiny_model))
+
+
+def test_a_text_answer_never_decodes_empty_but_may_start_with_a_space_piece():
+    """Words outside the vocabulary start with a lone " " piece, so " " must stay allowed first; but
+    " " then <eos> decodes to an empty answer (the shipped model once answered a gene description
+    with exactly that), so the answer may end only after a visible character."""
+    import numpy as np
+
+    from genomicllm_kernel.codec import HybridCodec
+    from genomicllm_kernel.engine import Decoder
+    from genomicllm_kernel.grammar import parse_prompt
+
+    codec = HybridCodec.from_dir(Path(__file__).resolve().parents[1] / "models" / "default")
+    prompt = parse_prompt("TGAAGGTGCTTTTCTGCTTG, symbol = LYZL4, id = 131375, description =")
+
+    class Scripted(Decoder):
+        """Logits that prefer the given tokens in turn, then <eos>."""
+        def __init__(self, script):
+            super().__init__(codec, 512)
+            self.script = [codec.vocab[t] for t in script] + [codec.eos_token_id]
+
+        def _logits(self, step):
+            logits = np.zeros((1, len(codec.vocab)), dtype=np.float32)
+            logits[0, self.script[min(step, len(self.script) - 1)]] = 10.0
+            return logits
+
+        def start(self, ids, mask, pos):
+            return self._logits(0), 1
+
+        def step(self, state, next_ids):
+            return self._logits(state), state + 1
+
+    [raw] = Scripted([" "]).answer_batch([prompt])
+    assert raw.text.strip()
+    [raw] = Scripted([" ", "l", " like"]).answer_batch([prompt])
+    assert raw.text == "l like"
