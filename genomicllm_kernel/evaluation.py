@@ -109,6 +109,7 @@ def task_metrics(task_id: str, rows: list[dict]) -> dict:
     task = TASKS[task_id]
     truth = [r["answer"] for r in rows]
     pred = [r["pred"] or "" for r in rows]
+    hits = [a == b for a, b in zip(truth, pred)]
     out: dict = {"n": len(rows), "valid_format": float(np.mean([_valid(task, r["pred"]) for r in rows]))}
     if task.answer_kind == "label":
         out.update(classification_metrics(truth, pred))
@@ -119,21 +120,21 @@ def task_metrics(task_id: str, rows: list[dict]) -> dict:
         out["mae"] = float(np.abs(t - p).mean())
         out["pearson_r"] = float(np.corrcoef(t, p)[0, 1]) if t.std() > 0 and p.std() > 0 else 0.0
     elif task_id == "nt2aa":
-        out["exact_match"] = float(np.mean([a == b for a, b in zip(truth, pred)]))
+        out["exact_match"] = float(np.mean(hits))
         per = [sum(x == y for x, y in zip(a, b)) / max(1, len(a)) for a, b in zip(truth, pred)]
         out["per_residue_accuracy"] = float(np.mean(per))
     elif task_id == "gene_description":
         import sacrebleu
         from rouge_score import rouge_scorer
 
-        out["exact_match"] = float(np.mean([a == b for a, b in zip(truth, pred)]))
+        out["exact_match"] = float(np.mean(hits))
         out["bleu4"] = sacrebleu.corpus_bleu(pred, [truth]).score / 100
         scorer = rouge_scorer.RougeScorer(["rougeL"])
         out["rouge_l"] = float(np.mean([scorer.score(a, b)["rougeL"].fmeasure for a, b in zip(truth, pred)]))
     else:
-        out["exact_match"] = float(np.mean([a == b for a, b in zip(truth, pred)]))
+        out["exact_match"] = float(np.mean(hits))
     if "exact_match" in out:
-        out["exact_match_ci"] = mean_interval([a == b for a, b in zip(truth, pred)])
+        out["exact_match_ci"] = mean_interval(hits)
     if task.answer_kind in ("dna", "protein"):
         by = {}
         for lo, hi in BUCKETS:
