@@ -221,7 +221,14 @@ def cmd_evaluate(args) -> int:
 def cmd_card(args) -> int:
     from .model_card import write_card
 
-    print(write_card(Path(args.model), Path(args.run), Path(args.data)), file=sys.stderr)
+    model = Path(args.model)
+    run = args.run
+    if not run:
+        try:
+            run = json.loads((model / "train_config.json").read_text())["out"]
+        except (OSError, ValueError, KeyError):
+            raise InputError(f"{model}/train_config.json does not name the training run; pass --run RUN_FOLDER") from None
+    print(write_card(model, Path(run), Path(args.data)), file=sys.stderr)
     return 0
 
 
@@ -310,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cd = sub.add_parser("card", help="write MODEL_CARD.md from the run log, evaluations and data card")
     cd.add_argument("--model", default="models/default")
-    cd.add_argument("--run", default="runs/cpu_stage3", help="training run folder (train_log.jsonl)")
+    cd.add_argument("--run", help="training run folder (train_log.jsonl); default: the run the model's "
+                    "train_config.json names")
     cd.add_argument("--data", default="data/corpus")
     cd.set_defaults(func=cmd_card)
     return p

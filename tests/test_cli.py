@@ -88,3 +88,15 @@ def test_unknown_task_and_item_errors(tiny_model, tmp_path):
 def test_tasks_lists_the_registry():
     r = run("tasks")
     assert r.returncode == 0 and len(r.stdout.strip().split("\n")) == 14
+
+
+def test_card_finds_the_run_from_the_model_folder(tmp_path):
+    """Without --run, card reads the run folder from the model's train_config.json; a folder that
+    does not name one is a one-line error, not a traceback."""
+    model = tmp_path / "model"
+    model.mkdir()
+    r = run("card", "--model", str(model), "--data", str(tmp_path))
+    assert r.returncode != 0 and "pass --run" in r.stderr and "Traceback" not in r.stderr
+    (model / "train_config.json").write_text(json.dumps({"out": str(tmp_path / "gone")}))
+    r = run("card", "--model", str(model), "--data", str(tmp_path))
+    assert r.returncode != 0 and "gone" in r.stderr and "Traceback" not in r.stderr
