@@ -94,13 +94,29 @@ def test_label_tokens_can_weigh_more_in_the_loss():
     labels = ids.clone()
     labels[:, :4] = -100
     out = model(input_ids=ids, labels=labels)
-    label_ids = torch.tensor([7])
-    assert torch.allclose(weighted_loss(out.logits, labels, label_ids, 1.0), out.loss, atol=1e-6)
+    token_weights = torch.ones(50)
+    assert torch.allclose(weighted_loss(out.logits, labels, token_weights), out.loss, atol=1e-6)
     ce = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, 50), labels[:, 1:].reshape(-1), reduction="none",
                                            ignore_index=-100).view(2, 7)
     w = (labels[:, 1:] != -100).float()
     w[0, 4] = 10.0  # position 5 is predicted from position 4
-    assert torch.allclose(weighted_loss(out.logits, labels, label_ids, 10.0), (ce * w).sum() / w.sum(), atol=1e-6)
+    token_weights[7] = 10.0
+    assert torch.allclose(weighted_loss(out.logits, labels, token_weights), (ce * w).sum() / w.sum(), atol=1e-6)
+
+
+def test_answer_token_weights_follow_the_config(small_corpus, tmp_path):
+    from genomicllm_kernel.codec import HybridCodec
+    from genomicllm_kernel.training import answer_token_weights
+
+    codec = HybridCodec.build(["gene"], item_pointers=True)
+    cfg = _cfg(small_corpus, tmp_path / "w", 2)
+    assert answer_token_weights(codec, cfg, 0) is None  # all ones: the plain loss, as the first stages trained
+    cfg.label_loss_weight, cfg.label_loss_from_step, cfg.pointer_loss_weight = 10.0, 5, 4.0
+    early, late = answer_token_weights(codec, cfg, 0), answer_token_weights(codec, cfg, 5)
+    label, pointer, dna = codec.vocab["<label:True>"], codec.vocab["<item:1>"], codec.vocab["<dna:ACG>"]
+    assert (early[label], early[pointer], early[dna]) == (1.0, 4.0, 1.0)
+    assert (late[label], late[pointer], late[dna]) == (10.0, 4.0, 1.0)
+    assert late.sum() == len(codec.vocab) + 9 * len(codec.ids_with_prefix("<label:")) + 3 * len(codec.ids_with_prefix("<item:"))
 
 
 def test_gpu_lease_driver_fills_time_and_packs_transferable_parts(small_corpus, tmp_path, monkeypatch):
