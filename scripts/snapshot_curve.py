@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from genomicllm_kernel.evaluation import evaluate  # noqa: E402
-from genomicllm_kernel.model_card import run_state, headline_metrics  # noqa: E402
+from genomicllm_kernel.model_card import SAME_WEIGHTS_STEPS, headline_metrics, run_state  # noqa: E402
 
 
 def pick(snapshots: list[Path], points: int) -> list[Path]:
@@ -42,7 +42,9 @@ def main() -> int:
     run = Path(args.run)
     by_step = {int(p.name.split("_")[1]): p for p in (run / "snapshots").glob("step_*")}
     if (run / "checkpoint" / "model.safetensors").exists():  # the run's last weights are its last point
-        by_step.setdefault(run_state(run)["step"], run / "checkpoint")
+        last = run_state(run)["step"]
+        by_step = {s: p for s, p in by_step.items() if last - s >= SAME_WEIGHTS_STEPS}  # nearly the checkpoint
+        by_step[last] = run / "checkpoint"
     if not by_step:
         print(f"{run} has no checkpoint or snapshots/step_* folders", file=sys.stderr)
         return 2

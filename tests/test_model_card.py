@@ -65,3 +65,43 @@ def test_card_keeps_stages_whose_run_folders_are_gone(tmp_path):
     _run(b, {**BASE, "out": str(b), "init_from": str(tmp_path / "lost" / "checkpoint")}, 10, 10_000, 1.0)
     with pytest.raises(InputError, match="lost/train_log.jsonl not found and no earlier card recorded"):
         write_card(model, b, tmp_path / "no-data")
+
+
+def _curve(series: dict[str, list[float]], steps: list[int] | None = None) -> dict:
+    n = len(next(iter(series.values())))
+    steps = steps or [100 * (i + 1) for i in range(n)]
+    return {"limit": 100, "points": [{"step": s, "tokens_seen": 1000 * s, "metrics": {k: v[i] for k, v in series.items()}}
+                                     for i, s in enumerate(steps)]}
+
+
+def test_curve_trend_tells_a_rising_miss_from_a_plateau():
+    from genomicllm_kernel.model_card import curve_trend
+
+    curve = _curve({"reading_comprehension exact_match": [0.5, 0.6, 0.62, 0.7, 0.8, 0.85, 0.9, 0.97],
+                    "GUE:tf_0 mcc": [0.40, 0.35, 0.45, 0.38, 0.44, 0.36, 0.41, 0.39],
+                    "gc_content mae": [0.05, 0.04, 0.03, 0.03, 0.02, 0.01, 0.008, 0.005],
+                    "orf mcc": [0.7] * 8})
+    assert curve_trend(curve, "reading_comprehension exact_match").startswith("improving (Spearman +1.00, p < 0.001; 8 snapshots")
+    assert curve_trend(curve, "GUE:tf_0 mcc").startswith("no trend")
+    assert curve_trend(curve, "gc_content mae").startswith("improving (Spearman -")  # a falling error improves
+    assert curve_trend(curve, "orf mcc").startswith("constant")
+    assert curve_trend(curve, "reading_comprehension exact_match", last=5).endswith("5 snapshots, 0 M tokens)")
+    assert curve_trend(curve, "reading_comprehension exact_match", last=4) == ""  # too few points to judge
+    assert curve_trend(curve, "not in the curve") == "" and curve_trend(None, "orf mcc") == ""
+
+
+def test_curve_drops_a_snapshot_taken_just_before_the_checkpoint():
+    from genomicllm_kernel.model_card import distinct_points
+
+    pts = _curve({"orf mcc": [0.1, 0.2, 0.3, 0.3]}, steps=[870, 1740, 5220, 5224])["points"]
+    assert [p["step"] for p in distinct_points(pts)] == [870, 1740, 5224]
+
+
+def test_headline_metrics_name_the_annotation_part_of_a_mixed_task():
+    from genomicllm_kernel.model_card import headline_metrics
+
+    res = {"tasks": {"promoter": {"mcc": 0.4}, "orf": {"mcc": 0.7}},
+           "groups": {"promoter | annotation": {"mcc": 0.2}, "promoter | GUE:prom_core_all": {"mcc": 0.5},
+                      "orf | annotation": {"mcc": 0.7}}}
+    assert headline_metrics(res) == {"promoter mcc": 0.4, "orf mcc": 0.7, "promoter (annotation) mcc": 0.2,
+                                     "GUE:prom_core_all mcc": 0.5}
