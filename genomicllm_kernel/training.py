@@ -334,6 +334,9 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
     model.to(device)
     bf16 = use_bf16(cfg, device.type)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    # the loss weights before and from label_loss_from_step, built once (not a host-to-device copy per step)
+    weights_by_phase = {late: answer_token_weights(tokenizer.codec, cfg, cfg.label_loss_from_step if late else 0, device)
+                        for late in (False, True)}
     bank = ExampleBank(tokenizer, data / "train.jsonl", min(cfg.max_train_tokens, cfg.context), cfg.task_weights,
                        augment=cfg.augment, orders=cfg.augment_orders, seed=cfg.seed, frames=cfg.augment_frames)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
@@ -382,7 +385,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
         ids, mask, labels, pos = (t.to(device, non_blocking=True) for t in cpu_batch)
         for g in opt.param_groups:
             g["lr"] = lr_at(cfg, step)
-        token_weights = answer_token_weights(tokenizer.codec, cfg, step, device)
+        token_weights = weights_by_phase[step >= cfg.label_loss_from_step]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             if token_weights is not None:
                 logits = net(input_ids=ids, attention_mask=mask, position_ids=pos).logits
