@@ -221,14 +221,7 @@ def cmd_evaluate(args) -> int:
 def cmd_card(args) -> int:
     from .model_card import write_card
 
-    model = Path(args.model)
-    run = args.run
-    if not run:
-        try:
-            run = json.loads((model / "train_config.json").read_text())["out"]
-        except (OSError, ValueError, KeyError):
-            raise InputError(f"{model}/train_config.json does not name the training run; pass --run RUN_FOLDER") from None
-    print(write_card(model, Path(run), Path(args.data)), file=sys.stderr)
+    print(write_card(Path(args.model), args.run and Path(args.run), Path(args.data)), file=sys.stderr)
     return 0
 
 

@@ -68,12 +68,18 @@ def learning_curve_svg(log: list[dict], width: int = 640, height: int = 260) -> 
             f"<path d='{path}' fill='none' stroke='#4c78a8' stroke-width='1.5'/></svg>")
 
 
+def tasks_fed_by_gue(groups: dict) -> set[str]:
+    """Tasks with GUE groups beside their annotation-derived one (an evaluation's ``groups`` keys are
+    ``task | source``): their annotation part gets its own curve row, ``task (annotation) mcc``."""
+    return {k.split(" | ")[0] for k in groups if "| GUE:" in k}
+
+
 def headline_metrics(results: dict) -> dict[str, float]:
     """One number per task (the metric its target is stated in) plus the GUE groups, from an evaluation."""
     key = {"gc_content": "mae", "gene_description": "rouge_l", "nt2aa": "exact_match",
            "reverse_complement": "exact_match", "reading_comprehension": "exact_match"}
     out = {f"{t} {key.get(t, 'mcc')}": m[key.get(t, "mcc")] for t, m in results["tasks"].items() if key.get(t, "mcc") in m}
-    mixed = {k.split(" | ")[0] for k in results["groups"] if "| GUE:" in k}
+    mixed = tasks_fed_by_gue(results["groups"])
     for k, m in results["groups"].items():
         task, source = k.split(" | ", 1)
         if "mcc" not in m:
@@ -268,9 +274,16 @@ def _fmt(v):
     return "" if v is None else f"{v:.3f}"
 
 
-def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> Path:
-    model, run, data = Path(model), Path(run), Path(data)
-    cfg = json.loads((model / "train_config.json").read_text()) if (model / "train_config.json").exists() else {}
+def write_card(model: Path, run: Path | None, data: Path, out: Path | None = None) -> Path:
+    """``run`` None: the run folder the model's ``train_config.json`` names (``out``)."""
+    model, data = Path(model), Path(data)
+    try:
+        cfg = json.loads((model / "train_config.json").read_text()) if (model / "train_config.json").exists() else {}
+    except ValueError:
+        raise InputError(f"{model}/train_config.json is not valid JSON") from None
+    if not run and "out" not in cfg:
+        raise InputError(f"{model}/train_config.json does not name the training run; pass --run RUN_FOLDER")
+    run = Path(run or cfg["out"])
     hist_file = model / HISTORY_FILE
     history = json.loads(hist_file.read_text())["stages"] if hist_file.exists() else None
     stages = run_stages(run, cfg, history)
@@ -329,8 +342,7 @@ def write_card(model: Path, run: Path, data: Path, out: Path | None = None) -> P
         for t in ("splice_site", "promoter", "orf", "sequence_direction", "gene_biotype"):
             g = next((m for k, m in groups.items() if k.startswith(f"{t} | annotation") and "[" not in k), None)
             if g:
-                mixed = any(k.startswith(f"{t} | GUE:") for k in groups)
-                trend = curve_trend(curve, f"{t} (annotation) mcc" if mixed else f"{t} mcc")
+                trend = curve_trend(curve, f"{t} (annotation) mcc" if t in tasks_fed_by_gue(groups) else f"{t} mcc")
                 L.append(f"| {t} (annotation-derived) MCC > 0.5 | {_value(g, 'mcc')} | {_verdict(g, 'mcc', 0.5)} | {trend} |")
         for t, (k, op, v) in TARGETS.items():
             if t in tasks:

@@ -255,8 +255,9 @@ def weighted_loss(logits, labels, token_weights):
     a one-token label 40 to 1; in the default mixture the label tokens were about 4% of the loss,
     and after 1,400 steps every classifier still answered its prior. Counting them more gives the
     classification tasks their share of the gradient without changing the generation targets. The
-    one-token ``<item:k>`` answers of reading comprehension are in the same position: about 3% of
-    the stage-4 loss although a third of its examples.
+    one-token ``<item:k>`` answers of reading comprehension are in the same position: a third of
+    stage 4's examples, but by an estimate from its mixture weights and answer lengths about 3% of
+    its loss.
     """
     import torch
 
