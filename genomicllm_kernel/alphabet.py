@@ -14,7 +14,8 @@ def normalise_sequence(text: str) -> str:
 def first_invalid_character(text: str) -> tuple[int, str] | None:
     """Return (1-based position, character) of the first non-IUPAC character, or None."""
     for position, char in enumerate(text, start=1):
-        if char.upper() not in IUPAC_NUCLEOTIDES:
+        # ASCII letters only: str.upper() maps some non-ASCII letters onto codes ('ſ' -> 'S')
+        if not char.isascii() or char.upper() not in IUPAC_NUCLEOTIDES:
             return position, char
     return None
 

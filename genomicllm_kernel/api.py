@@ -8,13 +8,13 @@ such, with no model answer); other tasks are refused with a clear message. No an
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from .checks import Check
 from .errors import InputError, ModelUnavailableError, SequenceTooLongError
-from .grammar import Prompt, make_prompt, parse_prompt  # noqa: F401 (parse_prompt re-exported)
+from .grammar import Prompt, SequenceItem, make_prompt, parse_prompt  # noqa: F401 (parse_prompt re-exported)
 from .registry import get_task, task_for_question
 
 BACKENDS = ("auto", "onnx", "onnx-int8", "torch")
@@ -57,7 +57,7 @@ class Engine:
     context: int = field(default=512)
 
 
-_ENGINES: dict[tuple[str, str], Engine] = {}
+_ENGINES: dict[tuple[str, str, int | None], Engine] = {}
 
 
 def _model_id(path: Path) -> str:
@@ -69,29 +69,29 @@ def _model_id(path: Path) -> str:
 
 
 def load_engine(model: str | Path | None = None, backend: str | None = None, threads: int | None = None) -> Engine:
-    """Load (once per process) the model behind ``backend``.
+    """Load (once per process and settings) the model behind ``backend``.
 
-    ``auto`` (the default) uses ONNX Runtime when the model folder carries its ONNX export and
-    onnxruntime is installed, else PyTorch. ``onnx`` / ``onnx-int8`` insist on ONNX Runtime
-    (fp32 / dynamically quantized int8); ``torch`` is the reference backend.
+    ``model`` is a model folder or a zip of one (a Galaxy history dataset). ``auto`` (the default)
+    uses ONNX Runtime when the model folder carries its ONNX export and onnxruntime is installed,
+    else PyTorch. ``onnx`` / ``onnx-int8`` insist on ONNX Runtime (fp32 / dynamically quantized
+    int8); ``torch`` is the reference backend.
     """
-    from .model import default_model_dir
+    from .model import check_model_dir, resolve_model_path, verify_model_files
     from .ort_backend import onnx_dir
 
     backend = backend or "auto"
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    path = Path(model) if model else default_model_dir()
+    path = resolve_model_path(model)
     if not (path / "config.json").exists():
-        from .model import check_model_dir
-
         check_model_dir(path)  # raises the standard 'no trained model' message
     path = path.resolve()
     folder = onnx_dir(path)
     if backend == "auto":
         backend = "onnx" if folder is not None and _has_onnxruntime() else "torch"
-    key = (str(path), backend)
+    key = (str(path), backend, threads)
     if key not in _ENGINES:
+        verify_model_files(path, folder if backend.startswith("onnx") else None)
         if backend.startswith("onnx"):
             from .codec import HybridCodec
             from .ort_backend import ORTDecoder
@@ -105,7 +105,7 @@ def load_engine(model: str | Path | None = None, backend: str | None = None, thr
             model_id = _model_id(path) if (path / "model.safetensors").exists() else f"{path.name}@onnx"
         else:
             from .engine import TorchDecoder
-            from .model import check_model_dir, load_torch_model
+            from .model import load_torch_model
 
             check_model_dir(path)
             net, tok = load_torch_model(path)
@@ -128,27 +128,62 @@ def _exact(prompt: Prompt) -> str | None:
     return task.checker(prompt.sequence, prompt.question, prompt.annotations)
 
 
-def _check_fits(engine: Engine, prompt: Prompt) -> None:
-    """Refuse a prompt whose tokens (prompt + longest answer) exceed the context, naming the limit."""
-    from .codec import chunk_bounds
+def _with_sequence(prompt: Prompt, sequence: str) -> Prompt:
+    items = tuple(SequenceItem(sequence) if isinstance(i, SequenceItem) else i for i in prompt.items)
+    return replace(prompt, items=items)
 
+
+def tokens_needed(decoder, prompt: Prompt) -> int:
+    """Context positions a prompt takes: its tokens plus its longest possible answer."""
+    return len(decoder.tok.encode_prompt(prompt)) + decoder.max_steps(prompt)
+
+
+def sequence_limit(decoder, prompt: Prompt, context: int) -> int:
+    """The longest sequence (nt) that fits the context beside this prompt's other items and question
+    (0 when not even one base fits). Exact: the need only grows with the length, so a binary search
+    over lengths finds the limit, the same figure every message and the Galaxy window bounds state."""
+    lo, hi = 0, 3 * context + 3  # every 3-mer chunk costs at least one token
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if tokens_needed(decoder, _with_sequence(prompt, "A" * mid)) <= context:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _check_fits(engine: Engine, prompt: Prompt, where: str | None = None, windowed: bool = False) -> None:
+    """Refuse a prompt whose tokens (prompt + longest answer) exceed the context, naming the limit and
+    what is too long: the sequence (or window), or the annotation items themselves."""
     dec = engine.decoder
-    need = len(dec.tok.encode_prompt(prompt)) + dec.max_steps(prompt)
-    if need > engine.context:
-        n = len(prompt.sequence)
-        per_chunk = 2 if dec.tok.is_aligned(prompt) else 1  # aligned answers spend one more token per 3-mer
-        fixed = need - per_chunk * len(chunk_bounds(n))
-        limit = max(0, 3 * (engine.context - fixed) // per_chunk)
+    need = tokens_needed(dec, prompt)
+    if need <= engine.context:
+        return
+    prefix = f"{where}: " if where else ""
+    n = len(prompt.sequence)
+    limit = sequence_limit(dec, prompt, engine.context) if n else 0
+    if limit == 0:
         raise SequenceTooLongError(
-            f"sequence of {n} nt is too long for {prompt.question!r}: this model reads at most about {limit} nt "
-            f"(context {engine.context} tokens); answer it window by window with "
-            "'genomicllm predict --window-size N' (or predict(..., window_size=N))"
-        )
+            f"{prefix}the prompt's items and question take {need} tokens, more than this model's context of "
+            f"{engine.context} tokens; shorten the annotation items")
+    if windowed:
+        raise SequenceTooLongError(
+            f"{prefix}a window of {n} nt is too long for {prompt.question!r}: this model reads at most {limit} nt "
+            f"for this question (context {engine.context} tokens); choose --window-size {limit} or less")
+    raise SequenceTooLongError(
+        f"{prefix}sequence of {n} nt is too long for {prompt.question!r}: this model reads at most {limit} nt "
+        f"for this question (context {engine.context} tokens); answer it window by window with "
+        "'genomicllm predict --window-size N' (or predict(..., window_size=N))"
+    )
 
 
 def answer_prompts(prompts: list[Prompt], model=None, backend=None, batch_size: int = 32, progress=None,
-                   ids: list[str | None] | None = None, windows=None) -> Iterator[Answer]:
-    """Answer parsed prompts in order, batching by task; yields as batches finish."""
+                   ids: list[str | None] | None = None, windows=None, where: list[str | None] | None = None) -> Iterator[Answer]:
+    """Answer parsed prompts in order, batching by task; yields as batches finish.
+
+    ``where`` names each prompt in error messages (``line 5``, ``record r1``)."""
+    if batch_size < 1:
+        raise InputError(f"batch size must be a positive whole number, not {batch_size}")
     exact = [_exact(p) for p in prompts]
     try:
         engine = load_engine(model, backend)
@@ -163,8 +198,8 @@ def answer_prompts(prompts: list[Prompt], model=None, backend=None, batch_size: 
             if progress:
                 progress(1)
         return
-    for p in prompts:
-        _check_fits(engine, p)
+    for n, p in enumerate(prompts):
+        _check_fits(engine, p, where[n] if where else None, windowed=bool(windows and windows[n]))
     start = 0
     while start < len(prompts):
         chunk = list(range(start, min(len(prompts), start + batch_size)))
@@ -189,13 +224,14 @@ def ask(prompts: str | Iterable[str], model=None, backend=None, batch_size: int 
     """Answer one prompt (returns an :class:`Answer`) or several (returns a list)."""
     single = isinstance(prompts, str)
     texts = [prompts] if single else list(prompts)
+    where = [f"prompt {n}" if len(texts) > 1 else None for n in range(1, len(texts) + 1)]
     parsed = []
-    for n, text in enumerate(texts, start=1):
+    for label, text in zip(where, texts):
         try:
             parsed.append(parse_prompt(text))
         except InputError as exc:
-            raise type(exc)(f"prompt {n}: {exc}" if len(texts) > 1 else str(exc)) from None
-    answers = list(answer_prompts(parsed, model, backend, batch_size, progress))
+            raise type(exc)(f"{label}: {exc}" if label else str(exc)) from None
+    answers = list(answer_prompts(parsed, model, backend, batch_size, progress, where=where))
     return answers[0] if single else answers
 
 
@@ -215,25 +251,34 @@ def predict(task: str, sequences, question: str | None = None, items: dict[str, 
     """Ask one task about many sequences: ``sequences`` holds strings or (id, sequence) pairs.
 
     With ``window_size`` a long sequence is answered window by window (step ``window_step``,
-    default the window size; the last window ends at the sequence end), each answer carrying its
-    1-based window coordinates.
+    default the window size, at most the window size so that every base is read; the last window
+    ends at the sequence end), each answer carrying its 1-based window coordinates. A record that
+    carries its own ``items`` (``fasta.Record``) adds them to its prompt, over ``items``.
     """
     t = get_task(task)
     q = question or t.default_question
     if task_for_question(q).id != t.id:
         raise InputError(f"question {q!r} belongs to task {task_for_question(q).id}, not {t.id}")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be a positive whole number, not {batch_size}")
+    if window_size is None and window_step is not None:
+        raise InputError("--window-step needs --window-size")
     if window_size is not None and window_size < 1:
-        raise InputError("--window-size must be a positive number of nucleotides")
-    step = window_step or window_size
+        raise InputError(f"--window-size must be a positive number of nucleotides, not {window_size}")
+    step = window_size if window_step is None else window_step
     if step is not None and step < 1:
-        raise InputError("--window-step must be a positive number of nucleotides")
+        raise InputError(f"--window-step must be a positive number of nucleotides, not {step}")
+    if step is not None and step > window_size:
+        raise InputError(f"--window-step {step} is larger than --window-size {window_size}: the bases between "
+                         "windows would never be read; use a step of at most the window size")
 
     def jobs():
         for n, rec in enumerate(sequences):
             rid, seq = (rec.id, rec.sequence) if hasattr(rec, "sequence") else (rec if isinstance(rec, tuple) else (f"seq{n + 1}", rec))
+            own = {**(items or {}), **dict(getattr(rec, "items", ()) or ())}
             spans = windows_of(len(seq), window_size, step) if window_size else [(0, len(seq))]
             for s, e in spans:
-                yield rid, make_prompt(q, seq[s:e], items), ((s + 1, e) if window_size else None)
+                yield rid, make_prompt(q, seq[s:e], own), ((s + 1, e) if window_size else None)
 
     buffer: list = []
     offset = 0
@@ -248,7 +293,8 @@ def predict(task: str, sequences, question: str | None = None, items: dict[str, 
 
 
 def _predict_chunk(buffer, offset, model, backend, batch_size, progress):
+    where = [f"record {b[0]!r}" + (f" window {b[2][0]}-{b[2][1]}" if b[2] else "") for b in buffer]
     for a in answer_prompts([b[1] for b in buffer], model, backend, batch_size, progress,
-                            ids=[b[0] for b in buffer], windows=[b[2] for b in buffer]):
+                            ids=[b[0] for b in buffer], windows=[b[2] for b in buffer], where=where):
         a.index += offset
         yield a

@@ -1,21 +1,37 @@
 """``genomicllm``: the command line for pipeline authors.
 
-Exit codes: 0 success; 2 bad input (one line on stderr, no traceback); 1 internal error.
-Set ``GENOMICLLM_DEBUG=1`` to see the traceback of an internal error.
+Exit codes: 0 success; 2 bad input (one line on stderr, no traceback); 1 internal error (a bug, or
+a failure that is not the input's fault: training divergence, a data source that cannot be fetched);
+130 / 143 after Ctrl-C / SIGTERM. Set ``GENOMICLLM_DEBUG=1`` to see the traceback of an internal error.
+
+``--output`` is written to a hidden temporary file beside it (``.NAME.XXXXXXXX``) and renamed when
+complete, so a failed or interrupted run leaves no partial output: the temporary file is removed on
+every error, Ctrl-C and SIGTERM. Only SIGKILL (which no process can catch) can leave one behind.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
 from . import __version__
+from .api import BACKENDS
 from .errors import GenomicLLMError, InputError
+from .grammar import parse_item_pairs
 
 FORMATS = ("table", "tsv", "jsonl")
+
+
+class Terminated(BaseException):
+    """SIGTERM (a Galaxy job killed, a time-out): unwinds like Ctrl-C so temporary files are removed."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 class _LineProgress:
@@ -64,11 +80,14 @@ def _fmt_prob(p) -> str:
 
 
 def _header(labels: list[str]) -> list[str]:
-    return ["index", "id", "task", "question", "answer", "probability"] + [f"p({x})" for x in labels] + ["check", "agree", "model"]
+    return (["index", "id", "start", "end", "task", "question", "answer", "probability"] + [f"p({x})" for x in labels]
+            + ["check", "agree", "model"])
 
 
 def _row(a, labels: list[str]) -> list[str]:
-    row = [str(a.index), a.id or "", a.task, a.question, a.answer if a.answer is not None else "", _fmt_prob(a.probability)]
+    start, end = (str(a.window[0]), str(a.window[1])) if a.window else ("", "")
+    row = [str(a.index), a.id or "", start, end, a.task, a.question, a.answer if a.answer is not None else "",
+           _fmt_prob(a.probability)]
     row += [_fmt_prob((a.labels or {}).get(x)) if a.labels else "" for x in labels]
     row += [a.check.expected if a.check else "", "" if not a.check or a.check.agree is None else ("agree" if a.check.agree else "disagree"),
             a.model or "none (exact only)"]
@@ -103,58 +122,106 @@ def write_answers(answers, fmt: str, stream, labels: list[str] | None = None) ->
             break
 
 
-def _write_output(answers, fmt: str, output: str | None, labels: list[str] | None = None) -> None:
+def check_output_path(output: str | None) -> Path | None:
+    """Refuse an output path that cannot be written before any work is done (exit 2, not 1)."""
     if output in (None, "-"):
+        return None
+    out = Path(output)
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise InputError(f"--output {output}: is a directory; give a file name")
+    if not parent.is_dir():
+        raise InputError(f"--output {output}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--output {output}: the folder {parent} is not writable")
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_output(answers, fmt: str, output: str | None, labels: list[str] | None = None) -> None:
+    out = check_output_path(output)
+    if out is None:
         write_answers(answers, fmt, sys.stdout, labels)
         return
-    out = Path(output)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent if str(out.parent) else ".")
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent if str(out.parent) else ".")
+    except OSError as exc:
+        raise InputError(f"--output {output}: cannot be written ({exc.strerror})") from None
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a finished output honours the umask
         with os.fdopen(fd, "w") as fh:
             write_answers(answers, fmt, fh, labels)
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            raise GenomicLLMError(f"--output {output}: writing failed ({exc.strerror or exc})") from None
         raise
 
 
 def _parse_items(pairs: list[str]) -> dict[str, str]:
-    items = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise InputError(f"--item expects name=value, got {pair!r}")
-        items[name.strip()] = value.strip()
-    return items
+    return parse_item_pairs(pairs or [], "--item")
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise InputError(f"{name} must be a positive whole number, not {value}")
+
+
+def _read_prompt_lines(batch: str | None) -> list[tuple[int, str]]:
+    """(file line number, prompt) for every prompt line; '#' lines and blank lines are skipped."""
+    from .fasta import _open
+
+    if batch in (None, "-"):
+        if sys.stdin.isatty():
+            raise InputError("no prompt given: write 'genomicllm ask \"ACGT, GC content =\"' or pipe prompts on stdin")
+        handle, name, owned = _open(sys.stdin.buffer, "stdin")
+    else:
+        handle, name, owned = _open(batch)
+    try:
+        lines = []
+        for lineno, raw in enumerate(handle, start=1):
+            if len(raw) > 1_000_000:
+                raise InputError(f"{name}, line {lineno}: a prompt longer than 1,000,000 characters")
+            text = raw.strip()
+            if text and not text.startswith("#"):
+                lines.append((lineno, text))
+    finally:
+        if owned:
+            handle.close()
+    if not lines:
+        raise InputError(f"{name}: no prompts found (one prompt per line)")
+    return lines
 
 
 def cmd_ask(args) -> int:
-    from .api import ask
+    from .api import answer_prompts
+    from .grammar import parse_prompt
 
     if args.prompt and args.batch:
         raise InputError("give a prompt or --batch FILE, not both")
-    if args.prompt:
-        prompts = [args.prompt]
-    else:
-        source = sys.stdin if args.batch in (None, "-") else None
-        if source is None:
-            path = Path(args.batch)
-            if not path.exists():
-                raise InputError(f"{path}: no such file")
-            source = open(path, encoding="utf-8")
-        elif sys.stdin.isatty():
-            raise InputError("no prompt given: write 'genomicllm ask \"ACGT, GC content =\"' or pipe prompts on stdin")
-        with source:
-            prompts = [line.strip() for line in source if line.strip() and not line.startswith("#")]
-        if not prompts:
-            raise InputError("no prompts found in the input (one prompt per line)")
-    bar = _progress_bar(len(prompts), "asking", args.output)
+    _positive("--batch-size", args.batch_size)
+    check_output_path(args.output)
+    numbered = [(None, args.prompt)] if args.prompt else _read_prompt_lines(args.batch)
+    where = [f"line {n}" if n is not None else None for n, _ in numbered]
+    parsed = []
+    for label, (_, text) in zip(where, numbered):
+        try:
+            parsed.append(parse_prompt(text))
+        except InputError as exc:
+            raise type(exc)(f"{label}: {exc}" if label else str(exc)) from None
+    bar = _progress_bar(len(parsed), "asking", args.output)
     try:
-        answers = ask(prompts, model=args.model, backend=args.backend, batch_size=args.batch_size,
-                      progress=bar.update)
+        answers = answer_prompts(parsed, model=args.model, backend=args.backend, batch_size=args.batch_size,
+                                 progress=bar.update, where=where)
+        _write_output(answers, args.format, args.output)
     finally:
         bar.close()
-    _write_output(answers, args.format, args.output)
     return 0
 
 
@@ -165,7 +232,9 @@ def cmd_predict(args) -> int:
 
     items = _parse_items(args.item)
     task = get_task(args.task)
-    records = read_sequences(args.fasta, args.input_format, args.input_label)
+    _positive("--batch-size", args.batch_size)
+    check_output_path(args.output)
+    records = read_sequences(args.fasta, args.input_format, args.input_label, record_items=args.record_items)
     bar = _progress_bar(None, f"predicting {args.task}", args.output)
     try:
         answers = predict(args.task, records, question=args.question, items=items, model=args.model,
@@ -241,8 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_opts(sp):
-        sp.add_argument("--model", help="model folder (default: the shipped model, or $GENOMICLLM_MODEL)")
-        sp.add_argument("--backend", default="auto", choices=("auto", "onnx", "onnx-int8", "torch"),
+        sp.add_argument("--model", help="model folder or a zip of one (default: the shipped model, or $GENOMICLLM_MODEL)")
+        sp.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="auto (default): ONNX Runtime when the model has its ONNX export, else PyTorch")
         sp.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
         sp.add_argument("--output", "-o", help="write to this file instead of stdout (written atomically)")
@@ -262,7 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--question", help="question key of the task (default: its first key)")
     pr.add_argument("--item", action="append", metavar="NAME=VALUE", help="context item added to every prompt")
     pr.add_argument("--window-size", type=int, help="answer long sequences window by window (nt)")
-    pr.add_argument("--window-step", type=int, help="step between windows (nt; default: the window size)")
+    pr.add_argument("--window-step", type=int, help="step between windows (nt; default: the window size; at most "
+                    "the window size, so that every base is read)")
+    pr.add_argument("--record-items", action="store_true",
+                    help="add each record's own items to its prompt: the FASTA header's name=value pairs "
+                    "('>r1 symbol=BRCA1' or '>r1 symbol=BRCA1; map location=17q21.31') or a tabular file's named "
+                    "extra columns (first line '#id<TAB>sequence<TAB>symbol'); a record's item overrides --item")
     model_opts(pr)
     pr.set_defaults(func=cmd_predict)
 
@@ -299,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, default=300, help="examples per task and source (default 300)")
     ev.add_argument("--out", help="folder for the markdown table and JSON")
     ev.add_argument("--name", help="file stem for the outputs (default eval_<split>)")
-    ev.add_argument("--backend", default="auto", choices=("auto", "onnx", "onnx-int8", "torch"))
+    ev.add_argument("--backend", default="auto", choices=BACKENDS)
     ev.set_defaults(func=cmd_evaluate)
     ex = sub.add_parser("export", help="export a model to ONNX (Optimum) with a parity check against PyTorch")
     ex.add_argument("--model", required=True)
@@ -320,21 +394,35 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)
-    except (GenomicLLMError, InputError) as exc:
-        print(f"genomicllm: error: {exc}", file=sys.stderr)
+    except InputError as exc:  # the user's to fix: exit 2
+        print(f"genomicllm: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except GenomicLLMError as exc:  # deliberate, but not bad input (divergence, a source that failed): exit 1
+        print(f"genomicllm: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("genomicllm: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("genomicllm: terminated", file=sys.stderr)
+        return 143
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
         if os.environ.get("GENOMICLLM_DEBUG"):
             raise
-        print(f"genomicllm: internal error: {type(exc).__name__}: {exc} (set GENOMICLLM_DEBUG=1 for details)", file=sys.stderr)
+        print(f"genomicllm: internal error: {type(exc).__name__}: {_one_line(exc)} (set GENOMICLLM_DEBUG=1 for details)",
+              file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,5 +38,9 @@ class ModelUnavailableError(InputError):
     """No trained model is installed where one was asked for; no answer is ever faked."""
 
 
+class ModelFileError(InputError):
+    """A model folder (or archive) is there but damaged or unsafe; the message names the file."""
+
+
 class TrainingDivergedError(GenomicLLMError):
     """The loss stayed non-finite: more steps would only skip (the weights are kept finite)."""

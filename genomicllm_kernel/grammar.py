@@ -74,6 +74,17 @@ def make_prompt(question: str, sequence: str | None = None, items: dict[str, str
     return _finish(tuple(parts), question)
 
 
+def parse_item_pairs(pairs, option: str = "--item") -> dict[str, str]:
+    """``NAME=VALUE`` strings (a command-line or magic option, repeated) as an ordered dict."""
+    items: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = str(pair).partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise GrammarError(f"{option} expects name=value, got {pair!r}")
+        items[" ".join(name.split())] = value.strip()
+    return items
+
+
 def parse_prompt(text: str) -> Prompt:
     if not isinstance(text, str):
         raise GrammarError(f"a prompt must be text, got {type(text).__name__}")

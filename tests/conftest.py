@@ -24,6 +24,16 @@ def data_cache() -> Path:
 
 
 @pytest.fixture(scope="session")
+def random_model(tmp_path_factory) -> Path:
+    """A random tiny model (genomicllm_kernel.testing): no corpus, no download, built in milliseconds
+    once torch is imported. Constrained decoding keeps its answers valid, so format, CLI, front-end
+    and robustness tests run on it in the fast layer."""
+    from genomicllm_kernel.testing import build_random_model
+
+    return build_random_model(tmp_path_factory.mktemp("random") / "tiny_random_model")
+
+
+@pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory) -> Path:
     from genomicllm_kernel.data.build import build
 

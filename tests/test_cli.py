@@ -52,7 +52,7 @@ def test_ask_and_predict_with_a_model(tiny_model, tmp_path):
     r = run("ask", "--batch", str(batch), "--model", str(tiny_model), "--format", "tsv")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().split("\n")
-    assert lines[0].startswith("index\tid\ttask") and len(lines) == 3
+    assert lines[0].startswith("index\tid\tstart\tend\ttask") and len(lines) == 3
 
     fa = tmp_path / "in.fa"
     fa.write_text(">a\nACGTACGTAC\n>b\nTTGACA\n")
@@ -60,7 +60,7 @@ def test_ask_and_predict_with_a_model(tiny_model, tmp_path):
     r = run("predict", "--task", "promoter", "--fasta", str(fa), "--model", str(tiny_model), "--format", "tsv", "--output", str(out))
     assert r.returncode == 0, r.stderr
     rows = out.read_text().strip().split("\n")
-    assert rows[0].split("\t")[:6] == ["index", "id", "task", "question", "answer", "probability"]
+    assert rows[0].split("\t")[:8] == ["index", "id", "start", "end", "task", "question", "answer", "probability"]
     assert [row.split("\t")[1] for row in rows[1:]] == ["a", "b"]
 
     r = run("ask", "--model", str(tiny_model), stdin="ACGT, GC content =\n")

@@ -29,14 +29,23 @@ def test_committed_tools_match_the_generator():
 
 
 def test_every_user_value_is_quoted():
+    """Outside Cheetah directives (#if, #set), every $value in a command sits inside single quotes on
+    its line, after the macros are expanded the way Galaxy expands them."""
     import re
 
+    macros = (TOOLS / "macros.xml").read_text()
+    tokens = dict(re.findall(r'<token name="(@[A-Z_]+@)"><!\[CDATA\[(.*?)\]\]></token>', macros, re.S))
     for xml in TOOLS.glob("genomicllm_*.xml"):
         command = xml.read_text().split("<command", 1)[1].split("]]></command>", 1)[0]
-        for var in re.findall(r"\$[A-Za-z_][A-Za-z0-9_.]*", command):
-            if var.startswith("$__"):
+        for token, body in tokens.items():
+            command = command.replace(token, body)
+        for line in command.splitlines():
+            if line.lstrip().startswith("#"):
                 continue
-            assert re.search(r"'[^']*" + re.escape(var) + r"[^']*'", command), f"{xml.name}: {var} unquoted"
+            for var in re.findall(r"\$[A-Za-z_][A-Za-z0-9_.]*", line):
+                if var.startswith("$__"):
+                    continue
+                assert re.search(r"'[^']*" + re.escape(var) + r"[^']*'", line), f"{xml.name}: {var} unquoted in {line!r}"
 
 
 def _planemo() -> str | None:
@@ -94,9 +103,9 @@ def test_bioblend_upload_run_two_tools_and_a_bad_fasta(galaxy, tmp_path):
     for out in (gc, pr):
         gi.datasets.wait_for_dataset(out["id"], maxwait=600)
     gc_rows = gi.datasets.download_dataset(gc["id"]).decode().splitlines()
-    assert gc_rows[1].split("\t")[:3] == ["0", "r1", "gc_content"] and "\t0.500\t" in gc_rows[1]
+    assert gc_rows[1].split("\t")[:5] == ["0", "r1", "", "", "gc_content"] and "\t0.500\t" in gc_rows[1]
     pr_rows = gi.datasets.download_dataset(pr["id"]).decode().splitlines()
-    assert pr_rows[2].split("\t")[4] in ("True", "False")
+    assert pr_rows[2].split("\t")[6] in ("True", "False")
 
     bad = tmp_path / "protein.fa"
     bad.write_text(">p1\nMKVLAAGIVQ\n")
@@ -124,3 +133,49 @@ def test_workflow_promoter_then_splice(galaxy, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     tests = json.loads((tmp_path / "wf.json").read_text())["tests"]
     assert tests and all(t["data"]["status"] == "success" for t in tests)
+
+
+@needs_galaxy
+def test_hostile_identifiers_never_reach_the_shell(tmp_path):
+    """Every tool's command, rendered by Galaxy's own template code with hostile collection element
+    identifiers (quotes, $(...), backticks, newlines, ../) and run with genomicllm stubbed: the stub
+    is called once with a sanitised label, and nothing is written outside the job's own record."""
+    r = subprocess.run([str(GALAXY_VENV / "bin" / "python"), str(ROOT / "tests" / "galaxy_render.py"), str(TOOLS), str(tmp_path)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads(r.stdout)
+    assert len(report) == 15 * 8 * 2
+    for row in report:
+        assert row["rc"] == 0 and row["calls"] == 1, row
+        assert row["stray"] == [], row
+        if row["tool"] != "genomicllm_ask":
+            assert row["label"] and all(c.isalnum() or c in "_.-" for c in row["label"]), row
+            assert row["input_format"] == ("fasta" if row["ext"] == "fasta" else "tabular"), row
+
+
+@needs_galaxy
+def test_collection_with_a_hostile_element_identifier(galaxy, tmp_path):
+    """The attack of the security report on the real server: a list whose element is named
+    "'; touch pwned; '" mapped over a tool; the job succeeds and no file 'pwned' appears."""
+    from bioblend.galaxy import GalaxyInstance
+
+    gi = GalaxyInstance(galaxy.url, key=galaxy.user_key)
+    history = gi.histories.create_history("hostile")
+    fa = tmp_path / "in.fa"
+    fa.write_text(">r1\nACGTTGCA\n")
+    up = gi.tools.upload_file(str(fa), history["id"], file_type="fasta")["outputs"][0]
+    gi.datasets.wait_for_dataset(up["id"], maxwait=600)
+    hostile = "'; touch pwned; '"
+    hdca = gi.histories.create_dataset_collection(history["id"], {
+        "collection_type": "list", "name": "hostile",
+        "element_identifiers": [{"name": hostile, "src": "hda", "id": up["id"]}]})
+    model = {"model_source|source": "builtin", "model_source|builtin_model": "default", "model_source|backend": "auto"}
+    run = gi.tools.run_tool(history["id"], "genomicllm_gc_content",
+                            {"input": {"batch": True, "values": [{"src": "hdca", "id": hdca["id"]}]}, **model})
+    out = run["outputs"][0]
+    gi.datasets.wait_for_dataset(out["id"], maxwait=600)
+    rows = gi.datasets.download_dataset(out["id"]).decode().splitlines()
+    assert "\t0.500\t" in rows[1]
+    job = gi.jobs.show_job(run["jobs"][0]["id"], full_details=True)
+    assert job["state"] == "ok" and "touch pwned" not in job["command_line"]
+    assert not [p for p in galaxy.root.rglob("pwned")]

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from genomicllm_kernel.cli import _header
 from genomicllm_kernel.registry import LABEL, TASKS, Task
 
 HERE = Path(__file__).resolve().parent.parent
@@ -70,6 +71,60 @@ def _item_params(task: Task) -> list[tuple[str, str, str]]:
     return items
 
 
+def window_limit(task: Task) -> int:
+    """The longest window (nt) the shipped model reads for every question of ``task`` without items:
+    the Galaxy window-size bound, computed by the same function the kernel's length check uses."""
+    from genomicllm_kernel.api import sequence_limit
+    from genomicllm_kernel.codec import HybridCodec
+    from genomicllm_kernel.engine import Decoder
+    from genomicllm_kernel.grammar import make_prompt
+
+    model = ROOT / "models" / "default"
+    context = json.loads((model / "config.json").read_text())["max_position_embeddings"]
+    decoder = Decoder(HybridCodec.from_dir(model), context)
+    keys = task.question_keys if not task.extractive else [f"{task.default_question} symbol"]
+    items = {"symbol": "X"} if task.extractive else None
+    return min(sequence_limit(decoder, make_prompt(k, "A", items), context) for k in keys)
+
+
+def _extra_tests(task: Task, n_cols: int) -> str:
+    """Tests of the options one tool stands for: a model zip from the history (GC content, whose
+    exact check holds whatever the model), and per-record items from FASTA headers (reading
+    comprehension: the exact check is the header's value)."""
+    if task.id == "gc_content":
+        return f'''        <test expect_num_outputs="1">
+            <param name="input" value="gc.fa" ftype="fasta"/>
+            <conditional name="model_source">
+                <param name="source" value="history"/>
+                <param name="model_archive" value="tiny_model.zip" ftype="zip"/>
+            </conditional>
+            <output name="output">
+                <assert_contents>
+                    <has_n_columns n="{n_cols}"/>
+                    <has_line_matching expression="^0\\tseq1\\t\\t\\tgc_content\\t.*\\t0\\.500\\t(agree|disagree)\\ttiny_random_model@[0-9a-f]{{12}}$"/>
+                </assert_contents>
+            </output>
+        </test>
+'''
+    if task.id == "reading_comprehension":
+        return f'''        <test expect_num_outputs="1">
+            <param name="input" value="items.fa" ftype="fasta"/>
+            <param name="item_name" value="map location"/>
+            <param name="record_items" value="true"/>
+            <expand macro="builtin_model_test"/>
+            <output name="output">
+                <assert_contents>
+                    <has_n_columns n="{n_cols}"/>
+                    <has_n_lines n="3"/>
+                    <has_line_matching expression="^0\\tseq1\\t\\t\\treading_comprehension\\treading comprehension: map location\\t.*\\t17q21\\.31\\t(agree|disagree)\\t.*$"/>
+                    <has_line_matching expression="^1\\tseq2\\t\\t\\treading_comprehension\\treading comprehension: map location\\t.*\\t17p13\\.1\\t(agree|disagree)\\t.*$"/>
+                </assert_contents>
+            </output>
+        </test>
+'''
+    return ""
+
+
 def tool_xml(task: Task) -> str:
     tid = f"genomicllm_{task.id}"
     question_arg = ""
@@ -83,9 +138,10 @@ def tool_xml(task: Task) -> str:
         f'            <validator type="regex" message="letters, digits, space, colon, dot, dash or underscore">^[A-Za-z0-9 :._-]*$</validator>\n'
         f'        </param>\n' for name, var, help_ in _item_params(task))
     labels = list(task.labels)
-    header = "\t".join(["index", "id", "task", "question", "answer", "probability"] + [f"p({x})" for x in labels] + ["check", "agree", "model"])
+    header = "\t".join(_header(labels))
     n_cols = len(header.split("\t"))
     fa, question = TEST_INPUT[task.id]
+    max_window = window_limit(task)
     q_test = f'            <param name="question" value={quoteattr(question)}/>\n' if question else ""
     if task.id == "reading_comprehension":
         q_test = '            <param name="item_name" value="symbol"/>\n            <param name="symbol" value="BRCA1"/>\n'
@@ -99,9 +155,9 @@ def tool_xml(task: Task) -> str:
         q_shown = "reading comprehension: symbol"
     exact = ""
     if task.id in EXACT_FIRST:
-        exact = f'                    <has_line_matching expression="^0\\tseq1\\t{task.id}\\t.*\\t{EXACT_FIRST[task.id].replace("*", "[*]")}\\t(agree|disagree)\\t.*$"/>\n'
+        exact = f'                    <has_line_matching expression="^0\\tseq1\\t\\t\\t{task.id}\\t.*\\t{EXACT_FIRST[task.id].replace("*", "[*]")}\\t(agree|disagree)\\t.*$"/>\n'
     if task.id == "reading_comprehension":
-        exact = '                    <has_line_matching expression="^0\\tseq1\\treading_comprehension\\t.*\\tBRCA1\\t(agree|disagree)\\t.*$"/>\n'
+        exact = '                    <has_line_matching expression="^0\\tseq1\\t\\t\\treading_comprehension\\t.*\\tBRCA1\\t(agree|disagree)\\t.*$"/>\n'
     window_test = ""
     if task.is_classification:
         window_test = f'''        <test expect_num_outputs="1">
@@ -116,7 +172,7 @@ def tool_xml(task: Task) -> str:
                 <assert_contents>
                     <has_n_columns n="{n_cols}"/>
                     <has_n_lines n="7"/>
-                    <has_line_matching expression="^0\\tlong1\\t{task.id}\\t.*$"/>
+                    <has_line_matching expression="^0\\tlong1\\t1\\t100\\t{task.id}\\t.*$"/>
                 </assert_contents>
             </output>
         </test>
@@ -145,9 +201,8 @@ def tool_xml(task: Task) -> str:
 @THREADS@
 genomicllm predict
     --task '{task.id}'
-{question_arg}{item_cmd}    --fasta '$input'
-    --input-format '$input.ext'
-    --input-label '$input.element_identifier'
+{question_arg}{item_cmd}@INPUT_ARGS@
+@RECORD_ITEMS_ARGS@
 @MODEL_ARGS@
 @WINDOW_ARGS@
     --format tsv
@@ -155,7 +210,8 @@ genomicllm predict
     ]]></command>
     <inputs>
         <expand macro="sequence_input"/>
-{_question_param(task)}{item_params}        <expand macro="window_options"/>
+{_question_param(task)}{item_params}        <expand macro="record_items_param"/>
+        <expand macro="window_options" max_size="{max_window}"/>
         <expand macro="model_options"/>
     </inputs>
     <expand macro="answers_output"/>
@@ -168,11 +224,11 @@ genomicllm predict
                     <has_line line="{escape(header).replace(chr(9), "&#9;")}"/>
                     <has_n_columns n="{n_cols}"/>
                     <has_n_lines n="3"/>
-                    <has_line_matching expression="^0\\tseq1\\t{task.id}\\t{escape(q_shown)}\\t{answer_re}\\t[01]\\.\\d{{4}}\\t.*$"/>
+                    <has_line_matching expression="^0\\tseq1\\t\\t\\t{task.id}\\t{escape(q_shown)}\\t{answer_re}\\t[01]\\.\\d{{4}}\\t.*$"/>
 {exact}                </assert_contents>
             </output>
         </test>
-{window_test}    </tests>
+{window_test}{_extra_tests(task, n_cols)}    </tests>
     <help><![CDATA[
 **What it does**
 
@@ -235,11 +291,11 @@ genomicllm ask
             <expand macro="builtin_model_test"/>
             <output name="output">
                 <assert_contents>
-                    <has_line_matching expression="^index\\tid\\ttask\\tquestion\\tanswer\\tprobability\\t.*\\tcheck\\tagree\\tmodel$"/>
+                    <has_line_matching expression="^index\\tid\\tstart\\tend\\ttask\\tquestion\\tanswer\\tprobability\\t.*\\tcheck\\tagree\\tmodel$"/>
                     <has_n_lines n="4"/>
-                    <has_line_matching expression="^0\\t\\tgc_content\\tGC content\\t\\d\\.\\d{3}\\t.*\\t0\\.500\\t(agree|disagree)\\t.*$"/>
-                    <has_line_matching expression="^1\\t\\tpromoter\\tcore promoter\\t(True|False)\\t.*$"/>
-                    <has_line_matching expression="^2\\t\\tnt2aa\\tprotein sequence\\t[A-Z*]+\\t.*\\tMAASE[*]\\t(agree|disagree)\\t.*$"/>
+                    <has_line_matching expression="^0\\t\\t\\t\\tgc_content\\tGC content\\t\\d\\.\\d{3}\\t.*\\t0\\.500\\t(agree|disagree)\\t.*$"/>
+                    <has_line_matching expression="^1\\t\\t\\t\\tpromoter\\tcore promoter\\t(True|False)\\t.*$"/>
+                    <has_line_matching expression="^2\\t\\t\\t\\tnt2aa\\tprotein sequence\\t[A-Z*]+\\t.*\\tMAASE[*]\\t(agree|disagree)\\t.*$"/>
                 </assert_contents>
             </output>
         </test>

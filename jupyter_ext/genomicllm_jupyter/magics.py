@@ -18,8 +18,10 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Int, Unicode
 
 from genomicllm_kernel import ask, predict
+from genomicllm_kernel.api import BACKENDS
 from genomicllm_kernel.errors import GenomicLLMError
 from genomicllm_kernel.fasta import read_fasta
+from genomicllm_kernel.grammar import parse_item_pairs
 
 from .display import AnswerTable, JSONAnswers
 
@@ -54,7 +56,7 @@ class GenomicLLMMagics(Magics):
     @argument("--item", "-i", action="append", default=[], metavar="NAME=VALUE", help="item added to every FASTA question")
     @argument("--format", "-f", choices=("html", "table", "json"), help="output format (default: %%config default_format)")
     @argument("--model", "-m", help="model folder")
-    @argument("--backend", "-b", choices=("auto", "onnx", "onnx-int8", "torch"))
+    @argument("--backend", "-b", choices=BACKENDS)
     @argument("--out", "-o", help="store the results in this notebook variable")
     @argument("--window-size", type=int, help="answer long sequences window by window (nt)")
     @argument("--window-step", type=int, help="step between windows (nt)")
@@ -99,12 +101,7 @@ class GenomicLLMMagics(Magics):
         if body.startswith(">") or args.task:
             if not args.task:
                 raise UsageError("a FASTA cell needs --task (e.g. %%genomicllm --task promoter)")
-            items = {}
-            for pair in args.item:
-                name, sep, value = pair.partition("=")
-                if not sep:
-                    raise UsageError(f"--item expects NAME=VALUE, got {pair!r}")
-                items[name.strip()] = value.strip()
+            items = parse_item_pairs(args.item, "--item")
             box = io.StringIO(body if body.startswith(">") else f">sequence\n{body}")
             box.name = "cell"
             records = read_fasta(box)
