@@ -1,6 +1,7 @@
-"""GenomicLLM kernel: grammar, task registry, hybrid tokenizer, exact checks, model runtime.
+"""GenomicLLM kernel: grammar, task registry, hybrid tokenizer, answer formats, exact checks, model runtime.
 
-Front ends use :func:`ask` and :func:`predict` only; they never reach into the model.
+Front ends use :func:`ask` and :func:`predict` (or a :class:`GenomicLLM` from
+``GenomicLLM.from_pretrained``) only; they never reach into the model.
 """
 __version__ = "0.1.0"
 
@@ -8,7 +9,7 @@ from .errors import GenomicLLMError, InputError  # noqa: E402,F401
 
 
 def __getattr__(name):  # lazy: importing the package must not import torch
-    if name in ("ask", "predict", "Answer"):
+    if name in ("ask", "predict", "Answer", "GenomicLLM"):
         from . import api
 
         return getattr(api, name)

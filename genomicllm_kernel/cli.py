@@ -173,8 +173,8 @@ def _positive(name: str, value: int | None) -> None:
         raise InputError(f"{name} must be a positive whole number, not {value}")
 
 
-def _read_prompt_lines(batch: str | None) -> list[tuple[int, str]]:
-    """(file line number, prompt) for every prompt line; '#' lines and blank lines are skipped."""
+def _prompt_lines(batch: str | None):
+    """(file line number, prompt) for every prompt line, read lazily; '#' and blank lines are skipped."""
     from .fasta import _open
 
     if batch in (None, "-"):
@@ -183,43 +183,59 @@ def _read_prompt_lines(batch: str | None) -> list[tuple[int, str]]:
         handle, name, owned = _open(sys.stdin.buffer, "stdin")
     else:
         handle, name, owned = _open(batch)
-    try:
-        lines = []
-        for lineno, raw in enumerate(handle, start=1):
-            if len(raw) > 1_000_000:
-                raise InputError(f"{name}, line {lineno}: a prompt longer than 1,000,000 characters")
-            text = raw.strip()
-            if text and not text.startswith("#"):
-                lines.append((lineno, text))
-    finally:
-        if owned:
-            handle.close()
-    if not lines:
-        raise InputError(f"{name}: no prompts found (one prompt per line)")
-    return lines
+
+    def lines():
+        seen = 0
+        try:
+            for lineno, raw in enumerate(iter(lambda: handle.readline(1_000_001), ""), start=1):
+                if len(raw) > 1_000_000:
+                    raise InputError(f"{name}, line {lineno}: a prompt longer than 1,000,000 characters")
+                text = raw.strip()
+                if text and not text.startswith("#"):
+                    seen += 1
+                    yield lineno, text
+        finally:
+            if owned:
+                handle.close()
+        if not seen:
+            raise InputError(f"{name}: no prompts found (one prompt per line)")
+
+    return lines()
+
+
+def _parsed(numbered):
+    from .grammar import parse_prompt
+
+    for lineno, text in numbered:
+        label = f"line {lineno}" if lineno is not None else None
+        try:
+            yield label, parse_prompt(text)
+        except InputError as exc:
+            raise type(exc)(f"{label}: {exc}" if label else str(exc)) from None
 
 
 def cmd_ask(args) -> int:
+    """Prompts stream as predict's records do: read, parsed and answered in chunks, so a batch of
+    any size runs in flat memory and jsonl / tsv answers appear while later lines are still read."""
     from .api import answer_prompts
-    from .grammar import parse_prompt
+    from .engine import in_chunks
 
     if args.prompt and args.batch:
         raise InputError("give a prompt or --batch FILE, not both")
     _positive("--batch-size", args.batch_size)
     check_output_path(args.output)
-    numbered = [(None, args.prompt)] if args.prompt else _read_prompt_lines(args.batch)
-    where = [f"line {n}" if n is not None else None for n, _ in numbered]
-    parsed = []
-    for label, (_, text) in zip(where, numbered):
-        try:
-            parsed.append(parse_prompt(text))
-        except InputError as exc:
-            raise type(exc)(f"{label}: {exc}" if label else str(exc)) from None
-    bar = _progress_bar(len(parsed), "asking", args.output)
+    numbered = iter([(None, args.prompt)]) if args.prompt else _prompt_lines(args.batch)
+
+    def answers():
+        offset = 0
+        for chunk in in_chunks(_parsed(numbered), args.batch_size * 8):
+            yield from answer_prompts([p for _, p in chunk], model=args.model, backend=args.backend, batch_size=args.batch_size,
+                                      progress=bar.update, where=[w for w, _ in chunk], offset=offset)
+            offset += len(chunk)
+
+    bar = _progress_bar(None, "asking", args.output)
     try:
-        answers = answer_prompts(parsed, model=args.model, backend=args.backend, batch_size=args.batch_size,
-                                 progress=bar.update, where=where)
-        _write_output(answers, args.format, args.output)
+        _write_output(answers(), args.format, args.output)
     finally:
         bar.close()
     return 0

@@ -48,6 +48,11 @@ representation with which a small model learned anything in 30 minutes.
   in an item (with its leading space, which decoding drops), so reading comprehension copies the
   very tokens of the item's value instead of re-spelling them.
 
+Each answer kind above is one class in :mod:`genomicllm_kernel.formats` (encode, allowed tokens per
+step, number of steps, decode, validity); :meth:`HybridCodec.answer_format` picks it for a task, and
+every setting that changes an encoding (``item_marker``, ``gc_scratchpad``, ``item_pointers``) is
+saved in ``tokenizer_config.json`` and read back by :meth:`HybridCodec.from_pretrained`.
+
 This module imports neither transformers nor torch, so the ONNX Runtime path starts fast;
 :class:`genomicllm_kernel.tokenizer.GenomicLLMTokenizer` wraps it for Hugging Face.
 
@@ -66,8 +71,8 @@ from typing import Iterable
 from . import registry
 from .alphabet import MODEL_NUCLEOTIDES
 from .errors import InputError
-from .grammar import AnnotationItem, Prompt, SequenceItem, format_prompt, parse_prompt
-from .registry import DNA, LABEL, NUMBER, PROTEIN, READING_PREFIX, TEXT
+from .grammar import AnnotationItem, Prompt, SequenceItem, parse_prompt
+from .registry import READING_PREFIX
 
 VOCAB_FILE = "vocab.json"
 SPECIAL = ["<pad>", "<bos>", "<eos>", "<unk>", "<sep>", "<ans>"]
@@ -76,8 +81,6 @@ PRINTABLE = [chr(c) for c in range(32, 127)]
 BYTES = [f"<0x{b:02X}>" for b in range(256)]
 MAX_PIECE = 24
 
-_REVERSED_QUESTIONS = {"reverse sequence", "reverse complementary sequence"}
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
 
 #: Aligned answers (DNA, protein) are placed at positions ALIGN_OFFSET + 2 + m, and the prompt's
@@ -86,11 +89,6 @@ _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 #: embeddings that is a constant relative offset, which one attention head learns quickly, instead
 #: of an offset that changes with the sequence length.
 ALIGN_OFFSET = 512
-
-
-def is_aligned(prompt: Prompt, gc_scratchpad: bool = True) -> bool:
-    """Whether the answer is emitted one token per input chunk (placed at the aligned positions)."""
-    return prompt.task.answer_kind in (DNA, PROTEIN) or (gc_scratchpad and prompt.task.answer_kind == NUMBER)
 
 
 def position_ids(prompt_len: int, answer_len: int, aligned: bool) -> list[int]:
@@ -173,19 +171,32 @@ def learn_text_pieces(texts: Iterable[str], size: int = 1500, min_count: int = 3
 
 
 
+TOKENIZER_CONFIG = "tokenizer_config.json"
+#: every codec setting, saved in tokenizer_config.json by save_pretrained and read back by
+#: from_pretrained; a folder written before a setting existed falls back to LEGACY_SETTINGS
+SETTINGS = ("item_marker", "gc_scratchpad", "item_pointers")
+
+
+def read_settings(folder) -> tuple[dict, list[str]]:
+    """The codec settings a model folder saved, and the names that had to be inferred (older folders)."""
+    try:
+        with open(os.path.join(folder, TOKENIZER_CONFIG), encoding="utf-8") as fh:
+            saved = json.load(fh)
+    except FileNotFoundError:
+        saved = {}
+    return {k: saved[k] for k in SETTINGS if k in saved}, [k for k in SETTINGS if k not in saved]
+
+
 def item_marker_of(folder) -> str:
     """The model folder's item-marker layout (folders written before the setting existed: before_name)."""
-    try:
-        with open(os.path.join(folder, "tokenizer_config.json"), encoding="utf-8") as fh:
-            return json.load(fh).get("item_marker", "before_name")
-    except FileNotFoundError:
-        return "before_name"
+    return read_settings(folder)[0].get("item_marker", "before_name")
 
 
 class HybridCodec:
     """Encode prompts and answers to ids and back, from a vocabulary (token -> id)."""
 
-    def __init__(self, vocab: dict[str, int], item_marker: str = "before_name"):
+    def __init__(self, vocab: dict[str, int], item_marker: str = "before_name", gc_scratchpad: bool | None = None,
+                 item_pointers: bool | None = None):
         if item_marker not in ITEM_MARKER_LAYOUTS:
             raise InputError(f"item_marker must be one of {', '.join(ITEM_MARKER_LAYOUTS)}, not {item_marker!r}")
         self.item_marker = item_marker
@@ -197,13 +208,29 @@ class HybridCodec:
         self.eos_token_id = self.vocab["<eos>"]
         self.pad_token_id = self.vocab["<pad>"]
         self.unk_token_id = self.vocab["<unk>"]
-        #: models trained before the GC scratchpad spell GC content as d.ddd
-        self.gc_scratchpad = GC_TOKENS[0] in self.vocab
-        #: models trained before item pointers answer reading comprehension in free text
-        self.item_pointers = ITEM_TOKENS[0] in self.vocab
+        #: False: a model trained before the GC scratchpad, which spells GC content as d.ddd
+        self.gc_scratchpad = GC_TOKENS[0] in self.vocab if gc_scratchpad is None else gc_scratchpad
+        #: False: a model trained before item pointers, which answers reading comprehension in free text
+        self.item_pointers = ITEM_TOKENS[0] in self.vocab if item_pointers is None else item_pointers
+        for name, on, token in (("gc_scratchpad", self.gc_scratchpad, GC_TOKENS[0]), ("item_pointers", self.item_pointers, ITEM_TOKENS[0])):
+            if on and token not in self.vocab:
+                raise InputError(f"{name} is set but the vocabulary has no {token} tokens")
+        self._formats: dict[str, object] = {}
+
+    def settings(self) -> dict:
+        """Every setting that changes how prompts and answers are encoded (saved with the tokenizer)."""
+        return {"item_marker": self.item_marker, "gc_scratchpad": self.gc_scratchpad, "item_pointers": self.item_pointers}
+
+    def answer_format(self, task: registry.Task):
+        """The task's :class:`~.formats.AnswerFormat` for this vocabulary (one instance per task)."""
+        if task.id not in self._formats:
+            from .formats import format_class
+
+            self._formats[task.id] = format_class(task, self.gc_scratchpad, self.item_pointers)(self)
+        return self._formats[task.id]
 
     def is_aligned(self, prompt: Prompt) -> bool:
-        return is_aligned(prompt, self.gc_scratchpad)
+        return self.answer_format(prompt.task).aligned
 
     @classmethod
     def build(cls, text_pieces: list[str] | None = None, item_pointers: bool = True,
@@ -214,10 +241,17 @@ class HybridCodec:
         return cls({t: i for i, t in enumerate(tokens)}, item_marker)
 
     @classmethod
-    def from_dir(cls, path) -> "HybridCodec":
+    def from_pretrained(cls, path) -> "HybridCodec":
+        """The codec of a model folder: its vocab.json and every setting from tokenizer_config.json
+        (``inferred`` names the settings an older folder did not save)."""
         with open(os.path.join(path, VOCAB_FILE), encoding="utf-8") as fh:
             vocab = json.load(fh)
-        return cls(vocab, item_marker_of(path))
+        settings, inferred = read_settings(path)
+        codec = cls(vocab, **settings)
+        codec.inferred = inferred
+        return codec
+
+    from_dir = from_pretrained  # the earlier name
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -323,38 +357,8 @@ class HybridCodec:
 
     # ---- answers ---------------------------------------------------------------------------
     def answer_tokens(self, prompt: Prompt, answer: str) -> list[str]:
-        """Encode an answer to ``prompt`` (aligned to the input for DNA and protein answers)."""
-        task = prompt.task
-        kind = task.answer_kind
-        if kind == LABEL:
-            if answer not in task.labels:
-                raise InputError(f"{answer!r} is not a label of task {task.id} ({', '.join(task.labels)})")
-            tokens = [f"<label:{answer}>"]
-        elif kind == NUMBER and self.gc_scratchpad:
-            # the scratchpad is computed from the sequence; the gold answer is the same exact value
-            view = model_view(prompt.sequence)
-            tokens = [gc_token(*gc_counts(view[s:e])) for s, e in chunk_bounds(len(view))]
-        elif kind == NUMBER:
-            tokens = [c if c in self.vocab else "<unk>" for c in answer]
-        elif kind == DNA:
-            view = model_view(answer)
-            bounds = chunk_bounds(len(prompt.sequence))
-            if len(view) != len(prompt.sequence):
-                raise InputError("a DNA answer must be as long as the prompt's sequence")
-            if prompt.question in _REVERSED_QUESTIONS:
-                n = len(view)
-                tokens = [dna_token(view[n - e : n - s]) for s, e in bounds]
-            else:
-                tokens = [dna_token(view[s:e]) for s, e in bounds]
-        elif kind == PROTEIN:
-            tokens = [f"<aa:{a}>" if f"<aa:{a}>" in self.vocab else "<aa:X>" for a in answer]
-        elif task.extractive and self.item_pointers:
-            tokens = [f"<item:{self.pointed_item(prompt, answer)}>"]
-        elif kind == TEXT:
-            tokens = self.text_tokens(" " + answer)
-        else:  # pragma: no cover - registry guards the kinds
-            raise ValueError(kind)
-        return tokens + ["<eos>"]
+        """Encode an answer to ``prompt`` (aligned to the input for DNA, protein and GC answers)."""
+        return self.answer_format(prompt.task).encode(prompt, answer) + ["<eos>"]
 
     @staticmethod
     def pointed_item(prompt: Prompt, answer: str) -> int:
@@ -385,21 +389,7 @@ class HybridCodec:
                 break
             if tok not in ("<pad>", "<bos>", "<ans>"):
                 tokens.append(tok)
-        kind = prompt.task.answer_kind
-        if prompt.task.extractive and tokens and tokens[0].startswith("<item:"):
-            values = [i.value for i in prompt.items if isinstance(i, AnnotationItem)]
-            k = int(tokens[0][6:-1])
-            return values[k - 1] if k <= len(values) else ""
-        if kind == DNA and prompt.question in _REVERSED_QUESTIONS:
-            tokens = tokens[::-1]
-        if kind == NUMBER and tokens and all(t.startswith("<gc:") for t in tokens):
-            gc = known = 0
-            for t in tokens:
-                k, m = t[4:-1].split("/")
-                gc, known = gc + int(k), known + int(m)
-            return gc_fraction_text(gc, known)
-        text = self._join_text(tokens)
-        return text[1:] if kind == TEXT and text.startswith(" ") else text
+        return self.answer_format(prompt.task).decode(prompt, tokens)
 
     # ---- token classes used for constrained decoding and label scoring ----------------------
     def label_ids(self, task: registry.Task) -> list[int]:

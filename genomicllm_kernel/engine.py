@@ -1,204 +1,266 @@
-"""Turning prompts into answers with a causal LM: one forward pass for labels, constrained greedy
-decoding for everything else.
+"""The inference object: ``GenomicLLM.from_pretrained(path, backend="auto", threads=None)``.
 
-The decoding is constrained by the task's answer kind so that every answer has a valid format:
-a label of the task's set, one GC-count token per input chunk (``d.ddd`` for models without the
-scratchpad), exactly one DNA token per input chunk, one
-amino-acid token per codon, text tokens until ``<eos>`` for free text. The same logic serves the
-PyTorch backend here and the ONNX Runtime backend (which only supplies ``forward``).
+Modelled on Optimum's ``ORTModelForCausalLM.from_pretrained``: one object owns the decoder (ONNX
+Runtime or PyTorch), its settings and the model's identity, encodes every prompt once (the length
+check and the forward pass share the ids) and answers with :meth:`GenomicLLM.ask` /
+:meth:`GenomicLLM.predict`. The module-level :func:`genomicllm_kernel.ask` / ``predict`` are
+shortcuts over a cached instance.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable, Iterator
 
-import numpy as np
+from .answer import Answer, exact_value
+from .checks import Check
+from .errors import InputError, ModelUnavailableError, SequenceTooLongError
+from .grammar import Prompt, SequenceItem, make_prompt, parse_prompt
+from .registry import get_task, task_for_question
 
-from .grammar import Prompt
-from .registry import DNA, LABEL, NUMBER, PROTEIN, TEXT
-from .codec import ALIGN_OFFSET, GC_TOKENS, HybridCodec, chunk_bounds
-
-
-@dataclass
-class RawAnswer:
-    text: str
-    probability: float
-    labels: dict[str, float] | None
+BACKENDS = ("auto", "onnx", "onnx-int8", "torch")
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(axis=-1, keepdims=True)
-    e = np.exp(x)
-    return e / e.sum(axis=-1, keepdims=True)
+def _model_id(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path / "model.safetensors", "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return f"{path.name}@{h.hexdigest()[:12]}"
 
 
-class Decoder:
-    """Backend-independent decoding; subclasses implement :meth:`forward`."""
+def _has_onnxruntime() -> bool:
+    import importlib.util
 
-    name = "abstract"
+    return importlib.util.find_spec("onnxruntime") is not None
 
-    def __init__(self, tokenizer: HybridCodec, context: int):
-        self.tok = tokenizer
-        self.context = context
-        self._dna = np.array(sorted(tokenizer.ids_with_prefix("<dna:")))
-        self._aa = np.array(sorted(tokenizer.ids_with_prefix("<aa:")))
-        # a text answer is never empty: a lone " " piece may open it (words outside the vocabulary
-        # start so), but the next piece shows a character, and only then may <eos> follow
-        # (" " then <eos> decodes to "")
-        text_ids = set(tokenizer.text_ids())
-        self._text_open = np.array(sorted(text_ids))
-        self._text = np.array(sorted(text_ids | {tokenizer.eos_token_id}))
-        self._visible = frozenset(i for t, i in tokenizer.vocab.items() if i in text_ids and t.strip())
-        self._text_visible = np.array(sorted(self._visible))
-        self._digits = np.array([tokenizer.char_id(c) for c in "0123456789"])
-        self._zero_one = np.array([tokenizer.char_id("0"), tokenizer.char_id("1")])
-        self._dot = np.array([tokenizer.char_id(".")])
 
-    # A backend gives logits for the last position of each row, and a cache to continue from.
-    def start(self, ids: np.ndarray, mask: np.ndarray, pos: np.ndarray):  # -> (logits[B,V], state)
-        raise NotImplementedError
+def _with_sequence(prompt: Prompt, sequence: str) -> Prompt:
+    items = tuple(SequenceItem(sequence) if isinstance(i, SequenceItem) else i for i in prompt.items)
+    return replace(prompt, items=items)
 
-    @staticmethod
-    def positions(mask: np.ndarray, aligned: bool) -> np.ndarray:
-        """Left-padded prompt positions; aligned answers put the final <ans> at ALIGN_OFFSET + 1."""
-        pos = np.maximum(mask.cumsum(-1) - 1, 0).astype(np.int64)
-        if aligned:
-            pos[:, -1] = ALIGN_OFFSET + 1
-        return pos
 
-    def step(self, state, next_ids: np.ndarray):  # -> (logits[B,V], state)
-        raise NotImplementedError
+def tokens_needed(codec, prompt: Prompt, ids: list[int] | None = None) -> int:
+    """Context positions a prompt takes: its tokens plus its longest possible answer."""
+    return len(ids if ids is not None else codec.encode_prompt(prompt)) + codec.answer_format(prompt.task).max_steps(prompt)
 
-    def pad_batch(self, seqs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        n = max(len(s) for s in seqs)
-        ids = np.full((len(seqs), n), self.tok.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(seqs), n), dtype=np.int64)
-        for i, s in enumerate(seqs):
-            ids[i, n - len(s):] = s
-            mask[i, n - len(s):] = 1
-        return ids, mask
 
-    def answer_batch(self, prompts: list[Prompt]) -> list[RawAnswer]:
-        """Answer prompts of one task (the caller groups by task)."""
-        task = prompts[0].task
-        seqs = [self.tok.encode_prompt(p) for p in prompts]
-        ids, mask = self.pad_batch(seqs)
-        logits, state = self.start(ids, mask, self.positions(mask, self.tok.is_aligned(prompts[0])))
-        if task.answer_kind == LABEL:
-            label_ids = self.tok.label_ids(task)
-            probs = _softmax(logits[:, label_ids].astype(np.float64))
-            out = []
-            for row in probs:
-                best = int(row.argmax())
-                out.append(RawAnswer(task.labels[best], float(row[best]),
-                                     {label: float(p) for label, p in zip(task.labels, row)}))
-            return out
-        return self._generate(prompts, logits, state)
+def sequence_limit(codec, prompt: Prompt, context: int) -> int:
+    """The longest sequence (nt) that fits the context beside this prompt's other items and question
+    (0 when not even one base fits). Exact: the need only grows with the length, so a binary search
+    over lengths finds the limit, the same figure every message and the Galaxy window bounds state."""
+    lo, hi = 0, 3 * context + 3  # every 3-mer chunk costs at least one token
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if tokens_needed(codec, _with_sequence(prompt, "A" * mid)) <= context:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
-    def _allowed(self, prompt: Prompt, step: int, shown: bool = True) -> tuple[np.ndarray, bool]:
-        """Allowed token ids at ``step`` and whether the answer must end after it (``shown``: a
-        text answer has a visible character so far, so it may end)."""
-        kind = prompt.task.answer_kind
-        if prompt.task.extractive and self.tok.item_pointers:
-            return np.array(self.tok.item_ids(prompt)), True
-        if kind == NUMBER and self.tok.gc_scratchpad:
-            return self._chunk_sized(prompt, step, NUMBER), step == len(chunk_bounds(len(prompt.sequence))) - 1
-        if kind == NUMBER:
-            return ([self._zero_one, self._dot, self._digits, self._digits, self._digits][step], step == 4)
-        if kind == DNA:
-            n = len(chunk_bounds(len(prompt.sequence)))
-            return self._chunk_sized(prompt, step, DNA), step == n - 1
-        if kind == PROTEIN:
-            return self._aa, step == len(prompt.sequence) // 3 - 1
-        if shown:
-            return self._text, False
-        return (self._text_open if step == 0 else self._text_visible), False
 
-    def _chunk_sized(self, prompt: Prompt, step: int, kind: str) -> np.ndarray:
-        """Answer tokens that fit input chunk ``step``: a k-mer of its length (DNA), or GC counts of at
-        most that many known bases (GC scratchpad)."""
-        bounds = chunk_bounds(len(prompt.sequence))
-        size = bounds[step][1] - bounds[step][0]
-        cache = self.__dict__.setdefault("_by_chunk_size", {})
-        if (kind, size) not in cache:
-            if kind == DNA:
-                ids = [i for t, i in self.tok.vocab.items() if t.startswith("<dna:") and len(t) - 6 == size]
+def windows_of(length: int, size: int, step: int) -> list[tuple[int, int]]:
+    """0-based half-open windows covering a sequence; the last one is anchored at the end."""
+    if length <= size:
+        return [(0, length)]
+    starts = list(range(0, length - size + 1, step))
+    if starts[-1] + size < length:
+        starts.append(length - size)
+    return [(s, s + size) for s in starts]
+
+
+def prediction_jobs(task: str, sequences, question: str | None = None, items: dict[str, str] | None = None,
+                    batch_size: int = 32, window_size: int | None = None, window_step: int | None = None):
+    """Validate ``predict``'s options, then yield (record id, prompt, 1-based window or None) lazily."""
+    t = get_task(task)
+    q = question or t.default_question
+    if task_for_question(q).id != t.id:
+        raise InputError(f"question {q!r} belongs to task {task_for_question(q).id}, not {t.id}")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be a positive whole number, not {batch_size}")
+    if window_size is None and window_step is not None:
+        raise InputError("--window-step needs --window-size")
+    if window_size is not None and window_size < 1:
+        raise InputError(f"--window-size must be a positive number of nucleotides, not {window_size}")
+    step = window_size if window_step is None else window_step
+    if step is not None and step < 1:
+        raise InputError(f"--window-step must be a positive number of nucleotides, not {step}")
+    if step is not None and step > window_size:
+        raise InputError(f"--window-step {step} is larger than --window-size {window_size}: the bases between "
+                         "windows would never be read; use a step of at most the window size")
+
+    def jobs():
+        for n, rec in enumerate(sequences):
+            rid, seq = (rec.id, rec.sequence) if hasattr(rec, "sequence") else (rec if isinstance(rec, tuple) else (f"seq{n + 1}", rec))
+            own = {**(items or {}), **dict(getattr(rec, "items", ()) or ())}
+            spans = windows_of(len(seq), window_size, step) if window_size else [(0, len(seq))]
+            for s, e in spans:
+                yield rid, make_prompt(q, seq[s:e], own), ((s + 1, e) if window_size else None)
+
+    return jobs()
+
+
+def in_chunks(jobs: Iterable, size: int) -> Iterator[list]:
+    """Lists of at most ``size`` items: streaming in constant memory whatever the input's length."""
+    buffer: list = []
+    for job in jobs:
+        buffer.append(job)
+        if len(buffer) >= size:
+            yield buffer
+            buffer = []
+    if buffer:
+        yield buffer
+
+
+def job_names(jobs: list) -> list[str]:
+    return [f"record {rid!r}" + (f" window {w[0]}-{w[1]}" if w else "") for rid, _, w in jobs]
+
+
+class GenomicLLM:
+    """A loaded model behind one decoder; answers parsed prompts, batching by task."""
+
+    _cache: dict[tuple[str, str, int | None], GenomicLLM] = {}
+
+    def __init__(self, path: Path, backend: str, decoder, model_id: str, runtime: str):
+        self.path, self.backend, self.decoder, self.model_id, self.runtime = path, backend, decoder, model_id, runtime
+
+    @property
+    def codec(self):
+        return self.decoder.tok
+
+    @property
+    def context(self) -> int:
+        return self.decoder.context
+
+    @classmethod
+    def from_pretrained(cls, model: str | Path | None = None, backend: str | None = "auto", threads: int | None = None) -> GenomicLLM:
+        """Load (once per process and settings) a model folder, or a zip of one, behind ``backend``.
+
+        ``auto`` uses ONNX Runtime when the folder carries its ONNX export and onnxruntime is
+        installed, else PyTorch; ``onnx`` / ``onnx-int8`` insist on ONNX Runtime (fp32 /
+        dynamically quantized int8); ``torch`` is the reference. ``threads``: intra-op threads
+        (default 1, or ``$GENOMICLLM_THREADS`` for ONNX Runtime).
+        """
+        from .model import check_model_dir, resolve_model_path, verify_model_files
+        from .ort_backend import onnx_dir
+
+        backend = backend or "auto"
+        if backend not in BACKENDS:
+            raise InputError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        path = resolve_model_path(model)
+        if not (path / "config.json").exists():
+            check_model_dir(path)  # raises the standard 'no trained model' message
+        path = path.resolve()
+        folder = onnx_dir(path)
+        if backend == "auto":
+            backend = "onnx" if folder is not None and _has_onnxruntime() else "torch"
+        key = (str(path), backend, threads)
+        if key not in cls._cache:
+            verify_model_files(path, folder if backend.startswith("onnx") else None)
+            if backend.startswith("onnx"):
+                from .codec import HybridCodec
+                from .ort_backend import ORTDecoder
+
+                filename = "model_int8.onnx" if backend == "onnx-int8" else "model.onnx"
+                if folder is None or not (folder / filename).exists():
+                    raise ModelUnavailableError(f"{path} has no ONNX export ({filename}); run 'genomicllm export --model {path}'"
+                                                + (" --quantize int8" if backend == "onnx-int8" else "") + " or use --backend torch")
+                decoder = ORTDecoder(folder, HybridCodec.from_pretrained(folder), threads=threads, filename=filename)
+                runtime = f"onnxruntime-{decoder.provider}" + ("-int8" if backend == "onnx-int8" else "")
+                model_id = _model_id(path) if (path / "model.safetensors").exists() else f"{path.name}@onnx"
             else:
-                ids = [self.tok.vocab[t] for t in GC_TOKENS if int(t[-2]) <= size]
-            cache[kind, size] = np.array(ids)
-        return cache[kind, size]
+                from .decoding import TorchDecoder
+                from .model import load_torch_model
 
-    def max_steps(self, prompt: Prompt) -> int:
-        kind = prompt.task.answer_kind
-        if prompt.task.extractive and self.tok.item_pointers:
-            return 1
-        if kind == NUMBER:
-            return len(chunk_bounds(len(prompt.sequence))) if self.tok.gc_scratchpad else 5
-        if kind == DNA:
-            return len(chunk_bounds(len(prompt.sequence)))
-        if kind == PROTEIN:
-            return len(prompt.sequence) // 3
-        return prompt.task.max_answer_tokens(len(prompt.sequence))
+                check_model_dir(path)
+                net, tok = load_torch_model(path)
+                decoder = TorchDecoder(net, tok, threads=threads or 1)
+                runtime, model_id = "torch-cpu", _model_id(path)
+            cls._cache[key] = cls(path, backend, decoder, model_id, runtime)
+        return cls._cache[key]
 
-    def _generate(self, prompts: list[Prompt], logits: np.ndarray, state) -> list[RawAnswer]:
-        b = len(prompts)
-        limits = [self.max_steps(p) for p in prompts]
-        done = [lim == 0 for lim in limits]
-        out: list[list[int]] = [[] for _ in prompts]
-        shown = [False] * b
-        logp = np.zeros(b)
-        step = 0
-        while not all(done):
-            nxt = np.full(b, self.tok.eos_token_id, dtype=np.int64)
-            for i, p in enumerate(prompts):
-                if done[i]:
-                    continue
-                allowed, last = self._allowed(p, step, shown[i])
-                row = logits[i, allowed].astype(np.float64)
-                lp = row - np.log(np.exp(row - row.max()).sum()) - row.max()
-                k = int(row.argmax())
-                nxt[i] = allowed[k]
-                logp[i] += lp[k]
-                if nxt[i] == self.tok.eos_token_id:
-                    done[i] = True
-                    continue
-                out[i].append(int(nxt[i]))
-                shown[i] = shown[i] or int(nxt[i]) in self._visible
-                if last or len(out[i]) >= limits[i]:
-                    done[i] = True
-            step += 1
-            if all(done):
-                break
-            logits, state = self.step(state, nxt)
-        return [RawAnswer(self.tok.decode_answer(p, ids), float(np.exp(lp)), None)
-                for p, ids, lp in zip(prompts, out, logp)]
+    # ---- length ---------------------------------------------------------------------------
+    def sequence_limit(self, prompt: Prompt) -> int:
+        return sequence_limit(self.codec, prompt, self.context)
+
+    def check_fits(self, prompt: Prompt, ids: list[int], where: str | None = None, windowed: bool = False) -> None:
+        """Refuse a prompt whose tokens (prompt + longest answer) exceed the context, naming the limit
+        and what is too long: the sequence (or window), or the annotation items themselves."""
+        need = tokens_needed(self.codec, prompt, ids)
+        if need <= self.context:
+            return
+        prefix = f"{where}: " if where else ""
+        n = len(prompt.sequence)
+        limit = self.sequence_limit(prompt) if n else 0
+        if limit == 0:
+            raise SequenceTooLongError(
+                f"{prefix}the prompt's items and question take {need} tokens, more than this model's context of "
+                f"{self.context} tokens; shorten the annotation items")
+        if windowed:
+            raise SequenceTooLongError(
+                f"{prefix}a window of {n} nt is too long for {prompt.question!r}: this model reads at most {limit} nt "
+                f"for this question (context {self.context} tokens); choose --window-size {limit} or less")
+        raise SequenceTooLongError(
+            f"{prefix}sequence of {n} nt is too long for {prompt.question!r}: this model reads at most {limit} nt "
+            f"for this question (context {self.context} tokens); answer it window by window with "
+            "'genomicllm predict --window-size N' (or predict(..., window_size=N))")
+
+    # ---- answering ------------------------------------------------------------------------
+    def answer(self, prompts: list[Prompt], batch_size: int = 32, progress=None, ids: list[str | None] | None = None,
+               windows=None, where: list[str | None] | None = None, offset: int = 0) -> Iterator[Answer]:
+        """Answer parsed prompts in order, batching by task; yields as batches finish. Every prompt
+        is encoded once, checked against the context before any is answered, and ``where`` names
+        each prompt in error messages (``line 5``, ``record 'r1'``)."""
+        if batch_size < 1:
+            raise InputError(f"batch size must be a positive whole number, not {batch_size}")
+        encoded = [self.codec.encode_prompt(p) for p in prompts]
+        for n, (p, e) in enumerate(zip(prompts, encoded)):
+            self.check_fits(p, e, where[n] if where else None, windowed=bool(windows and windows[n]))
+        for start in range(0, len(prompts), batch_size):
+            chunk = list(range(start, min(len(prompts), start + batch_size)))
+            by_task: dict[str, list[int]] = {}
+            for i in chunk:
+                by_task.setdefault(prompts[i].task.id, []).append(i)
+            results: dict[int, object] = {}
+            for idx in by_task.values():
+                raw = self.decoder.answer_batch([prompts[i] for i in idx], [encoded[i] for i in idx])
+                results.update(zip(idx, raw))
+            for i in chunk:
+                raw, p = results[i], prompts[i]
+                e = exact_value(p)
+                check = Check(e, raw.text == e) if e is not None else None
+                yield Answer(offset + i, p.text(), p.task.id, p.question, raw.text, raw.probability, raw.labels, check,
+                             self.model_id, self.runtime, ids[i] if ids else None, windows[i] if windows else None)
+                if progress:
+                    progress(1)
+
+    def ask(self, prompts: str | Iterable[str], batch_size: int = 32, progress=None):
+        """Answer one prompt (returns an :class:`Answer`) or several (returns a list)."""
+        single, parsed, where = parse_prompts(prompts)
+        answers = list(self.answer(parsed, batch_size, progress, where=where))
+        return answers[0] if single else answers
+
+    def predict(self, task: str, sequences, question: str | None = None, items: dict[str, str] | None = None,
+                batch_size: int = 32, window_size: int | None = None, window_step: int | None = None,
+                progress=None) -> Iterator[Answer]:
+        """Ask one task about many sequences (see :func:`genomicllm_kernel.api.predict`)."""
+        offset = 0
+        for jobs in in_chunks(prediction_jobs(task, sequences, question, items, batch_size, window_size, window_step), batch_size * 8):
+            yield from self.answer([j[1] for j in jobs], batch_size, progress, ids=[j[0] for j in jobs],
+                                   windows=[j[2] for j in jobs], where=job_names(jobs), offset=offset)
+            offset += len(jobs)
 
 
-class TorchDecoder(Decoder):
-    name = "torch"
-
-    def __init__(self, model, tokenizer, threads: int | None = None):
-        import torch
-
-        if threads:
-            torch.set_num_threads(threads)
-        self.model = model
-        self.torch = torch
-        super().__init__(getattr(tokenizer, "codec", tokenizer), model.config.max_position_embeddings)
-
-    def start(self, ids, mask, pos):
-        torch = self.torch
-        ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
-        pos = torch.from_numpy(pos)
-        with torch.inference_mode():
-            out = self.model(input_ids=ids_t, attention_mask=mask_t, position_ids=pos, use_cache=True, logits_to_keep=1)
-        return out.logits[:, -1].float().numpy(), (out.past_key_values, mask_t, pos[:, -1])
-
-    def step(self, state, next_ids):
-        torch = self.torch
-        past, mask, last_pos = state
-        mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype)], dim=1)
-        pos = (last_pos + 1).unsqueeze(1)
-        with torch.inference_mode():
-            out = self.model(input_ids=torch.from_numpy(next_ids).unsqueeze(1), attention_mask=mask,
-                             position_ids=pos, past_key_values=past, use_cache=True, logits_to_keep=1)
-        return out.logits[:, -1].float().numpy(), (out.past_key_values, mask, pos[:, 0])
+def parse_prompts(prompts: str | Iterable[str]) -> tuple[bool, list[Prompt], list[str | None]]:
+    """(one prompt given, parsed prompts, their names for messages: ``prompt N`` in a list)."""
+    single = isinstance(prompts, str)
+    texts = [prompts] if single else list(prompts)
+    where = [f"prompt {n}" if len(texts) > 1 else None for n in range(1, len(texts) + 1)]
+    parsed = []
+    for label, text in zip(where, texts):
+        try:
+            parsed.append(parse_prompt(text))
+        except InputError as exc:
+            raise type(exc)(f"{label}: {exc}" if label else str(exc)) from None
+    return single, parsed, where

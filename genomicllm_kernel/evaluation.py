@@ -89,53 +89,72 @@ def _percentiles(values: np.ndarray) -> list[float]:
 
 
 def _valid(task, answer: str | None) -> bool:
-    if answer is None:
-        return False
-    if task.answer_kind == "label":
-        return answer in task.labels
-    if task.answer_kind == "number":
-        try:
-            return 0.0 <= float(answer) <= 1.0 and len(answer) == 5
-        except ValueError:
-            return False
-    if task.answer_kind == "dna":
-        return bool(answer) and set(answer) <= set("ACGTN")
-    if task.answer_kind == "protein":
-        return set(answer) <= set("ACDEFGHIKLMNPQRSTVWY*XBZJUO")
-    return bool(answer)
+    """Whether ``answer`` has the format of the task's answer kind (``formats.AnswerFormat.is_valid``)."""
+    from .formats import format_class
+
+    return answer is not None and format_class(task).is_valid(task, answer)
+
+
+def _exact(truth, pred, task) -> float:
+    return float(np.mean([a == b for a, b in zip(truth, pred)]))
+
+
+def _mae(truth, pred, task) -> float:
+    t = np.array([float(x) for x in truth])
+    p = np.array([float(x) if _valid(task, x) else 0.0 for x in pred])
+    return float(np.abs(t - p).mean())
+
+
+def _pearson(truth, pred, task) -> float:
+    t = np.array([float(x) for x in truth])
+    p = np.array([float(x) if _valid(task, x) else 0.0 for x in pred])
+    return float(np.corrcoef(t, p)[0, 1]) if t.std() > 0 and p.std() > 0 else 0.0
+
+
+def _per_residue(truth, pred, task) -> float:
+    return float(np.mean([sum(x == y for x, y in zip(a, b)) / max(1, len(a)) for a, b in zip(truth, pred)]))
+
+
+def _bleu4(truth, pred, task) -> float:
+    import sacrebleu
+
+    return sacrebleu.corpus_bleu(pred, [truth]).score / 100
+
+
+def _rouge_l(truth, pred, task) -> float:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    return float(np.mean([scorer.score(a, b)["rougeL"].fmeasure for a, b in zip(truth, pred)]))
+
+
+#: every metric a task may name in the registry (``Task.metrics``): (truth, pred, task) -> value;
+#: classification's accuracy, macro-F1 and MCC come together from :func:`classification_metrics`
+METRICS = {"mae": _mae, "pearson_r": _pearson, "exact_match": _exact, "per_residue_accuracy": _per_residue,
+           "bleu4": _bleu4, "rouge_l": _rouge_l}
+CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "mcc")
 
 
 def task_metrics(task_id: str, rows: list[dict]) -> dict:
+    """The metrics the registry names for the task (with bootstrap intervals for MCC and exact
+    match, and exact match by input length for the generation kinds)."""
+    from .formats import format_class
+
     task = TASKS[task_id]
     truth = [r["answer"] for r in rows]
     pred = [r["pred"] or "" for r in rows]
-    hits = [a == b for a, b in zip(truth, pred)]
     out: dict = {"n": len(rows), "valid_format": float(np.mean([_valid(task, r["pred"]) for r in rows]))}
-    if task.answer_kind == "label":
+    if set(CLASSIFICATION_METRICS) & set(task.metrics):
         out.update(classification_metrics(truth, pred))
         out["mcc_ci"] = mcc_interval(truth, pred)
-    elif task_id == "gc_content":
-        t = np.array([float(x) for x in truth])
-        p = np.array([float(x) if _valid(task, x) else 0.0 for x in pred])
-        out["mae"] = float(np.abs(t - p).mean())
-        out["pearson_r"] = float(np.corrcoef(t, p)[0, 1]) if t.std() > 0 and p.std() > 0 else 0.0
-    elif task_id == "nt2aa":
-        out["exact_match"] = float(np.mean(hits))
-        per = [sum(x == y for x, y in zip(a, b)) / max(1, len(a)) for a, b in zip(truth, pred)]
-        out["per_residue_accuracy"] = float(np.mean(per))
-    elif task_id == "gene_description":
-        import sacrebleu
-        from rouge_score import rouge_scorer
-
-        out["exact_match"] = float(np.mean(hits))
-        out["bleu4"] = sacrebleu.corpus_bleu(pred, [truth]).score / 100
-        scorer = rouge_scorer.RougeScorer(["rougeL"])
-        out["rouge_l"] = float(np.mean([scorer.score(a, b)["rougeL"].fmeasure for a, b in zip(truth, pred)]))
-    else:
-        out["exact_match"] = float(np.mean(hits))
+    for name in task.metrics:
+        if name in METRICS:
+            out[name] = METRICS[name](truth, pred, task)
+        elif name not in CLASSIFICATION_METRICS:
+            raise ValueError(f"task {task_id} names an unknown metric {name!r}")
     if "exact_match" in out:
-        out["exact_match_ci"] = mean_interval(hits)
-    if task.answer_kind in ("dna", "protein"):
+        out["exact_match_ci"] = mean_interval([a == b for a, b in zip(truth, pred)])
+    if format_class(task).length_curve:
         by = {}
         for lo, hi in BUCKETS:
             sel = [r for r in rows if lo <= r["length"] <= hi]
@@ -172,13 +191,13 @@ def evaluate(model, data: Path, split: str = "dev", tasks=None, out: Path | None
              backend: str | None = None, batch_size: int = 32, name: str | None = None) -> dict:
     from tqdm import tqdm
 
-    from .api import answer_prompts, load_engine
+    from .engine import GenomicLLM
 
     if tasks:
         unknown = [t for t in tasks if t not in TASKS]
         if unknown:
             raise InputError(f"unknown task(s) {unknown}; tasks: {', '.join(TASKS)}")
-    engine = load_engine(model, backend)
+    engine = GenomicLLM.from_pretrained(model, backend)
     groups, dropped = _sample(Path(data), split, tasks, limit)
     results: dict = {"model": engine.model_id, "runtime": engine.runtime, "split": split, "limit_per_group": limit,
                      "groups": {}, "tasks": {}}
@@ -188,7 +207,7 @@ def evaluate(model, data: Path, split: str = "dev", tasks=None, out: Path | None
     t0 = time.time()
     for (task_id, group), rows in sorted(groups.items()):
         prompts = [parse_prompt(r["prompt"]) for r in rows]
-        answers = list(answer_prompts(prompts, engine.path, backend, batch_size, progress=bar.update))
+        answers = list(engine.answer(prompts, batch_size, progress=bar.update))
         scored = [{"answer": r["answer"], "pred": a.answer, "length": len(p.sequence)} for r, a, p in zip(rows, answers, prompts)]
         results["groups"][f"{task_id} | {group}"] = dict(task_metrics(task_id, scored), leak_dropped=dropped.get((task_id, group), 0))
         all_rows[task_id] += scored

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import Decoder
+from .decoding import Decoder
 from .errors import ModelUnavailableError
 
 ONNX_SUBDIR = "onnx"

@@ -1,8 +1,9 @@
 """The task registry: the single source of truth for all 14 tasks of TASKS.md.
 
 Corpus builders, evaluator, CLI, Galaxy XML generation, the notebook magic and the widget all read
-task keys, label sets, answer kinds and checks from here. Adding a task means adding one
-:class:`Task` entry (plus its corpus builder).
+task keys, label sets, answer kinds, metrics and checks from here. Adding a task means adding one
+:class:`Task` entry plus its corpus builder (one line in ``data.builders.BUILDERS``); a new kind of
+answer is one class in :mod:`genomicllm_kernel.formats`.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Callable
 from . import checks
 from .errors import UnknownQuestionError
 
-# Answer kinds decide how the tokenizer encodes an answer and how the runtime decodes one.
+# Answer kinds pick the task's answer format (formats.py): how an answer is encoded and decoded.
 LABEL, NUMBER, DNA, PROTEIN, TEXT = "label", "number", "dna", "protein", "text"
 
 READING_PREFIX = "reading comprehension:"
@@ -43,7 +44,8 @@ class Task:
     #: largest answer, in tokens, for a given input length in nucleotides (for context budgeting)
     max_answer_tokens: Callable[[int], int] = field(default=lambda n: 1, compare=False)
     truth: str = ""
-    #: the answer is the value of an item of the prompt: the model points at the item (extractive QA)
+    #: the answer is the value of an item of the prompt, and the question names that item
+    #: (``reading comprehension: <name>``): the model points at the item (extractive QA)
     extractive: bool = False
     #: the label does not depend on the strand read (ChIP-seq and ATAC peaks): training may show the
     #: reverse complement with the same label (``augment`` in the training config)
@@ -56,6 +58,12 @@ class Task:
     @property
     def default_question(self) -> str:
         return self.question_keys[0]
+
+    def questions(self) -> list[str]:
+        """The questions a front end offers: the keys, or for an extractive task one per offered item."""
+        if self.extractive:
+            return [f"{self.default_question} {spec.name}" for spec in self.items]
+        return list(self.question_keys)
 
 
 def _chunks(n: int) -> int:
@@ -160,6 +168,8 @@ TASKS: dict[str, Task] = {
         Task(
             "reading_comprehension", "Reading comprehension", (READING_PREFIX,), TEXT, ("exact_match",),
             "Return the value of the named item given in the prompt.",
+            # any item can be read back; these are the ones the front ends offer as fields
+            items=(ItemSpec("symbol", "gene symbol, e.g. BRCA1"), ItemSpec("id", "Entrez gene id, e.g. 672")),
             needs_sequence=False,
             checker=lambda s, q, a: checks.reading_comprehension(a, q[len(READING_PREFIX):]),
             max_answer_tokens=lambda n: 48, truth="the prompt itself", extractive=True,

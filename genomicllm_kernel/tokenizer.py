@@ -13,7 +13,8 @@ from .codec import VOCAB_FILE, HybridCodec, learn_text_pieces  # noqa: F401 (re-
 from .grammar import parse_prompt
 
 _DELEGATED = ("text_tokens", "dna_tokens", "prompt_tokens", "encode_prompt", "decode_prompt_tokens", "answer_tokens",
-              "encode_answer", "decode_answer", "label_ids", "ids_with_prefix", "text_ids", "char_id", "is_aligned", "gc_scratchpad", "item_pointers", "item_ids", "pointed_item", "item_marker")
+              "encode_answer", "decode_answer", "label_ids", "ids_with_prefix", "text_ids", "char_id", "is_aligned", "gc_scratchpad", "item_pointers", "item_ids", "pointed_item", "item_marker",
+              "answer_format", "settings")
 
 
 class GenomicLLMTokenizer(PreTrainedTokenizer):
@@ -22,14 +23,16 @@ class GenomicLLMTokenizer(PreTrainedTokenizer):
     vocab_files_names = {"vocab_file": VOCAB_FILE}
     model_input_names = ["input_ids", "attention_mask"]
 
-    def __init__(self, vocab_file: str | None = None, text_pieces: list[str] | None = None, item_pointers: bool = True,
-                 item_marker: str = "before_name", **kwargs):
+    def __init__(self, vocab_file: str | None = None, text_pieces: list[str] | None = None, item_pointers: bool | None = None,
+                 item_marker: str = "before_name", gc_scratchpad: bool | None = None, **kwargs):
         if vocab_file is not None:
+            # settings a folder did not save (written before they existed) are inferred from its vocabulary
             with open(vocab_file, encoding="utf-8") as fh:
-                self.codec = HybridCodec(json.load(fh), item_marker)
+                self.codec = HybridCodec(json.load(fh), item_marker, gc_scratchpad, item_pointers)
         else:
-            self.codec = HybridCodec.build(text_pieces, item_pointers, item_marker)
-        kwargs["item_marker"] = item_marker  # saved in tokenizer_config.json: the codec's layout
+            self.codec = HybridCodec.build(text_pieces, True if item_pointers is None else item_pointers, item_marker)
+        # every codec setting is saved in tokenizer_config.json, as PreTrainedTokenizer saves its init kwargs
+        kwargs.update(self.codec.settings())
         self.vocab = self.codec.vocab
         kwargs.setdefault("padding_side", "left")
         for role in ("bos", "eos", "pad", "unk", "sep"):
@@ -38,7 +41,7 @@ class GenomicLLMTokenizer(PreTrainedTokenizer):
 
     def use_item_marker(self, layout: str) -> None:
         """Switch the item-marker layout (continued training in a new layout); saved with the tokenizer."""
-        self.codec = HybridCodec(self.codec.vocab, layout)
+        self.codec = HybridCodec(self.codec.vocab, layout, self.codec.gc_scratchpad, self.codec.item_pointers)
         self.init_kwargs["item_marker"] = layout
 
     def __getattr__(self, name):

@@ -290,159 +290,264 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = None, progress: bool = True,
-          stop_at_step: int | None = None) -> Path:
-    """Train (or resume) a run; ``max_minutes`` / ``stop_at_step`` stop early with a checkpoint, as a kill would."""
-    import torch
-    import torch.distributed as dist
+@dataclass
+class TrainerState:
+    """Where a run stands, saved beside each checkpoint's weights (``trainer_state.pt``, with the
+    optimizer's state) and loaded by ``--resume``, as Hugging Face Trainer's ``TrainerState`` is:
+    step, tokens, minutes, every rank's sampling RNG, torch's RNG and the batches still queued, so a
+    resumed run continues exactly where a kill stopped it."""
 
-    from .model import build_model
-    from .tokenizer import GenomicLLMTokenizer
+    step: int = 0
+    tokens_seen: int = 0
+    elapsed: float = 0.0
+    rng: list = field(default_factory=list)
+    torch_rng: object = None
+    queue: list = field(default_factory=list)
+    optimizer: dict | None = None
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if torch.cuda.is_available() else torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
-    ckpt = out / "checkpoint"
-    data = Path(cfg.data)
-    if not (data / "train.jsonl").exists():
-        raise InputError(f"{data}/train.jsonl not found; run 'genomicllm data build --out {data}' first")
+    FILE = "trainer_state.pt"
 
-    if resume and (ckpt / "model.safetensors").exists():
-        from .model import load_causal_lm
+    def save(self, folder: Path) -> None:
+        import torch
 
-        tokenizer = GenomicLLMTokenizer.from_pretrained(ckpt)
-        model = load_causal_lm(ckpt)
-        state = torch.load(ckpt / "trainer_state.pt", weights_only=True)
-    else:
-        if rank == 0:
-            out.mkdir(parents=True, exist_ok=True)
-        if cfg.init_from:
-            from .model import load_torch_model
+        torch.save({"optimizer": self.optimizer, "step": self.step, "tokens_seen": self.tokens_seen, "elapsed": self.elapsed,
+                    "rng": self.rng, "torch_rng": self.torch_rng,
+                    "queue": [[[n, p, a, al] for n, p, a, al in b] for b in self.queue]}, folder / self.FILE)
 
-            model, tokenizer = load_torch_model(cfg.init_from)
-            torch.manual_seed(cfg.seed)
+    @classmethod
+    def load(cls, folder: Path) -> TrainerState:
+        import torch
+
+        saved = torch.load(folder / cls.FILE, weights_only=True)
+        return cls(step=int(saved["step"]), tokens_seen=int(saved["tokens_seen"]), elapsed=float(saved["elapsed"]),
+                   rng=saved["rng"], torch_rng=saved["torch_rng"], optimizer=saved["optimizer"],
+                   queue=[[(int(n), list(p), list(a), int(al)) for n, p, a, al in b] for b in saved.get("queue", [])])
+
+
+class Trainer:
+    """One training run (or its resumption), in named steps: set-up in ``__init__``, then
+    :meth:`train` loops over :meth:`next_batch`, :meth:`training_step`, :meth:`log_step`,
+    :meth:`save_snapshot` and :meth:`save_checkpoint`. The order of every random draw is fixed, so
+    ``--resume`` after a kill ends with the same weights as an uninterrupted run."""
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True):
+        import torch
+        import torch.distributed as dist
+
+        from .model import build_model
+        from .tokenizer import GenomicLLMTokenizer
+
+        self.cfg, self.torch = cfg, torch
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if torch.cuda.is_available() else torch.device("cpu")
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        torch.set_num_threads(cfg.threads)
+        self.out = Path(cfg.out)
+        self.ckpt = self.out / "checkpoint"
+        data = Path(cfg.data)
+        if not (data / "train.jsonl").exists():
+            raise InputError(f"{data}/train.jsonl not found; run 'genomicllm data build --out {data}' first")
+
+        saved: TrainerState | None = None
+        if resume and (self.ckpt / "model.safetensors").exists():
+            from .model import load_causal_lm
+
+            self.tokenizer = GenomicLLMTokenizer.from_pretrained(self.ckpt)
+            self.model = load_causal_lm(self.ckpt)
+            saved = TrainerState.load(self.ckpt)
         else:
-            tokenizer = build_tokenizer(cfg)
-            model = build_model(tokenizer, cfg.hidden, cfg.layers, cfg.heads, cfg.ffn, cfg.context, cfg.seed,
-                                cfg.architecture)
-        state = None
-        if cfg.item_marker:
-            tokenizer.use_item_marker(cfg.item_marker)
-    model.to(device)
-    bf16 = use_bf16(cfg, device.type)
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    # the loss weights before and from label_loss_from_step, built once (not a host-to-device copy per step)
-    weights_by_phase = {late: answer_token_weights(tokenizer.codec, cfg, cfg.label_loss_from_step if late else 0, device)
-                        for late in (False, True)}
-    bank = ExampleBank(tokenizer, data / "train.jsonl", min(cfg.max_train_tokens, cfg.context), cfg.task_weights,
-                       augment=cfg.augment, orders=cfg.augment_orders, seed=cfg.seed, frames=cfg.augment_frames)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98),
-                            fused=device.type == "cuda")
-    rng = random.Random(f"{cfg.seed}:{rank}")
-    step, tokens_seen, elapsed = 0, 0, 0.0
-    if state is not None:
-        opt.load_state_dict(state["optimizer"])
-        step, tokens_seen, elapsed = int(state["step"]), int(state["tokens_seen"]), float(state["elapsed"])
-        rng.setstate(_to_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0]))
-        torch.set_rng_state(state["torch_rng"])
-        queue = [[(int(n), list(p), list(a), int(al)) for n, p, a, al in b] for b in state.get("queue", [])]
-    else:
-        queue = []
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model)
-    log = open(out / "train_log.jsonl", "a") if rank == 0 else None
-    bar = None
-    if progress and rank == 0:
-        from tqdm import tqdm
+            if self.rank == 0:
+                self.out.mkdir(parents=True, exist_ok=True)
+            if cfg.init_from:
+                from .model import load_torch_model
 
-        bar = tqdm(total=cfg.max_steps, initial=step, desc="training", unit="step", disable=None)
-    last_ckpt = time.time()
-    t_start = time.time()
-    skipped = bad_steps = 0
-    window_tokens, window_t = 0, time.time()
-    model.train()
-    while step < cfg.max_steps:
-        if max_minutes is not None and (time.time() - t_start) / 60 > max_minutes:
-            break
-        if stop_at_step is not None and step >= stop_at_step:
-            break
-        frac = min(1.0, step / max(1, cfg.curriculum_steps))
-        max_len = int(cfg.curriculum_start_tokens + frac * (cfg.max_train_tokens - cfg.curriculum_start_tokens))
-        if not queue:
-            group = sorted(bank.sample(rng, cfg.batch_size * 8, max_len), key=lambda r: r[0])
-            queue = [group[i : i + cfg.batch_size] for i in range(0, len(group), cfg.batch_size)]
-            rng.shuffle(queue)
-        batch = queue.pop()
-        cpu_batch = _collate(batch, tokenizer.pad_token_id)
-        n_tok = int(cpu_batch[1].sum()) * world  # counted on the CPU: no GPU sync per step
-        ids, mask, labels, pos = (t.to(device, non_blocking=True) for t in cpu_batch)
-        for g in opt.param_groups:
+                self.model, self.tokenizer = load_torch_model(cfg.init_from)
+                torch.manual_seed(cfg.seed)
+            else:
+                self.tokenizer = build_tokenizer(cfg)
+                self.model = build_model(self.tokenizer, cfg.hidden, cfg.layers, cfg.heads, cfg.ffn, cfg.context, cfg.seed,
+                                         cfg.architecture)
+            if cfg.item_marker:
+                self.tokenizer.use_item_marker(cfg.item_marker)
+        self.model.to(self.device)
+        self.bf16 = use_bf16(cfg, self.device.type)
+        self.device_name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
+        # the loss weights before and from label_loss_from_step, built once (not a host-to-device copy per step)
+        self.weights_by_phase = {late: answer_token_weights(self.tokenizer.codec, cfg, cfg.label_loss_from_step if late else 0, self.device)
+                                 for late in (False, True)}
+        self.bank = ExampleBank(self.tokenizer, data / "train.jsonl", min(cfg.max_train_tokens, cfg.context), cfg.task_weights,
+                                augment=cfg.augment, orders=cfg.augment_orders, seed=cfg.seed, frames=cfg.augment_frames)
+        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2]
+        no_decay = [p for n, p in self.model.named_parameters() if p.ndim < 2]
+        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                      {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98),
+                                     fused=self.device.type == "cuda")
+        self.rng = random.Random(f"{cfg.seed}:{self.rank}")
+        self.state = TrainerState()
+        if saved is not None:
+            self.opt.load_state_dict(saved.optimizer)
+            self.state = saved
+            self.load_rng_state(saved)
+        self.net = self.model
+        if self.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+        self.log = open(self.out / "train_log.jsonl", "a") if self.rank == 0 else None
+        self.bar = None
+        if progress and self.rank == 0:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=cfg.max_steps, initial=self.state.step, desc="training", unit="step", disable=None)
+        self.skipped = self.bad_steps = 0
+
+    def load_rng_state(self, saved: TrainerState) -> None:
+        """This rank's sampling RNG and torch's RNG as the checkpoint left them."""
+        self.rng.setstate(_to_rng_state(saved.rng[self.rank] if self.rank < len(saved.rng) else saved.rng[0]))
+        self.torch.set_rng_state(saved.torch_rng)
+
+    def max_len(self) -> int:
+        """The length curriculum: the longest example (tokens) allowed at the current step."""
+        cfg = self.cfg
+        frac = min(1.0, self.state.step / max(1, cfg.curriculum_steps))
+        return int(cfg.curriculum_start_tokens + frac * (cfg.max_train_tokens - cfg.curriculum_start_tokens))
+
+    def next_batch(self, max_len: int) -> list:
+        """The next batch from the queue, refilled with a length-sorted, shuffled group when empty."""
+        if not self.state.queue:
+            cfg = self.cfg
+            group = sorted(self.bank.sample(self.rng, cfg.batch_size * 8, max_len), key=lambda r: r[0])
+            self.state.queue = [group[i : i + cfg.batch_size] for i in range(0, len(group), cfg.batch_size)]
+            self.rng.shuffle(self.state.queue)
+        return self.state.queue.pop()
+
+    def training_step(self, batch: list):
+        """One optimizer step; returns (loss, tokens in the batch). A step whose gradient is not finite
+        is skipped, and MAX_BAD_STEPS of them in a row stop the run."""
+        torch, cfg, step = self.torch, self.cfg, self.state.step
+        cpu_batch = _collate(batch, self.tokenizer.pad_token_id)
+        n_tok = int(cpu_batch[1].sum()) * self.world  # counted on the CPU: no GPU sync per step
+        ids, mask, labels, pos = (t.to(self.device, non_blocking=True) for t in cpu_batch)
+        for g in self.opt.param_groups:
             g["lr"] = lr_at(cfg, step)
-        token_weights = weights_by_phase[step >= cfg.label_loss_from_step]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        token_weights = self.weights_by_phase[step >= cfg.label_loss_from_step]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if token_weights is not None:
-                logits = net(input_ids=ids, attention_mask=mask, position_ids=pos).logits
+                logits = self.net(input_ids=ids, attention_mask=mask, position_ids=pos).logits
                 loss = weighted_loss(logits, labels, token_weights)
             else:
-                loss = net(input_ids=ids, attention_mask=mask, position_ids=pos, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
+                loss = self.net(input_ids=ids, attention_mask=mask, position_ids=pos, labels=labels).loss
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         # A non-finite step must not reach the weights (a bf16 continuation run on a GPU went NaN at
         # step 490 and never came back). One sync per step; the decision is the same on every DDP rank.
         if torch.isfinite(grad_norm):
-            opt.step()
-            bad_steps = 0
+            self.opt.step()
+            self.bad_steps = 0
         else:
-            skipped += 1
-            bad_steps += 1
-            if bad_steps >= MAX_BAD_STEPS:
+            self.skipped += 1
+            self.bad_steps += 1
+            if self.bad_steps >= MAX_BAD_STEPS:
                 raise TrainingDivergedError(
-                    f"training diverged: loss not finite for {bad_steps} steps in a row at step {step + 1} "
-                    f"(the last checkpoint in {ckpt} holds finite weights); lower lr or raise warmup_steps")
-        step += 1
-        tokens_seen += n_tok
-        window_tokens += n_tok
-        if bar is not None:
-            bar.update(1)
-        if rank == 0 and step % cfg.log_every == 0:
-            now = time.time()
-            tps = window_tokens / max(1e-9, now - window_t)
-            window_tokens, window_t = 0, now
-            rec = {"device": device_name, "step": step, "loss": round(loss.item(), 4), "lr": lr_at(cfg, step), "tokens_seen": tokens_seen,
-                   "tokens_per_s": round(tps, 1), "minutes": round((elapsed + now - t_start) / 60, 2), "max_len": max_len,
-                   "world": world, "bf16": bf16, "skipped_steps": skipped}
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            if bar is not None:
-                bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tps:.0f}")
-        if rank == 0 and cfg.snapshot_every and step % cfg.snapshot_every == 0:
-            _save_weights(model, tokenizer, out / "snapshots" / f"step_{step:06d}")
-        if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
-            _save(model, tokenizer, opt, ckpt, step, tokens_seen, elapsed + time.time() - t_start, rng, rank, world, cfg, queue)
-            last_ckpt = time.time()
-    _save(model, tokenizer, opt, ckpt, step, tokens_seen, elapsed + time.time() - t_start, rng, rank, world, cfg, queue)
-    if bar is not None:
-        bar.close()
-    if log:
-        log.close()
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
-    global _last_model
-    _last_model = model  # kept for inspection (tests compare ranks' weights)
-    return ckpt
+                    f"training diverged: loss not finite for {self.bad_steps} steps in a row at step {step + 1} "
+                    f"(the last checkpoint in {self.ckpt} holds finite weights); lower lr or raise warmup_steps")
+        return loss, n_tok
+
+    def log_step(self, loss, max_len: int, tokens_per_s: float, minutes: float) -> None:
+        rec = {"device": self.device_name, "step": self.state.step, "loss": round(loss.item(), 4), "lr": lr_at(self.cfg, self.state.step),
+               "tokens_seen": self.state.tokens_seen, "tokens_per_s": round(tokens_per_s, 1), "minutes": round(minutes, 2),
+               "max_len": max_len, "world": self.world, "bf16": self.bf16, "skipped_steps": self.skipped}
+        self.log.write(json.dumps(rec) + "\n")
+        self.log.flush()
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_per_s:.0f}")
+
+    def save_snapshot(self) -> None:
+        _save_weights(self.model, self.tokenizer, self.out / "snapshots" / f"step_{self.state.step:06d}")
+
+    def save_checkpoint(self, elapsed: float) -> None:
+        """Weights, tokenizer, config and TrainerState, written to a temporary folder and swapped in
+        (a kill mid-save leaves the previous checkpoint); every rank's RNG is gathered to rank 0."""
+        import shutil
+
+        torch = self.torch
+        rng_states = [_rng_state_to_list(self.rng.getstate())]
+        if self.world > 1:
+            import torch.distributed as dist
+
+            gathered = [None] * self.world
+            dist.all_gather_object(gathered, rng_states[0])
+            rng_states = gathered
+        if self.rank != 0:
+            return
+        self.state.elapsed, self.state.rng = elapsed, rng_states
+        self.state.torch_rng, self.state.optimizer = torch.get_rng_state(), self.opt.state_dict()
+        ckpt = self.ckpt
+        tmp = ckpt.with_name(ckpt.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(tmp, safe_serialization=True)
+        self.tokenizer.save_pretrained(tmp)
+        self.state.save(tmp)
+        (tmp / "train_config.json").write_text(json.dumps(self.cfg.__dict__, indent=1))
+        self.state.optimizer = None  # held only while saving
+        if ckpt.exists():
+            old = ckpt.with_name(ckpt.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            ckpt.rename(old)
+            tmp.rename(ckpt)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(ckpt)
+
+    def train(self, max_minutes: float | None = None, stop_at_step: int | None = None) -> Path:
+        """Run to ``max_steps`` (or stop early with a checkpoint, as a kill would); returns the checkpoint."""
+        cfg, state = self.cfg, self.state
+        last_ckpt = t_start = time.time()
+        base_elapsed = state.elapsed
+        window_tokens, window_t = 0, time.time()
+        self.model.train()
+        while state.step < cfg.max_steps:
+            if max_minutes is not None and (time.time() - t_start) / 60 > max_minutes:
+                break
+            if stop_at_step is not None and state.step >= stop_at_step:
+                break
+            max_len = self.max_len()
+            loss, n_tok = self.training_step(self.next_batch(max_len))
+            state.step += 1
+            state.tokens_seen += n_tok
+            window_tokens += n_tok
+            if self.bar is not None:
+                self.bar.update(1)
+            if self.rank == 0 and state.step % cfg.log_every == 0:
+                now = time.time()
+                self.log_step(loss, max_len, window_tokens / max(1e-9, now - window_t), (base_elapsed + now - t_start) / 60)
+                window_tokens, window_t = 0, now
+            if self.rank == 0 and cfg.snapshot_every and state.step % cfg.snapshot_every == 0:
+                self.save_snapshot()
+            if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
+                self.save_checkpoint(base_elapsed + time.time() - t_start)
+                last_ckpt = time.time()
+        self.save_checkpoint(base_elapsed + time.time() - t_start)
+        self.close()
+        return self.ckpt
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.log:
+            self.log.close()
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
 
 
-_last_model = None
+def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = None, progress: bool = True,
+          stop_at_step: int | None = None) -> Path:
+    """Train (or resume) a run; ``max_minutes`` / ``stop_at_step`` stop early with a checkpoint, as a kill would."""
+    return Trainer(cfg, resume, progress).train(max_minutes, stop_at_step)
 
 
 def _rng_state_to_list(state):
@@ -464,34 +569,3 @@ def _save_weights(model, tokenizer, folder: Path) -> None:
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     tmp.rename(folder)
-
-
-def _save(model, tokenizer, opt, ckpt: Path, step, tokens_seen, elapsed, rng, rank, world, cfg, queue) -> None:
-    import torch
-    import torch.distributed as dist
-
-    rng_states = [_rng_state_to_list(rng.getstate())]
-    if world > 1:
-        gathered = [None] * world
-        dist.all_gather_object(gathered, rng_states[0])
-        rng_states = gathered
-    if rank != 0:
-        return
-    tmp = ckpt.with_name(ckpt.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    torch.save({"optimizer": opt.state_dict(), "step": step, "tokens_seen": tokens_seen, "elapsed": elapsed,
-                "rng": rng_states, "torch_rng": torch.get_rng_state(),
-                "queue": [[[n, p, a, al] for n, p, a, al in b] for b in queue]}, tmp / "trainer_state.pt")
-    (tmp / "train_config.json").write_text(json.dumps(cfg.__dict__, indent=1))
-    if ckpt.exists():
-        old = ckpt.with_name(ckpt.name + ".old")
-        import shutil
-
-        shutil.rmtree(old, ignore_errors=True)
-        ckpt.rename(old)
-        tmp.rename(ckpt)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(ckpt)

@@ -76,7 +76,6 @@ def unpack(pack_dir: Path, run: Path) -> list[Path]:
     import io
     import shutil
 
-    import torch
     from safetensors.torch import load_file, save_file
 
     data = b"".join(p.read_bytes() for p in sorted(pack_dir.glob("final.tar.part*")))

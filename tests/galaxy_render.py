@@ -12,7 +12,6 @@ stub received and every file that appeared outside the stub's own record.
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys

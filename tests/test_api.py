@@ -25,12 +25,13 @@ PROMPTS = {
 }
 
 
-def test_every_task_answers_in_a_valid_format(tiny_model):
+@pytest.mark.parametrize("backend, runtime", [("torch", "torch-cpu"), ("auto", "onnxruntime-CPUExecutionProvider")])
+def test_every_task_answers_in_a_valid_format(random_model, backend, runtime):
     assert set(PROMPTS) == set(TASKS)
-    answers = ask(list(PROMPTS.values()), model=tiny_model)
+    answers = ask(list(PROMPTS.values()), model=random_model, backend=backend)
     for (task_id, prompt), a in zip(PROMPTS.items(), answers):
         task = TASKS[task_id]
-        assert a.task == task_id and a.model and a.runtime == "torch-cpu"
+        assert a.task == task_id and a.model and a.runtime == runtime
         assert 0.0 < a.probability <= 1.0
         if task.labels:
             assert a.answer in task.labels
@@ -48,26 +49,26 @@ def test_every_task_answers_in_a_valid_format(tiny_model):
             assert a.check.expected == "300586"
 
 
-def test_single_prompt_returns_one_answer(tiny_model):
-    a = ask("ACGT, GC content =", model=tiny_model)
+def test_single_prompt_returns_one_answer(random_model):
+    a = ask("ACGT, GC content =", model=random_model)
     assert a.index == 0 and a.check.expected == "0.500"
     assert a.to_dict()["check"] == {"expected": "0.500", "agree": a.answer == "0.500"}
 
 
-def test_too_long_sequence_names_the_limit_and_windowing(tiny_model):
+def test_too_long_sequence_names_the_limit_and_windowing(random_model):
     with pytest.raises(SequenceTooLongError, match="window-size"):
-        ask("A" * 5000 + ", promoter =", model=tiny_model)
+        ask("A" * 5000 + ", promoter =", model=random_model)
 
 
-def test_predict_windows(tiny_model):
-    answers = list(predict("promoter", [("r1", "ACGT" * 30), ("r2", "TTTT")], window_size=50, window_step=40, model=tiny_model))
+def test_predict_windows(random_model):
+    answers = list(predict("promoter", [("r1", "ACGT" * 30), ("r2", "TTTT")], window_size=50, window_step=40, model=random_model))
     assert [(a.id, a.window) for a in answers] == [("r1", (1, 50)), ("r1", (41, 90)), ("r1", (71, 120)), ("r2", (1, 4))]
     assert [a.index for a in answers] == [0, 1, 2, 3]
 
 
-def test_predict_rejects_a_question_of_another_task(tiny_model):
+def test_predict_rejects_a_question_of_another_task(random_model):
     with pytest.raises(ValueError, match="belongs to task"):
-        list(predict("promoter", ["ACGT"], question="GC content", model=tiny_model))
+        list(predict("promoter", ["ACGT"], question="GC content", model=random_model))
 
 
 def test_a_text_answer_never_decodes_empty_but_may_start_with_a_space_piece():
@@ -77,10 +78,10 @@ def test_a_text_answer_never_decodes_empty_but_may_start_with_a_space_piece():
     import numpy as np
 
     from genomicllm_kernel.codec import HybridCodec
-    from genomicllm_kernel.engine import Decoder
+    from genomicllm_kernel.decoding import Decoder
     from genomicllm_kernel.grammar import parse_prompt
 
-    codec = HybridCodec.from_dir(Path(__file__).resolve().parents[1] / "models" / "default")
+    codec = HybridCodec.from_pretrained(Path(__file__).resolve().parents[1] / "models" / "default")
     prompt = parse_prompt("TGAAGGTGCTTTTCTGCTTG, symbol = LYZL4, id = 131375, description =")
 
     class Scripted(Decoder):

@@ -63,6 +63,22 @@ def lab(tmp_path_factory, shipped_or_tiny_model):
     proc.wait(timeout=30)
 
 
+def _assert_fits(page, container: str) -> None:
+    """Every answer table and the panel's sequence box end inside their container and the viewport
+    (the first screenshots showed the exact-check column cut off and the text box past the edge)."""
+    overflow = page.evaluate("""(sel) => {
+        const bad = [];
+        const vw = document.documentElement.clientWidth;
+        for (const el of document.querySelectorAll('table.gllm, .genomicllm-panel textarea, .genomicllm-panel')) {
+            const box = el.closest(sel) || document.body;
+            const r = el.getBoundingClientRect(), b = box.getBoundingClientRect();
+            if (r.right > Math.min(b.right, vw) + 1) bad.push(`${el.tagName}.${el.className}: ${r.right} > ${Math.min(b.right, vw)}`);
+        }
+        return bad;
+    }""", container)
+    assert overflow == [], overflow
+
+
 def test_notebook_magic_and_panel_in_a_real_browser(lab, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     base, token, root = lab
@@ -98,6 +114,7 @@ def test_notebook_magic_and_panel_in_a_real_browser(lab, tmp_path):
             answer = panel.locator("table.gllm").inner_text()
             assert "promoter" in answer and ("True" in answer or "False" in answer)
             assert panel.locator("svg.gllm-plot").count() == 1
+            _assert_fits(page, ".jp-OutputArea-output")
             page.screenshot(path=str(artifacts / "jupyterlab_quickstart.png"), full_page=True)
         except Exception:
             page.screenshot(path=str(artifacts / "jupyterlab_failure.png"), full_page=True)
@@ -136,6 +153,7 @@ def test_voila_serves_the_panel_as_a_page(tmp_path, shipped_or_tiny_model):
                 panel.locator("button:has-text('Ask')").click()
                 panel.locator("table.gllm").wait_for(timeout=60_000)
                 assert "promoter" in panel.locator("table.gllm").inner_text()
+                _assert_fits(page, "body")
                 page.screenshot(path=str(Path(os.environ.get("GENOMICLLM_ARTIFACTS", tmp_path)) / "voila_panel.png"), full_page=True)
             finally:
                 ctx.close()

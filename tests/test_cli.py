@@ -39,8 +39,8 @@ def test_model_question_without_model_is_refused_clearly():
     assert r.returncode == 2 and "no trained GenomicLLM model" in r.stderr
 
 
-def test_ask_and_predict_with_a_model(tiny_model, tmp_path):
-    r = run("ask", "ACGTTGCAAT, splice site =", "--model", str(tiny_model), "--format", "jsonl")
+def test_ask_and_predict_with_a_model(random_model, tmp_path):
+    r = run("ask", "ACGTTGCAAT, splice site =", "--model", str(random_model), "--format", "jsonl")
     assert r.returncode == 0, r.stderr
     rec = json.loads(r.stdout)
     for key in ("index", "task", "answer", "probability", "labels", "check", "model"):
@@ -49,7 +49,7 @@ def test_ask_and_predict_with_a_model(tiny_model, tmp_path):
 
     batch = tmp_path / "prompts.txt"
     batch.write_text("ACGTTGCA, GC content =\n# comment\nATGGCCTAA, protein sequence =\n")
-    r = run("ask", "--batch", str(batch), "--model", str(tiny_model), "--format", "tsv")
+    r = run("ask", "--batch", str(batch), "--model", str(random_model), "--format", "tsv")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().split("\n")
     assert lines[0].startswith("index\tid\tstart\tend\ttask") and len(lines) == 3
@@ -57,31 +57,31 @@ def test_ask_and_predict_with_a_model(tiny_model, tmp_path):
     fa = tmp_path / "in.fa"
     fa.write_text(">a\nACGTACGTAC\n>b\nTTGACA\n")
     out = tmp_path / "out.tsv"
-    r = run("predict", "--task", "promoter", "--fasta", str(fa), "--model", str(tiny_model), "--format", "tsv", "--output", str(out))
+    r = run("predict", "--task", "promoter", "--fasta", str(fa), "--model", str(random_model), "--format", "tsv", "--output", str(out))
     assert r.returncode == 0, r.stderr
     rows = out.read_text().strip().split("\n")
     assert rows[0].split("\t")[:8] == ["index", "id", "start", "end", "task", "question", "answer", "probability"]
     assert [row.split("\t")[1] for row in rows[1:]] == ["a", "b"]
 
-    r = run("ask", "--model", str(tiny_model), stdin="ACGT, GC content =\n")
+    r = run("ask", "--model", str(random_model), stdin="ACGT, GC content =\n")
     assert r.returncode == 0 and "gc_content" in r.stdout
 
 
-def test_bad_fasta_leaves_nothing_written(tiny_model, tmp_path):
+def test_bad_fasta_leaves_nothing_written(random_model, tmp_path):
     fa = tmp_path / "bad.fa"
     fa.write_text(">a\nACGT\n>b\nAC-GT\n")
     out = tmp_path / "out.tsv"
-    r = run("predict", "--task", "promoter", "--fasta", str(fa), "--model", str(tiny_model), "--output", str(out))
+    r = run("predict", "--task", "promoter", "--fasta", str(fa), "--model", str(random_model), "--output", str(out))
     assert r.returncode == 2 and "line 4, column 3" in r.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == [fa]
 
 
-def test_unknown_task_and_item_errors(tiny_model, tmp_path):
+def test_unknown_task_and_item_errors(random_model, tmp_path):
     fa = tmp_path / "a.fa"
     fa.write_text(">a\nACGT\n")
-    r = run("predict", "--task", "promotor", "--fasta", str(fa), "--model", str(tiny_model))
+    r = run("predict", "--task", "promotor", "--fasta", str(fa), "--model", str(random_model))
     assert r.returncode == 2 and "did you mean promoter" in r.stderr
-    r = run("predict", "--task", "tf_binding", "--fasta", str(fa), "--item", "transcription factor", "--model", str(tiny_model))
+    r = run("predict", "--task", "tf_binding", "--fasta", str(fa), "--item", "transcription factor", "--model", str(random_model))
     assert r.returncode == 2 and "--item expects name=value" in r.stderr
 
 

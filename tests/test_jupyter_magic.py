@@ -11,13 +11,13 @@ from genomicllm_jupyter.display import MIMETYPE  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def ip(tmp_path_factory, tiny_model):
+def ip(tmp_path_factory, random_model):
     import os
 
     os.environ["IPYTHONDIR"] = str(tmp_path_factory.mktemp("ipython"))
     shell = start_ipython()
     shell.run_line_magic("load_ext", "genomicllm_jupyter")
-    shell.run_line_magic("config", f"GenomicLLMMagics.model = {str(tiny_model)!r}")
+    shell.run_line_magic("config", f"GenomicLLMMagics.model = {str(random_model)!r}")
     return shell
 
 
@@ -69,10 +69,10 @@ def test_mistakes_are_one_line_usage_errors(ip, line, cell, words):
             ip.run_cell_magic("genomicllm", line, cell)
 
 
-def test_panel_click_answers_and_plots(tiny_model):
+def test_panel_click_answers_and_plots(random_model):
     from genomicllm_jupyter import question_panel
 
-    panel = question_panel(model=str(tiny_model), window_size=60)
+    panel = question_panel(model=str(random_model), window_size=60)
     panel.task.value = "promoter"
     panel.sequence.value = ">long\n" + "ACGTTGCA" * 40
     panel.button.click()

@@ -1,4 +1,4 @@
-"""Real ONNX Runtime sessions against the PyTorch reference, on the tiny trained model."""
+"""Real ONNX Runtime sessions against the PyTorch reference, on the random tiny model (fast layer)."""
 import json
 
 import pytest
@@ -10,13 +10,10 @@ from genomicllm_kernel.registry import TASKS
 
 
 @pytest.fixture(scope="session")
-def exported(tiny_model, tmp_path_factory):
-    import shutil
-
-    copy = tmp_path_factory.mktemp("exported") / "model"
-    shutil.copytree(tiny_model, copy)  # other tests keep the torch-only folder
-    export_model(copy, quantize="int8", progress=lambda m: None)
-    return copy
+def exported(random_model):
+    """The random tiny model, which the fixture exports with export_model (fp32 + int8)."""
+    assert (random_model / "onnx" / "model_int8.onnx").exists()
+    return random_model
 
 
 def test_export_passes_checker_and_parity(exported):
@@ -48,11 +45,11 @@ def test_int8_backend_answers(exported):
     assert a.runtime.endswith("-int8") and a.answer in TASKS["splice_site"].labels
 
 
-def test_missing_export_is_a_clear_error(tiny_model, tmp_path):
+def test_missing_export_is_a_clear_error(random_model, tmp_path):
     import shutil
 
     copy = tmp_path / "m"
-    shutil.copytree(tiny_model, copy, ignore=shutil.ignore_patterns("onnx"))
+    shutil.copytree(random_model, copy, ignore=shutil.ignore_patterns("onnx"))
     with pytest.raises(api.ModelUnavailableError, match="genomicllm export"):
         api.ask(PARITY_PROMPTS[0], model=copy, backend="onnx")
 

@@ -185,12 +185,12 @@ def test_odd_numbers_are_refused(capsys, random_model, fasta, args, words):
 
 
 def test_stated_limits_are_exact(capsys, random_model):
-    from genomicllm_kernel.api import load_engine, sequence_limit
+    from genomicllm_kernel.engine import GenomicLLM
     from genomicllm_kernel.grammar import make_prompt
 
-    engine = load_engine(random_model)
+    llm = GenomicLLM.from_pretrained(random_model)
     for question in ("protein sequence", "GC content", "reverse sequence", "core promoter"):
-        limit = sequence_limit(engine.decoder, make_prompt(question, "A"), engine.context)
+        limit = llm.sequence_limit(make_prompt(question, "A"))
         rc, out, err = main(capsys, "ask", f"{'A' * limit}, {question} =", "--model", random_model, "--format", "jsonl")
         assert rc == 0, (question, limit, err)
         rc, out, err = main(capsys, "ask", f"{'A' * (limit + 1)}, {question} =", "--model", random_model)

@@ -6,6 +6,7 @@ from genomicllm_kernel import checks
 from genomicllm_kernel.errors import InputError
 from genomicllm_kernel.grammar import format_prompt, make_prompt, parse_prompt
 from genomicllm_kernel.registry import TASKS, all_question_keys
+from genomicllm_kernel.codec import HybridCodec
 from genomicllm_kernel.tokenizer import GenomicLLMTokenizer, learn_text_pieces
 
 TOK = GenomicLLMTokenizer(text_pieces=learn_text_pieces(["BRCA1 DNA repair associated"] * 5 + ["symbol = X"] * 5))
@@ -151,10 +152,43 @@ def test_item_marker_after_the_name_sits_where_the_question_ends(tmp_path):
     # the layout travels with the tokenizer files, for both the transformers and the ONNX Runtime path
     AFTER.save_pretrained(tmp_path / "after")
     assert GenomicLLMTokenizer.from_pretrained(tmp_path / "after").item_marker == "after_name"
-    assert HybridCodec.from_dir(tmp_path / "after").prompt_tokens(prompt) == tokens
+    assert HybridCodec.from_pretrained(tmp_path / "after").prompt_tokens(prompt) == tokens
     TOK.save_pretrained(tmp_path / "before")
-    assert HybridCodec.from_dir(tmp_path / "before").item_marker == "before_name"
+    assert HybridCodec.from_pretrained(tmp_path / "before").item_marker == "before_name"
     (tmp_path / "before" / "tokenizer_config.json").unlink()  # folders from before the setting existed
-    assert HybridCodec.from_dir(tmp_path / "before").prompt_tokens(prompt) == TOK.prompt_tokens(prompt)
+    assert HybridCodec.from_pretrained(tmp_path / "before").prompt_tokens(prompt) == TOK.prompt_tokens(prompt)
     with pytest.raises(InputError, match="item_marker must be one of"):
         HybridCodec(TOK.vocab, "inside_value")
+
+
+def test_the_shipped_model_folder_saves_every_setting(tmp_path):
+    """Nothing is inferred from the vocabulary for the shipped model: every codec setting is read
+    from tokenizer_config.json, in one place, by both loaders; a saved folder round-trips them."""
+    from pathlib import Path
+
+    from genomicllm_kernel.codec import SETTINGS
+
+    shipped = Path(__file__).resolve().parents[1] / "models" / "default"
+    for folder in (shipped, shipped / "onnx"):
+        codec = HybridCodec.from_pretrained(folder)
+        assert codec.inferred == [] and set(codec.settings()) == set(SETTINGS)
+    hf = GenomicLLMTokenizer.from_pretrained(shipped)
+    assert hf.codec.settings() == HybridCodec.from_pretrained(shipped).settings()
+    tok = GenomicLLMTokenizer(text_pieces=["gene"], item_marker="after_name")
+    tok.save_pretrained(tmp_path)
+    saved = HybridCodec.from_pretrained(tmp_path)
+    assert saved.inferred == [] and saved.settings() == tok.codec.settings() == {
+        "item_marker": "after_name", "gc_scratchpad": True, "item_pointers": True}
+
+
+def test_ids_come_from_the_saved_vocabulary_not_the_registry_order(monkeypatch):
+    """Reordering the registry's fixed vocabulary cannot shift a shipped model's token ids."""
+    from pathlib import Path
+
+    from genomicllm_kernel import codec as codec_module
+
+    shipped = Path(__file__).resolve().parents[1] / "models" / "default"
+    before = HybridCodec.from_pretrained(shipped).encode_prompt("ACGTTGCA, GC content =")
+    original = codec_module.base_vocabulary
+    monkeypatch.setattr(codec_module, "base_vocabulary", lambda: list(reversed(original())))
+    assert HybridCodec.from_pretrained(shipped).encode_prompt("ACGTTGCA, GC content =") == before

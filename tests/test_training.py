@@ -36,15 +36,15 @@ def test_two_gloo_ranks_end_identical(small_corpus, tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(
         "import os, sys\n"
-        "from genomicllm_kernel.training import TrainConfig, train\n"
+        "from genomicllm_kernel.training import TrainConfig, Trainer\n"
         f"cfg = TrainConfig.load({str(ROOT / 'configs' / 'tiny.toml')!r})\n"
         f"cfg.data = {str(small_corpus)!r}\n"
         "cfg.out = sys.argv[1]\n"
         "cfg.max_steps = 3\n"
-        "train(cfg, progress=False)\n"
+        "trainer = Trainer(cfg, progress=False)\n"
+        "trainer.train()\n"
         "import torch\n"
-        "from genomicllm_kernel.training import _last_model\n"
-        "torch.save({k: v for k, v in _last_model.state_dict().items()}, os.path.join(sys.argv[1], f'rank{os.environ[\"RANK\"]}.pt'))\n"
+        "torch.save({k: v for k, v in trainer.model.state_dict().items()}, os.path.join(sys.argv[1], f'rank{os.environ[\"RANK\"]}.pt'))\n"
     )
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

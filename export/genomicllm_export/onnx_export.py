@@ -65,14 +65,14 @@ def keep_last_logits(path: Path) -> None:
 def parity_report(model_dir: Path, onnx_folder: Path, filename: str = "model.onnx", prompts=None) -> dict:
     """Answer the parity prompts with PyTorch and ONNX Runtime; compare answers and label probabilities."""
     from genomicllm_kernel.codec import HybridCodec
-    from genomicllm_kernel.engine import TorchDecoder
+    from genomicllm_kernel.decoding import TorchDecoder
     from genomicllm_kernel.grammar import parse_prompt
     from genomicllm_kernel.model import load_torch_model
     from genomicllm_kernel.ort_backend import ORTDecoder
 
     net, tok = load_torch_model(model_dir)
     torch_dec = TorchDecoder(net, tok, threads=1)
-    ort_dec = ORTDecoder(onnx_folder, HybridCodec.from_dir(onnx_folder), threads=1, filename=filename)
+    ort_dec = ORTDecoder(onnx_folder, HybridCodec.from_pretrained(onnx_folder), threads=1, filename=filename)
     rows, max_diff, same = [], 0.0, 0
     for text in prompts or PARITY_PROMPTS:
         p = parse_prompt(text)

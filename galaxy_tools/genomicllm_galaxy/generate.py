@@ -16,22 +16,26 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from genomicllm_kernel.cli import _header
-from genomicllm_kernel.registry import LABEL, TASKS, Task
+from genomicllm_kernel.registry import TASKS, Task
 
 HERE = Path(__file__).resolve().parent.parent
 ROOT = HERE.parent
 GUE_TASKS = {"promoter", "splice_site", "tf_binding"}
 
-#: a small test input per task (files in galaxy_tools/test-data) and the question to ask
-TEST_INPUT = {
-    "splice_site": ("splice.fa", None), "enhancer": ("regulatory.fa", None), "promoter": ("promoter.fa", "core promoter"),
-    "open_chromatin": ("regulatory.fa", None), "regulatory": ("regulatory.fa", None), "tf_binding": ("tf.fa", None),
-    "orf": ("cds.fa", None), "sequence_direction": ("cds.fa", None), "gene_biotype": ("cds.fa", None),
-    "gc_content": ("gc.fa", None), "nt2aa": ("cds.fa", None), "reverse_complement": ("gc.fa", "reverse complementary sequence"),
-    "gene_description": ("cds.fa", None), "reading_comprehension": ("cds.fa", None),
+#: per task: a small test input (galaxy_tools/test-data), the parameters its test sets, and the
+#: exact value the check must report for the first record (tasks with an exact computation)
+TESTS = {
+    "splice_site": ("splice.fa", {}, None), "enhancer": ("regulatory.fa", {}, None),
+    "promoter": ("promoter.fa", {"question": "core promoter"}, None), "open_chromatin": ("regulatory.fa", {}, None),
+    "regulatory": ("regulatory.fa", {}, None), "tf_binding": ("tf.fa", {"transcription_factor": "CTCF"}, None),
+    "orf": ("cds.fa", {}, None), "sequence_direction": ("cds.fa", {}, None), "gene_biotype": ("cds.fa", {}, None),
+    "gc_content": ("gc.fa", {}, "0.500"), "nt2aa": ("cds.fa", {}, "MAASE*"),
+    "reverse_complement": ("gc.fa", {"question": "reverse complementary sequence"}, "TGCAACGT"),
+    "gene_description": ("cds.fa", {"symbol": "BRCA1"}, None),
+    "reading_comprehension": ("cds.fa", {"item_name": "symbol", "symbol": "BRCA1"}, "BRCA1"),
 }
-#: the exact values the checks must report for the first record of the test input
-EXACT_FIRST = {"gc_content": "0.500", "reverse_complement": "TGCAACGT", "nt2aa": "MAASE*"}
+ITEM_VALIDATOR = ('            <validator type="regex" message="letters, digits, space, colon, dot, dash or underscore">'
+                  '^[A-Za-z0-9 :._-]{quantifier}$</validator>\n')
 
 
 def _metrics_line(task: Task) -> str:
@@ -52,10 +56,9 @@ def _metrics_line(task: Task) -> str:
 
 
 def _question_param(task: Task) -> str:
-    if task.id == "reading_comprehension":
-        return ('        <param name="item_name" type="text" value="symbol" label="Item to read back" help="the name of an item given below">\n'
-                '            <validator type="regex" message="letters, digits, space, colon, dot, dash or underscore">^[A-Za-z0-9 :._-]+$</validator>\n'
-                '        </param>\n')
+    if task.extractive:  # the question names the item to read back
+        return (f'        <param name="item_name" type="text" value={quoteattr(task.items[0].name)} label="Item to read back" '
+                'help="the name of an item given below">\n' + ITEM_VALIDATOR.format(quantifier="+") + '        </param>\n')
     if len(task.question_keys) == 1:
         return ""
     selected = ' selected="true"'
@@ -65,26 +68,22 @@ def _question_param(task: Task) -> str:
 
 
 def _item_params(task: Task) -> list[tuple[str, str, str]]:
-    items = [(spec.name, spec.name.replace(" ", "_"), spec.help) for spec in task.items]
-    if task.id == "reading_comprehension":
-        items = [("symbol", "symbol", "gene symbol, e.g. BRCA1"), ("id", "id", "Entrez gene id, e.g. 672")]
-    return items
+    return [(spec.name, spec.name.replace(" ", "_"), spec.help) for spec in task.items]
 
 
 def window_limit(task: Task) -> int:
     """The longest window (nt) the shipped model reads for every question of ``task`` without items:
     the Galaxy window-size bound, computed by the same function the kernel's length check uses."""
-    from genomicllm_kernel.api import sequence_limit
     from genomicllm_kernel.codec import HybridCodec
-    from genomicllm_kernel.engine import Decoder
+    from genomicllm_kernel.engine import sequence_limit
     from genomicllm_kernel.grammar import make_prompt
 
     model = ROOT / "models" / "default"
     context = json.loads((model / "config.json").read_text())["max_position_embeddings"]
-    decoder = Decoder(HybridCodec.from_dir(model), context)
+    codec = HybridCodec.from_pretrained(model)
     keys = task.question_keys if not task.extractive else [f"{task.default_question} symbol"]
     items = {"symbol": "X"} if task.extractive else None
-    return min(sequence_limit(decoder, make_prompt(k, "A", items), context) for k in keys)
+    return min(sequence_limit(codec, make_prompt(k, "A", items), context) for k in keys)
 
 
 def _extra_tests(task: Task, n_cols: int) -> str:
@@ -128,36 +127,26 @@ def _extra_tests(task: Task, n_cols: int) -> str:
 def tool_xml(task: Task) -> str:
     tid = f"genomicllm_{task.id}"
     question_arg = ""
-    if task.id == "reading_comprehension":
-        question_arg = "    --question 'reading comprehension: $item_name'\n"
+    if task.extractive:
+        question_arg = f"    --question '{task.default_question} $item_name'\n"
     elif len(task.question_keys) > 1:
         question_arg = "    --question '$question'\n"
     item_cmd = "".join(f"#if str(${var}).strip():\n    --item '{name}=${var}'\n#end if\n" for name, var, _ in _item_params(task))
     item_params = "".join(
         f'        <param name="{var}" type="text" value="" optional="true" label={quoteattr(name)} help={quoteattr(help_)}>\n'
-        f'            <validator type="regex" message="letters, digits, space, colon, dot, dash or underscore">^[A-Za-z0-9 :._-]*$</validator>\n'
-        f'        </param>\n' for name, var, help_ in _item_params(task))
+        + ITEM_VALIDATOR.format(quantifier="*") + '        </param>\n' for name, var, help_ in _item_params(task))
     labels = list(task.labels)
     header = "\t".join(_header(labels))
     n_cols = len(header.split("\t"))
-    fa, question = TEST_INPUT[task.id]
+    fa, params, exact_first = TESTS[task.id]
     max_window = window_limit(task)
-    q_test = f'            <param name="question" value={quoteattr(question)}/>\n' if question else ""
-    if task.id == "reading_comprehension":
-        q_test = '            <param name="item_name" value="symbol"/>\n            <param name="symbol" value="BRCA1"/>\n'
-    elif task.id == "gene_description":
-        q_test = '            <param name="symbol" value="BRCA1"/>\n'
-    elif task.id == "tf_binding":
-        q_test = '            <param name="transcription_factor" value="CTCF"/>\n'
+    q_test = "".join(f'            <param name="{k}" value={quoteattr(v)}/>\n' for k, v in params.items())
     answer_re = "(" + "|".join(labels) + ")" if labels else ".+"
-    q_shown = question or task.default_question
-    if task.id == "reading_comprehension":
-        q_shown = "reading comprehension: symbol"
+    q_shown = f"{task.default_question} {params['item_name']}" if task.extractive else params.get("question", task.default_question)
     exact = ""
-    if task.id in EXACT_FIRST:
-        exact = f'                    <has_line_matching expression="^0\\tseq1\\t\\t\\t{task.id}\\t.*\\t{EXACT_FIRST[task.id].replace("*", "[*]")}\\t(agree|disagree)\\t.*$"/>\n'
-    if task.id == "reading_comprehension":
-        exact = '                    <has_line_matching expression="^0\\tseq1\\t\\t\\treading_comprehension\\t.*\\tBRCA1\\t(agree|disagree)\\t.*$"/>\n'
+    if exact_first:
+        check_re = exact_first.replace("*", "[*]")
+        exact = f'                    <has_line_matching expression="^0\\tseq1\\t\\t\\t{task.id}\\t.*\\t{check_re}\\t(agree|disagree)\\t.*$"/>\n'
     window_test = ""
     if task.is_classification:
         window_test = f'''        <test expect_num_outputs="1">

@@ -32,9 +32,9 @@ from pathlib import Path
 
 from ..errors import InputError
 from . import builders
-from .annotation import Annotation, read_annotation, read_gencode_parquet
+from .annotation import read_annotation, read_gencode_parquet
 from .builders import Context, Example
-from .genome import Contig, Genome, read_fasta_contigs, read_maf_reference
+from .genome import Genome, read_fasta_contigs, read_maf_reference
 from .sources import fetch_all, source_record
 
 LOCUS = 1_000_000
@@ -326,32 +326,16 @@ def build(out: Path, small: bool = False, seed: int = 0, cache: Path | None = No
         peaks += [p for p in read_bed_regions(enhancers) if p[0] in genome.contigs]
 
     ctx = Context(genome, ann, splitter, rng, scale, peaks, tf_sites, {c: sorted(v) for c, v in cpg.items()},
-                  records, extra_tss)
-    chip = _read_chip_peaks(paths, splitter, seed, small)
+                  records, extra_tss, exon_rows=exon_rows, chip_peaks=_read_chip_peaks(paths, splitter, seed, small))
     examples: list[Example] = []
-    steps = [
-        ("splice_site", lambda: builders.splice_site(ctx)),
-        ("promoter", lambda: builders.promoter(ctx)),
-        ("orf", lambda: builders.orf(ctx)),
-        ("nt2aa", lambda: builders.nt2aa(ctx)),
-        ("sequence_direction", lambda: builders.sequence_direction(ctx)),
-        ("gene_biotype", lambda: builders.gene_biotype(ctx, exon_rows)),
-        ("gc_content", lambda: builders.gc_content(ctx)),
-        ("reverse_complement", lambda: builders.reverse_complement(ctx)),
-        ("open_chromatin / enhancer / regulatory", lambda: builders.regulatory_family(ctx)),
-        ("tf_binding", lambda: builders.tf_binding(ctx)),
-        ("tf_binding (ChIP-seq peaks)", lambda: builders.tf_peaks(ctx, chip)),
-        ("gene_description", lambda: builders.gene_description(ctx)),
-        ("reading_comprehension", lambda: builders.reading_comprehension(ctx)),
-    ]
     try:
         from tqdm import tqdm
 
-        bar = tqdm(steps, desc="building tasks", unit="task", disable=None)
+        bar = tqdm(builders.BUILDERS, desc="building tasks", unit="task", disable=None)
     except ImportError:  # pragma: no cover
-        bar = steps
-    for name, fn in bar:
-        examples += fn()
+        bar = builders.BUILDERS
+    for b in bar:
+        examples += b.build(ctx)
 
     # A second genome + annotation: the hg38 alpha-globin locus (test), or the user's own pair.
     extra = [(paths["augustus"]["hg38"], paths["augustus"]["hg38_gtf"], "hg38 alpha-globin locus", "test")]
@@ -364,9 +348,10 @@ def build(out: Path, small: bool = False, seed: int = 0, cache: Path | None = No
             g.add(c)
         user_split = (lambda c, s, e: "test") if forced else Splitter(seed, [])
         sub = Context(g, read_annotation(an), user_split, random.Random(f"{seed}:{label}"), scale if forced else scale)
-        for fn in (builders.splice_site, builders.promoter, builders.orf, builders.nt2aa,
-                   builders.sequence_direction, builders.gc_content, builders.reverse_complement):
-            part = fn(sub)
+        for b in builders.BUILDERS:
+            if not b.genome_only:
+                continue
+            part = b.build(sub)
             for ex in part:
                 ex.source = f"{ex.source} [{label}]"
                 ex.region = f"{label}|{ex.region}"
@@ -399,9 +384,9 @@ def build(out: Path, small: bool = False, seed: int = 0, cache: Path | None = No
             for ex in examples:
                 if ex.split == split:
                     fh.write(json.dumps(ex.as_dict(), sort_keys=True) + "\n")
-    from .card import write_card
+    from .card import write_data_card
 
-    write_card(tmp / "DATA_CARD.md", examples, source_record(Path(cache).resolve()), dropped, leaks,
+    write_data_card(tmp / "DATA_CARD.md", examples, source_record(Path(cache).resolve()), dropped, leaks,
                dict(small=small, seed=seed, fasta=str(fasta) if fasta else None, gtf=str(gtf) if gtf else None,
                     enhancers=str(enhancers) if enhancers else None), test_genome.spans())
     if out.exists():

@@ -11,10 +11,11 @@ import bisect
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .. import checks
 from ..grammar import make_prompt
-from .annotation import Annotation, Transcript, spliced
+from .annotation import Annotation, spliced
 from .genome import Genome
 
 TATA = ("TATAAA", "TATAAT", "TATATA", "TATATT", "TATAAG")
@@ -47,6 +48,8 @@ class Context:
     cpg: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     gene_records: dict[str, dict] = field(default_factory=dict)  # symbol -> orgdb record
     extra_tss: list[tuple[str, int, str, str]] = field(default_factory=list)  # chrom, pos, strand, gene
+    exon_rows: list[tuple] = field(default_factory=list)  # gene, gene type, chrom, strand, start, end
+    chip_peaks: list[tuple[str, str, int, int, str, str]] = field(default_factory=list)  # ChIP-seq peaks (tf_peaks)
 
     def n(self, count: int) -> int:
         return max(4, int(count * self.scale))
@@ -276,7 +279,8 @@ def sequence_direction(ctx: Context):
     return out
 
 
-def gene_biotype(ctx: Context, exon_rows):
+def gene_biotype(ctx: Context):
+    exon_rows = ctx.exon_rows
     """Exonic windows of genes, protein-coding vs any other biotype (balanced)."""
     by_class = {"protein coding gene": [], "other": []}
     for gene, gtype, chrom, strand, s, e in exon_rows:
@@ -395,7 +399,8 @@ def tf_binding(ctx: Context):
     return out
 
 
-def tf_peaks(ctx: Context, peaks: list[tuple[str, str, int, int, str, str]]):
+def tf_peaks(ctx: Context):
+    peaks = ctx.chip_peaks
     """ChIP-seq peak sequences (tf, chrom, start, end, sequence, source): the central 101 bp with
     the ``transcription factor`` item, against GC-matched genomic windows of the same length and
     split that carry the same item. The peaks lie on chromosomes this machine has no sequence for,
@@ -468,3 +473,33 @@ def reading_comprehension(ctx: Context):
             out.append(_ex("reading_comprehension", f"reading comprehension: {target}", seq, items[target],
                            "org.Hs.eg.db records", t.chrom, t.start, t.end, split, **items))
     return out
+
+
+@dataclass(frozen=True)
+class Builder:
+    """One corpus builder: ``build(ctx) -> examples``. ``genome_only`` builders need nothing but a
+    genome and its annotation, so they also run on a second genome (the hg38 test locus, or the
+    user's ``--fasta/--gtf``)."""
+
+    name: str
+    build: Callable[[Context], list]
+    genome_only: bool = False
+
+
+#: every builder, in the order the corpus is built (the order fixes the random draws, so a seed
+#: gives the same bytes): adding a task is one registry entry plus its builder here
+BUILDERS: tuple[Builder, ...] = (
+    Builder("splice_site", splice_site, genome_only=True),
+    Builder("promoter", promoter, genome_only=True),
+    Builder("orf", orf, genome_only=True),
+    Builder("nt2aa", nt2aa, genome_only=True),
+    Builder("sequence_direction", sequence_direction, genome_only=True),
+    Builder("gene_biotype", gene_biotype),
+    Builder("gc_content", gc_content, genome_only=True),
+    Builder("reverse_complement", reverse_complement, genome_only=True),
+    Builder("open_chromatin / enhancer / regulatory", regulatory_family),
+    Builder("tf_binding", tf_binding),
+    Builder("tf_binding (ChIP-seq peaks)", tf_peaks),
+    Builder("gene_description", gene_description),
+    Builder("reading_comprehension", reading_comprehension),
+)

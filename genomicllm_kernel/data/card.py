@@ -5,7 +5,7 @@ import statistics
 from collections import Counter, defaultdict
 
 
-def write_card(path, examples, sources: dict, dropped: int, leaks: dict, options: dict, test_spans) -> None:
+def write_data_card(path, examples, sources: dict, dropped: int, leaks: dict, options: dict, test_spans) -> None:
     by = Counter((e.task, e.split) for e in examples)
     tasks = sorted({e.task for e in examples})
     lines = ["# GenomicLLM corpus: data card", "",

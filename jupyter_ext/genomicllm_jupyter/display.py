@@ -9,8 +9,13 @@ import json
 
 MIMETYPE = "application/vnd.genomicllm+json"
 
+# The table fits the notebook's width: a fixed layout shares the width between columns and long
+# sequences or model ids wrap anywhere instead of pushing the exact-check column off the page.
 _STYLE = (
-    "<style>.gllm td,.gllm th{padding:2px 8px;text-align:left;font-family:monospace;font-size:12px}"
+    "<style>.gllm-wrap{max-width:100%;overflow-x:auto}"
+    ".gllm{table-layout:fixed;width:100%;max-width:100%;border-collapse:collapse}"
+    ".gllm td,.gllm th{padding:2px 8px;text-align:left;font-family:monospace;font-size:12px;"
+    "overflow-wrap:anywhere;word-break:break-word;vertical-align:top}"
     ".gllm .bar{display:inline-block;height:9px;background:#4c78a8;vertical-align:middle;margin-right:4px}"
     ".gllm .agree{color:#2a7d2a;font-weight:bold}.gllm .disagree{color:#b22222;font-weight:bold}</style>"
 )
@@ -75,7 +80,9 @@ class AnswerTable:
         note = next((a.note for a in self.answers if a.note), None)
         foot = f"<div style='font-size:11px;color:#666'>model {html.escape(model or 'none')} · {html.escape(runtime or 'exact only')}"
         foot += f" · {html.escape(note)}</div>" if note else "</div>"
-        return f"{_STYLE}<table class='gllm'>{head}{''.join(body)}</table>{foot}"
+        cols = "<colgroup><col style='width:9%'><col style='width:17%'><col style='width:20%'><col style='width:14%'>" \
+               "<col style='width:20%'><col style='width:20%'></colgroup>"
+        return f"{_STYLE}<div class='gllm-wrap'><table class='gllm'>{cols}{head}{''.join(body)}</table></div>{foot}"
 
     def __repr__(self) -> str:
         lines = []

@@ -45,8 +45,10 @@ def probability_plot(answers, label: str, width: int = 520, height: int = 140) -
 class QuestionPanel(W.VBox):
     def __init__(self, model: str | None = None, backend: str = "auto", window_size: int = 300, **kwargs):
         self.model, self.backend = model, backend
-        self.sequence = W.Textarea(placeholder="Paste a DNA sequence or FASTA records", layout=W.Layout(width="100%", height="90px"),
-                                   description="Sequence")
+        # widths: a described widget adds its label to its width, so 100% overflowed the page; 'auto'
+        # with max 100% keeps every row inside the notebook (and the Voila page)
+        self.sequence = W.Textarea(placeholder="Paste a DNA sequence or FASTA records",
+                                   layout=W.Layout(width="auto", max_width="100%", height="90px"), description="Sequence")
         self.task = W.Dropdown(options=[(f"{t.title} ({t.id})", t.id) for t in TASKS.values()], value="promoter",
                                description="Task")
         self.question = W.Dropdown(description="Question")
@@ -60,18 +62,18 @@ class QuestionPanel(W.VBox):
         self.task.observe(self._task_changed, names="value")
         self.button.on_click(lambda _: self.ask())
         self._task_changed()
-        super().__init__([self.sequence, W.HBox([self.task, self.question]), self.items_box,
-                          W.HBox([self.window, self.button]), self.status, self.answer, self.plot], **kwargs)
+        row = dict(layout=W.Layout(flex_flow="row wrap", max_width="100%"))
+        kwargs.setdefault("layout", W.Layout(width="100%", max_width="100%", overflow="hidden"))
+        super().__init__([self.sequence, W.HBox([self.task, self.question], **row), self.items_box,
+                          W.HBox([self.window, self.button], **row), self.status, self.answer, self.plot], **kwargs)
         self.add_class("genomicllm-panel")
 
     def _task_changed(self, change=None) -> None:
         t = TASKS[self.task.value]
-        self.question.options = list(t.question_keys) if not t.id == "reading_comprehension" else ["reading comprehension: symbol"]
+        self.question.options = t.questions()
         self.question.value = self.question.options[0]
         self.item_fields = {spec.name: W.Text(description=spec.name, placeholder=spec.help, style={"description_width": "initial"})
                             for spec in t.items}
-        if t.id == "reading_comprehension":
-            self.item_fields = {"symbol": W.Text(description="symbol", placeholder="e.g. BRCA1")}
         self.items_box.children = list(self.item_fields.values())
 
     def ask(self) -> AnswerTable | None:

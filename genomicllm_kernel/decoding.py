@@ -1,0 +1,122 @@
+"""Turning prompts into answers with a causal LM: one forward pass for labels, constrained greedy
+decoding for everything else.
+
+The loop here is the same for every task: the prompt's answer format (:mod:`.formats`) says which
+tokens may come at each step and when the answer ends, so every answer has a valid format and the
+loop never knows which kind it runs. The same logic serves the PyTorch backend here and the ONNX
+Runtime backend (which only supplies ``start`` and ``step``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .codec import ALIGN_OFFSET, HybridCodec
+from .formats import RawAnswer  # noqa: F401 (re-exported: what a decoder returns)
+from .grammar import Prompt
+
+
+class Decoder:
+    """Backend-independent decoding; subclasses implement :meth:`start` and :meth:`step`."""
+
+    name = "abstract"
+
+    def __init__(self, tokenizer: HybridCodec, context: int):
+        self.tok = tokenizer
+        self.context = context
+
+    # A backend gives logits for the last position of each row, and a cache to continue from.
+    def start(self, ids: np.ndarray, mask: np.ndarray, pos: np.ndarray):  # -> (logits[B,V], state)
+        raise NotImplementedError
+
+    def step(self, state, next_ids: np.ndarray):  # -> (logits[B,V], state)
+        raise NotImplementedError
+
+    @staticmethod
+    def positions(mask: np.ndarray, aligned: bool) -> np.ndarray:
+        """Left-padded prompt positions; aligned answers put the final <ans> at ALIGN_OFFSET + 1."""
+        pos = np.maximum(mask.cumsum(-1) - 1, 0).astype(np.int64)
+        if aligned:
+            pos[:, -1] = ALIGN_OFFSET + 1
+        return pos
+
+    def pad_batch(self, seqs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        n = max(len(s) for s in seqs)
+        ids = np.full((len(seqs), n), self.tok.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(seqs), n), dtype=np.int64)
+        for i, s in enumerate(seqs):
+            ids[i, n - len(s):] = s
+            mask[i, n - len(s):] = 1
+        return ids, mask
+
+    def answer_batch(self, prompts: list[Prompt], encoded: list[list[int]] | None = None) -> list[RawAnswer]:
+        """Answer prompts of one task (the caller groups by task); ``encoded`` are their token ids
+        when the caller already has them (the length check encodes every prompt once)."""
+        fmt = self.tok.answer_format(prompts[0].task)
+        seqs = encoded if encoded is not None else [self.tok.encode_prompt(p) for p in prompts]
+        ids, mask = self.pad_batch(seqs)
+        logits, state = self.start(ids, mask, self.positions(mask, fmt.aligned))
+        if fmt.single_pass:
+            return fmt.score(prompts, logits)
+        return self._generate(prompts, fmt, logits, state)
+
+    def _generate(self, prompts: list[Prompt], fmt, logits: np.ndarray, state) -> list[RawAnswer]:
+        b = len(prompts)
+        eos = self.tok.eos_token_id
+        limits = [fmt.max_steps(p) for p in prompts]
+        done = [lim == 0 for lim in limits]
+        out: list[list[int]] = [[] for _ in prompts]
+        logp = np.zeros(b)
+        step = 0
+        while not all(done):
+            nxt = np.full(b, eos, dtype=np.int64)
+            for i, p in enumerate(prompts):
+                if done[i]:
+                    continue
+                allowed, last = fmt.allowed(p, step, out[i])
+                row = logits[i, allowed].astype(np.float64)
+                lp = row - np.log(np.exp(row - row.max()).sum()) - row.max()
+                k = int(row.argmax())
+                nxt[i] = allowed[k]
+                logp[i] += lp[k]
+                if nxt[i] == eos:
+                    done[i] = True
+                    continue
+                out[i].append(int(nxt[i]))
+                if last or len(out[i]) >= limits[i]:
+                    done[i] = True
+            step += 1
+            if all(done):
+                break
+            logits, state = self.step(state, nxt)
+        return [RawAnswer(self.tok.decode_answer(p, ids), float(np.exp(lp)), None) for p, ids, lp in zip(prompts, out, logp)]
+
+
+class TorchDecoder(Decoder):
+    name = "torch"
+
+    def __init__(self, model, tokenizer, threads: int | None = None):
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.model = model
+        self.torch = torch
+        super().__init__(getattr(tokenizer, "codec", tokenizer), model.config.max_position_embeddings)
+
+    def start(self, ids, mask, pos):
+        torch = self.torch
+        ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
+        pos = torch.from_numpy(pos)
+        with torch.inference_mode():
+            out = self.model(input_ids=ids_t, attention_mask=mask_t, position_ids=pos, use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1].float().numpy(), (out.past_key_values, mask_t, pos[:, -1])
+
+    def step(self, state, next_ids):
+        torch = self.torch
+        past, mask, last_pos = state
+        mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype)], dim=1)
+        pos = (last_pos + 1).unsqueeze(1)
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.from_numpy(next_ids).unsqueeze(1), attention_mask=mask,
+                             position_ids=pos, past_key_values=past, use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1].float().numpy(), (out.past_key_values, mask, pos[:, 0])
