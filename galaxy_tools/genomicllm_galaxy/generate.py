@@ -86,41 +86,31 @@ def window_limit(task: Task) -> int:
     return min(sequence_limit(codec, make_prompt(k, "A", items), context) for k in keys)
 
 
+def _test(params: list[str], asserts: list[str]) -> str:
+    """One <test> of the tool's tabular output: parameter lines, then assert_contents lines."""
+    lines = ['        <test expect_num_outputs="1">'] + [f"            {p}" for p in params]
+    lines += ['            <output name="output">', "                <assert_contents>"]
+    lines += [f"                    {a}" for a in asserts]
+    lines += ["                </assert_contents>", "            </output>", "        </test>"]
+    return "\n".join(lines) + "\n"
+
+
 def _extra_tests(task: Task, n_cols: int) -> str:
     """Tests of the options one tool stands for: a model zip from the history (GC content, whose
     exact check holds whatever the model), and per-record items from FASTA headers (reading
     comprehension: the exact check is the header's value)."""
     if task.id == "gc_content":
-        return f'''        <test expect_num_outputs="1">
-            <param name="input" value="gc.fa" ftype="fasta"/>
-            <conditional name="model_source">
-                <param name="source" value="history"/>
-                <param name="model_archive" value="tiny_model.zip" ftype="zip"/>
-            </conditional>
-            <output name="output">
-                <assert_contents>
-                    <has_n_columns n="{n_cols}"/>
-                    <has_line_matching expression="^0\\tseq1\\t\\t\\tgc_content\\t.*\\t0\\.500\\t(agree|disagree)\\ttiny_random_model@[0-9a-f]{{12}}$"/>
-                </assert_contents>
-            </output>
-        </test>
-'''
+        return _test(['<param name="input" value="gc.fa" ftype="fasta"/>', '<conditional name="model_source">',
+                      '    <param name="source" value="history"/>', '    <param name="model_archive" value="tiny_model.zip" ftype="zip"/>',
+                      "</conditional>"],
+                     [f'<has_n_columns n="{n_cols}"/>',
+                      '<has_line_matching expression="^0\\tseq1\\t\\t\\tgc_content\\t.*\\t0\\.500\\t(agree|disagree)\\ttiny_random_model@[0-9a-f]{12}$"/>'])
     if task.id == "reading_comprehension":
-        return f'''        <test expect_num_outputs="1">
-            <param name="input" value="items.fa" ftype="fasta"/>
-            <param name="item_name" value="map location"/>
-            <param name="record_items" value="true"/>
-            <expand macro="builtin_model_test"/>
-            <output name="output">
-                <assert_contents>
-                    <has_n_columns n="{n_cols}"/>
-                    <has_n_lines n="3"/>
-                    <has_line_matching expression="^0\\tseq1\\t\\t\\treading_comprehension\\treading comprehension: map location\\t.*\\t17q21\\.31\\t(agree|disagree)\\t.*$"/>
-                    <has_line_matching expression="^1\\tseq2\\t\\t\\treading_comprehension\\treading comprehension: map location\\t.*\\t17p13\\.1\\t(agree|disagree)\\t.*$"/>
-                </assert_contents>
-            </output>
-        </test>
-'''
+        row = '<has_line_matching expression="^{n}\\t{rid}\\t\\t\\treading_comprehension\\treading comprehension: map location\\t.*\\t{value}\\t(agree|disagree)\\t.*$"/>'
+        return _test(['<param name="input" value="items.fa" ftype="fasta"/>', '<param name="item_name" value="map location"/>',
+                      '<param name="record_items" value="true"/>', '<expand macro="builtin_model_test"/>'],
+                     [f'<has_n_columns n="{n_cols}"/>', '<has_n_lines n="3"/>', row.format(n=0, rid="seq1", value="17q21\\.31"),
+                      row.format(n=1, rid="seq2", value="17p13\\.1")])
     return ""
 
 
