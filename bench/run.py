@@ -8,6 +8,7 @@ batch classification throughput on GUE-length sequences (70 and 101 nt), generat
 (reverse complement of 60-nt sequences), and peak memory of ``genomicllm predict`` streaming a
 10,000- and a 100,000-record FASTA (flat memory means streaming works).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,11 @@ def cold_start(model: str, backend: str, repeats: int = 3) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "genomicllm_kernel.cli", "ask", PARITY_PROMPTS[0], "--model", model,
-                        "--backend", backend], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "genomicllm_kernel.cli", "ask", PARITY_PROMPTS[0], "--model", model, "--backend", backend],
+            check=True,
+            capture_output=True,
+        )
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 
@@ -82,10 +86,12 @@ def peak_memory(model: str, n: int, tmp: Path, rng: random.Random) -> float:
     with open(fa, "w") as fh:
         for i, s in enumerate(gue_sequences(n, rng)):
             fh.write(f">r{i}\n{s}\n")
-    code = ("import sys; from genomicllm_kernel.cli import main; "
-            f"rc = main(['predict', '--task', 'promoter', '--question', 'core promoter', '--fasta', {str(fa)!r}, "
-            f"'--model', {model!r}, '--format', 'tsv', '--output', {str(tmp / 'out.tsv')!r}, '--batch-size', '64']); "
-            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]); sys.exit(rc)")
+    code = (
+        "import sys; from genomicllm_kernel.cli import main; "
+        f"rc = main(['predict', '--task', 'promoter', '--question', 'core promoter', '--fasta', {str(fa)!r}, "
+        f"'--model', {model!r}, '--format', 'tsv', '--output', {str(tmp / 'out.tsv')!r}, '--batch-size', '64']); "
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]); sys.exit(rc)"
+    )
     r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     lines = sum(1 for _ in open(tmp / "out.tsv"))
     assert lines == n + 1, (lines, n)
@@ -101,8 +107,9 @@ def describe_model(model: str) -> str:
     try:
         cfg = json.loads((path / "config.json").read_text())
         params = count_parameters(path)
-        return (f"`{name}` ({cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}"
-                + (f", {params / 1e6:.2f} M parameters)" if params else ")"))
+        return f"`{name}` ({cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}" + (
+            f", {params / 1e6:.2f} M parameters)" if params else ")"
+        )
     except (OSError, KeyError, ValueError):
         return f"`{name}`"
 
@@ -142,7 +149,9 @@ def main() -> None:
     ap.add_argument("--gen", type=int, default=300, help="prompts for generation throughput")
     ap.add_argument("--stream", type=int, nargs=2, default=[10000, 100000], help="FASTA sizes for the memory test")
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
-    ap.add_argument("--render-only", action="store_true", help="on the machine that measured it: rewrite the markdown (and its headers) from the .json")
+    ap.add_argument(
+        "--render-only", action="store_true", help="on the machine that measured it: rewrite the markdown (and its headers) from the .json"
+    )
     args = ap.parse_args()
     if args.render_only:
         res = json.loads(Path(args.out).with_suffix(".json").read_text())
@@ -153,8 +162,14 @@ def main() -> None:
         return
     rng = random.Random(0)
     os.environ.setdefault("GENOMICLLM_THREADS", "1")
-    res: dict = {"model": describe_model(args.model), "machine": describe_machine(),
-                 "cold_start_s": {}, "latency_ms": {}, "classification_seq_per_s": {}, "generation_seq_per_s": {}}
+    res: dict = {
+        "model": describe_model(args.model),
+        "machine": describe_machine(),
+        "cold_start_s": {},
+        "latency_ms": {},
+        "classification_seq_per_s": {},
+        "generation_seq_per_s": {},
+    }
     cls_prompts = [f"{s}, core promoter =" for s in gue_sequences(args.n, rng)]
     gen_prompts = [f"{''.join(rng.choice('ACGT') for _ in range(60))}, reverse complementary sequence =" for _ in range(args.gen)]
     for b in BACKENDS:
@@ -186,8 +201,14 @@ def main() -> None:
 
 def to_markdown(res: dict) -> str:
     b = BACKENDS
-    lines = [f"# Inference benchmark ({res['machine']})", "", f"Model: {res['model']}. Produced by `python bench/run.py` (run on an otherwise idle machine).", "",
-             "| measure | " + " | ".join(b) + " | ONNX fp32 / PyTorch | ONNX int8 / PyTorch |", "| --- |" + " --- |" * (len(b) + 2)]
+    lines = [
+        f"# Inference benchmark ({res['machine']})",
+        "",
+        f"Model: {res['model']}. Produced by `python bench/run.py` (run on an otherwise idle machine).",
+        "",
+        "| measure | " + " | ".join(b) + " | ONNX fp32 / PyTorch | ONNX int8 / PyTorch |",
+        "| --- |" + " --- |" * (len(b) + 2),
+    ]
 
     def row(name, d, fmt, higher_better=True):
         ratios = [d[x] / d["torch"] if higher_better else d["torch"] / d[x] for x in ("onnx", "onnx-int8")]
@@ -199,10 +220,13 @@ def to_markdown(res: dict) -> str:
     if "classification_gflop_per_s" in res:
         peak, g = res["fp32_matmul_peak_gflop_per_s"], res["classification_gflop_per_s"]
         row("batch classification, forward compute (GFLOP/s)", g, "{:.1f}")
-        lines += ["", f"Batch classification is compute-bound: the fp32 matmul peak of one thread here is {peak:.1f} GFLOP/s "
-                  f"(1024^3, `bench/train_speed.py`'s measure); ONNX Runtime fp32 reaches {g['onnx'] / peak:.0%} of it, PyTorch "
-                  f"{g['torch'] / peak:.0%}, so 2x PyTorch in fp32 would take {2 * g['torch'] / peak:.0%} of the peak. int8 "
-                  "(integer matmuls) is the path past it."]
+        lines += [
+            "",
+            f"Batch classification is compute-bound: the fp32 matmul peak of one thread here is {peak:.1f} GFLOP/s "
+            f"(1024^3, `bench/train_speed.py`'s measure); ONNX Runtime fp32 reaches {g['onnx'] / peak:.0%} of it, PyTorch "
+            f"{g['torch'] / peak:.0%}, so 2x PyTorch in fp32 would take {2 * g['torch'] / peak:.0%} of the peak. int8 "
+            "(integer matmuls) is the path past it.",
+        ]
     lines += ["", "Latency per question (ms, median of 5, warm):", "", "| question | " + " | ".join(b) + " |", "| --- |" + " --- |" * len(b)]
     for q in res["latency_ms"]["onnx"]:
         lines.append(f"| {q} | " + " | ".join(f"{res['latency_ms'][x][q]:.1f}" for x in b) + " |")

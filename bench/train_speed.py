@@ -9,6 +9,7 @@ Peak: a 1024x1024x1024 fp32 matmul on the same thread count (best of 20). Traini
 hidden for attention scores (the usual 6ND estimate); measured on synthetic batches of the given
 length so that the number is reproducible.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,7 +61,9 @@ def main() -> None:
     achieved = tokens_per_s * flops_per_token
     fp32_peak = matmul_peak(cfg.threads)
     peak = matmul_peak(cfg.threads, torch.bfloat16) if bf16 else fp32_peak
-    print(f"| model | {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, batch {cfg.batch_size} x {args.seq} tokens, {cfg.threads} thread(s), {'bf16 autocast' if bf16 else 'fp32'} |")
+    print(
+        f"| model | {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, batch {cfg.batch_size} x {args.seq} tokens, {cfg.threads} thread(s), {'bf16 autocast' if bf16 else 'fp32'} |"
+    )
     print(f"| training throughput | {tokens_per_s:,.0f} tokens/s |")
     print(f"| achieved | {achieved / 1e9:.1f} GFLOP/s ({flops_per_token / 1e6:.1f} MFLOP per token) |")
     print(f"| fp32 matmul peak (1024^3, same threads) | {fp32_peak / 1e9:.1f} GFLOP/s |")

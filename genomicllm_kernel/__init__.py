@@ -3,6 +3,7 @@
 Front ends use :func:`ask` and :func:`predict` (or a :class:`GenomicLLM` from
 ``GenomicLLM.from_pretrained``) only; they never reach into the model.
 """
+
 __version__ = "0.1.0"
 
 from .errors import GenomicLLMError, InputError  # noqa: E402,F401

@@ -1,4 +1,5 @@
 """What every front end receives: one :class:`Answer` per prompt (or window)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,10 +28,19 @@ class Answer:
 
     def to_dict(self) -> dict:
         return {
-            "index": self.index, "id": self.id, "task": self.task, "question": self.question,
-            "answer": self.answer, "probability": self.probability, "labels": self.labels,
-            "check": self.check.to_dict() if self.check else None, "model": self.model, "runtime": self.runtime,
-            "window": list(self.window) if self.window else None, "note": self.note, "prompt": self.prompt,
+            "index": self.index,
+            "id": self.id,
+            "task": self.task,
+            "question": self.question,
+            "answer": self.answer,
+            "probability": self.probability,
+            "labels": self.labels,
+            "check": self.check.to_dict() if self.check else None,
+            "model": self.model,
+            "runtime": self.runtime,
+            "window": list(self.window) if self.window else None,
+            "note": self.note,
+            "prompt": self.prompt,
         }
 
 

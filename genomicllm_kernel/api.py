@@ -5,6 +5,7 @@ backend)``, cached per model, backend and threads). What they add is the no-mode
 a trained model, tasks with an exact computation still report the exact value (marked as such,
 with no model answer); other tasks are refused with a clear message. No answer is faked.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Iterator
@@ -18,9 +19,18 @@ from .grammar import Prompt, make_prompt, parse_prompt  # noqa: F401 (re-exporte
 __all__ = ["Answer", "BACKENDS", "GenomicLLM", "answer_prompts", "ask", "predict", "windows_of"]
 
 
-def answer_prompts(prompts: list[Prompt], model=None, backend=None, batch_size: int = 32, progress=None,
-                   ids: list[str | None] | None = None, windows=None, where: list[str | None] | None = None,
-                   offset: int = 0, threads: int | None = None) -> Iterator[Answer]:
+def answer_prompts(
+    prompts: list[Prompt],
+    model=None,
+    backend=None,
+    batch_size: int = 32,
+    progress=None,
+    ids: list[str | None] | None = None,
+    windows=None,
+    where: list[str | None] | None = None,
+    offset: int = 0,
+    threads: int | None = None,
+) -> Iterator[Answer]:
     """Answer parsed prompts in order with the model (see :meth:`GenomicLLM.answer`), or, when no
     model is installed, with the exact computation alone where every prompt's task has one."""
     try:
@@ -31,9 +41,21 @@ def answer_prompts(prompts: list[Prompt], model=None, backend=None, batch_size: 
         if missing:
             raise ModelUnavailableError(f"{exc}; question {missing[0].question!r} needs a model answer") from None
         for i, (p, e) in enumerate(zip(prompts, exact)):
-            yield Answer(offset + i, p.text(), p.task.id, p.question, None, None, None, Check(e, None), None, None,
-                         ids[i] if ids else None, windows[i] if windows else None,
-                         note="no trained model is installed; only the exact computation is shown")
+            yield Answer(
+                offset + i,
+                p.text(),
+                p.task.id,
+                p.question,
+                None,
+                None,
+                None,
+                Check(e, None),
+                None,
+                None,
+                ids[i] if ids else None,
+                windows[i] if windows else None,
+                note="no trained model is installed; only the exact computation is shown",
+            )
             if progress:
                 progress(1)
         return
@@ -47,9 +69,18 @@ def ask(prompts: str | Iterable[str], model=None, backend=None, batch_size: int 
     return answers[0] if single else answers
 
 
-def predict(task: str, sequences, question: str | None = None, items: dict[str, str] | None = None,
-            model=None, backend=None, batch_size: int = 32, window_size: int | None = None,
-            window_step: int | None = None, progress=None) -> Iterator[Answer]:
+def predict(
+    task: str,
+    sequences,
+    question: str | None = None,
+    items: dict[str, str] | None = None,
+    model=None,
+    backend=None,
+    batch_size: int = 32,
+    window_size: int | None = None,
+    window_step: int | None = None,
+    progress=None,
+) -> Iterator[Answer]:
     """Ask one task about many sequences: ``sequences`` holds strings, (id, sequence) pairs or
     ``fasta.Record`` objects (whose own ``items`` are added to their prompt, over ``items``).
 
@@ -60,6 +91,15 @@ def predict(task: str, sequences, question: str | None = None, items: dict[str, 
     """
     offset = 0
     for jobs in in_chunks(prediction_jobs(task, sequences, question, items, batch_size, window_size, window_step), batch_size * 8):
-        yield from answer_prompts([j[1] for j in jobs], model, backend, batch_size, progress, ids=[j[0] for j in jobs],
-                                  windows=[j[2] for j in jobs], where=job_names(jobs), offset=offset)
+        yield from answer_prompts(
+            [j[1] for j in jobs],
+            model,
+            backend,
+            batch_size,
+            progress,
+            ids=[j[0] for j in jobs],
+            windows=[j[2] for j in jobs],
+            where=job_names(jobs),
+            offset=offset,
+        )
         offset += len(jobs)

@@ -16,6 +16,7 @@ Conventions (documented here because users see them in every check):
   base; trailing 1-2 bases that do not make a full codon are ignored. An ambiguous codon translates
   to the single amino acid all its readings agree on, otherwise ``X`` (Biopython's rule).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

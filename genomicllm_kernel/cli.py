@@ -8,6 +8,7 @@ a failure that is not the input's fault: training divergence, a data source that
 complete, so a failed or interrupted run leaves no partial output: the temporary file is removed on
 every error, Ctrl-C and SIGTERM. Only SIGKILL (which no process can catch) can leave one behind.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,17 +81,18 @@ def _fmt_prob(p) -> str:
 
 
 def _header(labels: list[str]) -> list[str]:
-    return (["index", "id", "start", "end", "task", "question", "answer", "probability"] + [f"p({x})" for x in labels]
-            + ["check", "agree", "model"])
+    return ["index", "id", "start", "end", "task", "question", "answer", "probability"] + [f"p({x})" for x in labels] + ["check", "agree", "model"]
 
 
 def _row(a, labels: list[str]) -> list[str]:
     start, end = (str(a.window[0]), str(a.window[1])) if a.window else ("", "")
-    row = [str(a.index), a.id or "", start, end, a.task, a.question, a.answer if a.answer is not None else "",
-           _fmt_prob(a.probability)]
+    row = [str(a.index), a.id or "", start, end, a.task, a.question, a.answer if a.answer is not None else "", _fmt_prob(a.probability)]
     row += [_fmt_prob((a.labels or {}).get(x)) if a.labels else "" for x in labels]
-    row += [a.check.expected if a.check else "", "" if not a.check or a.check.agree is None else ("agree" if a.check.agree else "disagree"),
-            a.model or "none (exact only)"]
+    row += [
+        a.check.expected if a.check else "",
+        "" if not a.check or a.check.agree is None else ("agree" if a.check.agree else "disagree"),
+        a.model or "none (exact only)",
+    ]
     return row
 
 
@@ -229,8 +231,15 @@ def cmd_ask(args) -> int:
     def answers():
         offset = 0
         for chunk in in_chunks(_parsed(numbered), args.batch_size * 8):
-            yield from answer_prompts([p for _, p in chunk], model=args.model, backend=args.backend, batch_size=args.batch_size,
-                                      progress=bar.update, where=[w for w, _ in chunk], offset=offset)
+            yield from answer_prompts(
+                [p for _, p in chunk],
+                model=args.model,
+                backend=args.backend,
+                batch_size=args.batch_size,
+                progress=bar.update,
+                where=[w for w, _ in chunk],
+                offset=offset,
+            )
             offset += len(chunk)
 
     bar = _progress_bar(None, "asking", args.output)
@@ -253,9 +262,18 @@ def cmd_predict(args) -> int:
     records = read_sequences(args.fasta, args.input_format, args.input_label, record_items=args.record_items)
     bar = _progress_bar(None, f"predicting {args.task}", args.output)
     try:
-        answers = predict(args.task, records, question=args.question, items=items, model=args.model,
-                          backend=args.backend, batch_size=args.batch_size, window_size=args.window_size,
-                          window_step=args.window_step, progress=bar.update)
+        answers = predict(
+            args.task,
+            records,
+            question=args.question,
+            items=items,
+            model=args.model,
+            backend=args.backend,
+            batch_size=args.batch_size,
+            window_size=args.window_size,
+            window_step=args.window_step,
+            progress=bar.update,
+        )
         _write_output(answers, args.format, args.output, list(task.labels))  # streams: memory flat with input size
     finally:
         bar.close()
@@ -274,10 +292,16 @@ def cmd_tasks(args) -> int:
 def cmd_data_build(args) -> int:
     from .data.build import build
 
-    build(Path(args.out), small=args.small, seed=args.seed, cache=Path(args.cache) if args.cache else None,
-          fasta=Path(args.fasta) if args.fasta else None, gtf=Path(args.gtf) if args.gtf else None,
-          enhancers=Path(args.enhancers) if args.enhancers else None,
-          progress=lambda m: print(m, file=sys.stderr))
+    build(
+        Path(args.out),
+        small=args.small,
+        seed=args.seed,
+        cache=Path(args.cache) if args.cache else None,
+        fasta=Path(args.fasta) if args.fasta else None,
+        gtf=Path(args.gtf) if args.gtf else None,
+        enhancers=Path(args.enhancers) if args.enhancers else None,
+        progress=lambda m: print(m, file=sys.stderr),
+    )
     return 0
 
 
@@ -298,8 +322,16 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluation import evaluate
 
-    evaluate(args.model, Path(args.data), args.split, tasks=args.tasks, out=Path(args.out) if args.out else None,
-             limit=args.limit, backend=args.backend, name=args.name)
+    evaluate(
+        args.model,
+        Path(args.data),
+        args.split,
+        tasks=args.tasks,
+        out=Path(args.out) if args.out else None,
+        limit=args.limit,
+        backend=args.backend,
+        name=args.name,
+    )
     return 0
 
 
@@ -315,8 +347,7 @@ def cmd_export(args) -> int:
         from genomicllm_export import export_model
     except ImportError:
         raise InputError("export needs the ONNX extras: pip install 'genomicllm[cpu]'") from None
-    export_model(args.model, args.out, quantize=args.quantize, check=not args.no_check,
-                 progress=lambda m: print(m, file=sys.stderr))
+    export_model(args.model, args.out, quantize=args.quantize, check=not args.no_check, progress=lambda m: print(m, file=sys.stderr))
     return 0
 
 
@@ -327,14 +358,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_opts(sp):
         sp.add_argument("--model", help="model folder or a zip of one (default: the shipped model, or $GENOMICLLM_MODEL)")
-        sp.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="auto (default): ONNX Runtime when the model has its ONNX export, else PyTorch")
+        sp.add_argument(
+            "--backend", default="auto", choices=BACKENDS, help="auto (default): ONNX Runtime when the model has its ONNX export, else PyTorch"
+        )
         sp.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
         sp.add_argument("--output", "-o", help="write to this file instead of stdout (written atomically)")
         sp.add_argument("--batch-size", type=int, default=32)
 
     a = sub.add_parser("ask", help="answer prompts written in the GenomicLLM grammar")
-    a.add_argument("prompt", nargs="?", help="e.g. \"ACGTTGCA, GC content =\"")
+    a.add_argument("prompt", nargs="?", help='e.g. "ACGTTGCA, GC content ="')
     a.add_argument("--batch", metavar="FILE", help="one prompt per line ('-' for stdin)")
     model_opts(a)
     a.set_defaults(func=cmd_ask)
@@ -347,12 +379,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--question", help="question key of the task (default: its first key)")
     pr.add_argument("--item", action="append", metavar="NAME=VALUE", help="context item added to every prompt")
     pr.add_argument("--window-size", type=int, help="answer long sequences window by window (nt)")
-    pr.add_argument("--window-step", type=int, help="step between windows (nt; default: the window size; at most "
-                    "the window size, so that every base is read)")
-    pr.add_argument("--record-items", action="store_true",
-                    help="add each record's own items to its prompt: the FASTA header's name=value pairs "
-                    "('>r1 symbol=BRCA1' or '>r1 symbol=BRCA1; map location=17q21.31') or a tabular file's named "
-                    "extra columns (first line '#id<TAB>sequence<TAB>symbol'); a record's item overrides --item")
+    pr.add_argument(
+        "--window-step", type=int, help="step between windows (nt; default: the window size; at most the window size, so that every base is read)"
+    )
+    pr.add_argument(
+        "--record-items",
+        action="store_true",
+        help="add each record's own items to its prompt: the FASTA header's name=value pairs "
+        "('>r1 symbol=BRCA1' or '>r1 symbol=BRCA1; map location=17q21.31') or a tabular file's named "
+        "extra columns (first line '#id<TAB>sequence<TAB>symbol'); a record's item overrides --item",
+    )
     model_opts(pr)
     pr.set_defaults(func=cmd_predict)
 
@@ -400,8 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cd = sub.add_parser("card", help="write MODEL_CARD.md from the run log, evaluations and data card")
     cd.add_argument("--model", default="models/default")
-    cd.add_argument("--run", help="training run folder (train_log.jsonl); default: the run the model's "
-                    "train_config.json names")
+    cd.add_argument("--run", help="training run folder (train_log.jsonl); default: the run the model's train_config.json names")
     cd.add_argument("--data", default="data/corpus")
     cd.set_defaults(func=cmd_card)
     return p
@@ -430,8 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
         if os.environ.get("GENOMICLLM_DEBUG"):
             raise
-        print(f"genomicllm: internal error: {type(exc).__name__}: {_one_line(exc)} (set GENOMICLLM_DEBUG=1 for details)",
-              file=sys.stderr)
+        print(f"genomicllm: internal error: {type(exc).__name__}: {_one_line(exc)} (set GENOMICLLM_DEBUG=1 for details)", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -60,6 +60,7 @@ Layout of one example::
 
     <bos> item <sep> item <sep> ... <q:key> [name] <ans> answer... <eos>
 """
+
 from __future__ import annotations
 
 import json
@@ -80,7 +81,6 @@ AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY*XBZJUO"
 PRINTABLE = [chr(c) for c in range(32, 127)]
 BYTES = [f"<0x{b:02X}>" for b in range(256)]
 MAX_PIECE = 24
-
 
 
 #: Aligned answers (DNA, protein) are placed at positions ALIGN_OFFSET + 2 + m, and the prompt's
@@ -169,8 +169,6 @@ def learn_text_pieces(texts: Iterable[str], size: int = 1500, min_count: int = 3
     return sorted(p for _, p in scored[:size])
 
 
-
-
 TOKENIZER_CONFIG = "tokenizer_config.json"
 #: every codec setting, saved in tokenizer_config.json by save_pretrained and read back by
 #: from_pretrained; a folder written before a setting existed falls back to LEGACY_SETTINGS
@@ -195,8 +193,7 @@ def item_marker_of(folder) -> str:
 class HybridCodec:
     """Encode prompts and answers to ids and back, from a vocabulary (token -> id)."""
 
-    def __init__(self, vocab: dict[str, int], item_marker: str = "before_name", gc_scratchpad: bool | None = None,
-                 item_pointers: bool | None = None):
+    def __init__(self, vocab: dict[str, int], item_marker: str = "before_name", gc_scratchpad: bool | None = None, item_pointers: bool | None = None):
         if item_marker not in ITEM_MARKER_LAYOUTS:
             raise InputError(f"item_marker must be one of {', '.join(ITEM_MARKER_LAYOUTS)}, not {item_marker!r}")
         self.item_marker = item_marker
@@ -233,8 +230,7 @@ class HybridCodec:
         return self.answer_format(prompt.task).aligned
 
     @classmethod
-    def build(cls, text_pieces: list[str] | None = None, item_pointers: bool = True,
-              item_marker: str = "before_name") -> "HybridCodec":
+    def build(cls, text_pieces: list[str] | None = None, item_pointers: bool = True, item_marker: str = "before_name") -> "HybridCodec":
         tokens = [t for t in base_vocabulary() if item_pointers or t not in ITEM_TOKENS]
         known = set(tokens)
         tokens += [p for p in (text_pieces or []) if p not in known]
@@ -299,7 +295,7 @@ class HybridCodec:
                 if not (self.item_pointers and k <= MAX_ITEM_MARKERS):
                     tokens += self.text_tokens(item.text())
                 elif self.item_marker == "after_name":
-                    tokens += self.text_tokens(item.name) + [f"<item:{k}>"] + self.text_tokens(item.text()[len(item.name):])
+                    tokens += self.text_tokens(item.name) + [f"<item:{k}>"] + self.text_tokens(item.text()[len(item.name) :])
                 else:
                     tokens += [f"<item:{k}>"] + self.text_tokens(item.text())
         if prompt.items:
@@ -369,8 +365,7 @@ class HybridCodec:
         valued = [k for k, i in enumerate(annotations, 1) if i.value == answer]
         found = named or valued
         if not found or found[0] > MAX_ITEM_MARKERS:
-            raise InputError(f"reading comprehension answer {answer!r} is not the value of one of the first "
-                             f"{MAX_ITEM_MARKERS} items of the prompt")
+            raise InputError(f"reading comprehension answer {answer!r} is not the value of one of the first {MAX_ITEM_MARKERS} items of the prompt")
         return found[0]
 
     def item_ids(self, prompt: Prompt) -> list[int]:

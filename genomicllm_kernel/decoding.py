@@ -6,6 +6,7 @@ tokens may come at each step and when the answer ends, so every answer has a val
 loop never knows which kind it runs. The same logic serves the PyTorch backend here and the ONNX
 Runtime backend (which only supplies ``start`` and ``step``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,8 +45,8 @@ class Decoder:
         ids = np.full((len(seqs), n), self.tok.pad_token_id, dtype=np.int64)
         mask = np.zeros((len(seqs), n), dtype=np.int64)
         for i, s in enumerate(seqs):
-            ids[i, n - len(s):] = s
-            mask[i, n - len(s):] = 1
+            ids[i, n - len(s) :] = s
+            mask[i, n - len(s) :] = 1
         return ids, mask
 
     def answer_batch(self, prompts: list[Prompt], encoded: list[list[int]] | None = None) -> list[RawAnswer]:
@@ -117,6 +118,12 @@ class TorchDecoder(Decoder):
         mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype)], dim=1)
         pos = (last_pos + 1).unsqueeze(1)
         with torch.inference_mode():
-            out = self.model(input_ids=torch.from_numpy(next_ids).unsqueeze(1), attention_mask=mask,
-                             position_ids=pos, past_key_values=past, use_cache=True, logits_to_keep=1)
+            out = self.model(
+                input_ids=torch.from_numpy(next_ids).unsqueeze(1),
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=past,
+                use_cache=True,
+                logits_to_keep=1,
+            )
         return out.logits[:, -1].float().numpy(), (out.past_key_values, mask, pos[:, 0])

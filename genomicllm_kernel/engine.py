@@ -6,6 +6,7 @@ check and the forward pass share the ids) and answers with :meth:`GenomicLLM.ask
 :meth:`GenomicLLM.predict`. The module-level :func:`genomicllm_kernel.ask` / ``predict`` are
 shortcuts over a cached instance.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -70,8 +71,15 @@ def windows_of(length: int, size: int, step: int) -> list[tuple[int, int]]:
     return [(s, s + size) for s in starts]
 
 
-def prediction_jobs(task: str, sequences, question: str | None = None, items: dict[str, str] | None = None,
-                    batch_size: int = 32, window_size: int | None = None, window_step: int | None = None):
+def prediction_jobs(
+    task: str,
+    sequences,
+    question: str | None = None,
+    items: dict[str, str] | None = None,
+    batch_size: int = 32,
+    window_size: int | None = None,
+    window_step: int | None = None,
+):
     """Validate ``predict``'s options, then yield (record id, prompt, 1-based window or None) lazily."""
     t = get_task(task)
     q = question or t.default_question
@@ -87,8 +95,10 @@ def prediction_jobs(task: str, sequences, question: str | None = None, items: di
     if step is not None and step < 1:
         raise InputError(f"--window-step must be a positive number of nucleotides, not {step}")
     if step is not None and step > window_size:
-        raise InputError(f"--window-step {step} is larger than --window-size {window_size}: the bases between "
-                         "windows would never be read; use a step of at most the window size")
+        raise InputError(
+            f"--window-step {step} is larger than --window-size {window_size}: the bases between "
+            "windows would never be read; use a step of at most the window size"
+        )
 
     def jobs():
         for n, rec in enumerate(sequences):
@@ -164,8 +174,11 @@ class GenomicLLM:
 
                 filename = "model_int8.onnx" if backend == "onnx-int8" else "model.onnx"
                 if folder is None or not (folder / filename).exists():
-                    raise ModelUnavailableError(f"{path} has no ONNX export ({filename}); run 'genomicllm export --model {path}'"
-                                                + (" --quantize int8" if backend == "onnx-int8" else "") + " or use --backend torch")
+                    raise ModelUnavailableError(
+                        f"{path} has no ONNX export ({filename}); run 'genomicllm export --model {path}'"
+                        + (" --quantize int8" if backend == "onnx-int8" else "")
+                        + " or use --backend torch"
+                    )
                 decoder = ORTDecoder(folder, HybridCodec.from_pretrained(folder), threads=threads, filename=filename)
                 runtime = f"onnxruntime-{decoder.provider}" + ("-int8" if backend == "onnx-int8" else "")
                 model_id = _model_id(path) if (path / "model.safetensors").exists() else f"{path.name}@onnx"
@@ -196,19 +209,30 @@ class GenomicLLM:
         if limit == 0:
             raise SequenceTooLongError(
                 f"{prefix}the prompt's items and question take {need} tokens, more than this model's context of "
-                f"{self.context} tokens; shorten the annotation items")
+                f"{self.context} tokens; shorten the annotation items"
+            )
         if windowed:
             raise SequenceTooLongError(
                 f"{prefix}a window of {n} nt is too long for {prompt.question!r}: this model reads at most {limit} nt "
-                f"for this question (context {self.context} tokens); choose --window-size {limit} or less")
+                f"for this question (context {self.context} tokens); choose --window-size {limit} or less"
+            )
         raise SequenceTooLongError(
             f"{prefix}sequence of {n} nt is too long for {prompt.question!r}: this model reads at most {limit} nt "
             f"for this question (context {self.context} tokens); answer it window by window with "
-            "'genomicllm predict --window-size N' (or predict(..., window_size=N))")
+            "'genomicllm predict --window-size N' (or predict(..., window_size=N))"
+        )
 
     # ---- answering ------------------------------------------------------------------------
-    def answer(self, prompts: list[Prompt], batch_size: int = 32, progress=None, ids: list[str | None] | None = None,
-               windows=None, where: list[str | None] | None = None, offset: int = 0) -> Iterator[Answer]:
+    def answer(
+        self,
+        prompts: list[Prompt],
+        batch_size: int = 32,
+        progress=None,
+        ids: list[str | None] | None = None,
+        windows=None,
+        where: list[str | None] | None = None,
+        offset: int = 0,
+    ) -> Iterator[Answer]:
         """Answer parsed prompts in order, batching by task; yields as batches finish. Every prompt
         is encoded once, checked against the context before any is answered, and ``where`` names
         each prompt in error messages (``line 5``, ``record 'r1'``)."""
@@ -230,8 +254,20 @@ class GenomicLLM:
                 raw, p = results[i], prompts[i]
                 e = exact_value(p)
                 check = Check(e, raw.text == e) if e is not None else None
-                yield Answer(offset + i, p.text(), p.task.id, p.question, raw.text, raw.probability, raw.labels, check,
-                             self.model_id, self.runtime, ids[i] if ids else None, windows[i] if windows else None)
+                yield Answer(
+                    offset + i,
+                    p.text(),
+                    p.task.id,
+                    p.question,
+                    raw.text,
+                    raw.probability,
+                    raw.labels,
+                    check,
+                    self.model_id,
+                    self.runtime,
+                    ids[i] if ids else None,
+                    windows[i] if windows else None,
+                )
                 if progress:
                     progress(1)
 
@@ -241,14 +277,29 @@ class GenomicLLM:
         answers = list(self.answer(parsed, batch_size, progress, where=where))
         return answers[0] if single else answers
 
-    def predict(self, task: str, sequences, question: str | None = None, items: dict[str, str] | None = None,
-                batch_size: int = 32, window_size: int | None = None, window_step: int | None = None,
-                progress=None) -> Iterator[Answer]:
+    def predict(
+        self,
+        task: str,
+        sequences,
+        question: str | None = None,
+        items: dict[str, str] | None = None,
+        batch_size: int = 32,
+        window_size: int | None = None,
+        window_step: int | None = None,
+        progress=None,
+    ) -> Iterator[Answer]:
         """Ask one task about many sequences (see :func:`genomicllm_kernel.api.predict`)."""
         offset = 0
         for jobs in in_chunks(prediction_jobs(task, sequences, question, items, batch_size, window_size, window_step), batch_size * 8):
-            yield from self.answer([j[1] for j in jobs], batch_size, progress, ids=[j[0] for j in jobs],
-                                   windows=[j[2] for j in jobs], where=job_names(jobs), offset=offset)
+            yield from self.answer(
+                [j[1] for j in jobs],
+                batch_size,
+                progress,
+                ids=[j[0] for j in jobs],
+                windows=[j[2] for j in jobs],
+                where=job_names(jobs),
+                offset=offset,
+            )
             offset += len(jobs)
 
 

@@ -10,6 +10,7 @@ MCC and exact match also carry a 95% bootstrap interval: dev groups are small af
 (GUE prom_core_tata keeps 15 of 613), so a point estimate alone cannot say whether a target was
 missed or the sample was unlucky.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,12 @@ def source_group(source: str) -> str:
 def classification_metrics(truth: list[str], pred: list[str]) -> dict:
     from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-    return {"n": len(truth), "accuracy": accuracy_score(truth, pred),
-            "macro_f1": f1_score(truth, pred, average="macro", zero_division=0),
-            "mcc": matthews_corrcoef(truth, pred) if len(set(truth) | set(pred)) > 1 else 0.0}
+    return {
+        "n": len(truth),
+        "accuracy": accuracy_score(truth, pred),
+        "macro_f1": f1_score(truth, pred, average="macro", zero_division=0),
+        "mcc": matthews_corrcoef(truth, pred) if len(set(truth) | set(pred)) > 1 else 0.0,
+    }
 
 
 BOOTSTRAP_RESAMPLES = 1000
@@ -130,8 +134,7 @@ def _rouge_l(truth, pred, task) -> float:
 
 #: every metric a task may name in the registry (``Task.metrics``): (truth, pred, task) -> value;
 #: classification's accuracy, macro-F1 and MCC come together from :func:`classification_metrics`
-METRICS = {"mae": _mae, "pearson_r": _pearson, "exact_match": _exact, "per_residue_accuracy": _per_residue,
-           "bleu4": _bleu4, "rouge_l": _rouge_l}
+METRICS = {"mae": _mae, "pearson_r": _pearson, "exact_match": _exact, "per_residue_accuracy": _per_residue, "bleu4": _bleu4, "rouge_l": _rouge_l}
 CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "mcc")
 
 
@@ -187,8 +190,17 @@ def _sample(data: Path, split: str, tasks, limit: int, seed: int = 0):
     return groups, dropped
 
 
-def evaluate(model, data: Path, split: str = "dev", tasks=None, out: Path | None = None, limit: int = 300,
-             backend: str | None = None, batch_size: int = 32, name: str | None = None) -> dict:
+def evaluate(
+    model,
+    data: Path,
+    split: str = "dev",
+    tasks=None,
+    out: Path | None = None,
+    limit: int = 300,
+    backend: str | None = None,
+    batch_size: int = 32,
+    name: str | None = None,
+) -> dict:
     from tqdm import tqdm
 
     from .engine import GenomicLLM
@@ -199,8 +211,7 @@ def evaluate(model, data: Path, split: str = "dev", tasks=None, out: Path | None
             raise InputError(f"unknown task(s) {unknown}; tasks: {', '.join(TASKS)}")
     engine = GenomicLLM.from_pretrained(model, backend)
     groups, dropped = _sample(Path(data), split, tasks, limit)
-    results: dict = {"model": engine.model_id, "runtime": engine.runtime, "split": split, "limit_per_group": limit,
-                     "groups": {}, "tasks": {}}
+    results: dict = {"model": engine.model_id, "runtime": engine.runtime, "split": split, "limit_per_group": limit, "groups": {}, "tasks": {}}
     all_rows: dict[str, list] = defaultdict(list)
     total = sum(len(v) for v in groups.values())
     bar = tqdm(total=total, desc=f"evaluating {split}", unit="ex", disable=None)
@@ -225,8 +236,7 @@ def evaluate(model, data: Path, split: str = "dev", tasks=None, out: Path | None
     return results
 
 
-METRIC_ORDER = ["n", "valid_format", "accuracy", "macro_f1", "mcc", "mae", "pearson_r", "exact_match",
-                "per_residue_accuracy", "bleu4", "rouge_l"]
+METRIC_ORDER = ["n", "valid_format", "accuracy", "macro_f1", "mcc", "mae", "pearson_r", "exact_match", "per_residue_accuracy", "bleu4", "rouge_l"]
 
 
 def interval_text(ci: list[float] | None) -> str:
@@ -234,10 +244,14 @@ def interval_text(ci: list[float] | None) -> str:
 
 
 def to_markdown(results: dict) -> str:
-    lines = [f"Model `{results['model']}` on the {results['split']} split ({results['runtime']}; at most "
-             f"{results['limit_per_group']} examples per task and source; leak-flagged examples dropped; "
-             "MCC and exact match with their 95% bootstrap interval).", "",
-             "| task | source | " + " | ".join(METRIC_ORDER) + " |", "|" + " --- |" * (len(METRIC_ORDER) + 2)]
+    lines = [
+        f"Model `{results['model']}` on the {results['split']} split ({results['runtime']}; at most "
+        f"{results['limit_per_group']} examples per task and source; leak-flagged examples dropped; "
+        "MCC and exact match with their 95% bootstrap interval).",
+        "",
+        "| task | source | " + " | ".join(METRIC_ORDER) + " |",
+        "|" + " --- |" * (len(METRIC_ORDER) + 2),
+    ]
 
     def row(name, group, m):
         cells = []

@@ -10,6 +10,7 @@ fail on its first piece instead of growing one line in memory. Lines are read ``
 at a time (a longer sequence line is checked piece by piece), and a record longer than
 ``MAX_RECORD_NT`` is refused with a message (a whole human chromosome 1 fits).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -112,8 +113,10 @@ def _check(name: str, lineno: int, column0: int, text: str) -> None:
 
 
 def _too_long(name: str, lineno: int, rid: str) -> FastaError:
-    return FastaError(f"{name}, line {lineno}: record {rid!r} is longer than {MAX_RECORD_NT:,} nt, the longest "
-                      "record this reader holds; split it (e.g. per chromosome) first")
+    return FastaError(
+        f"{name}, line {lineno}: record {rid!r} is longer than {MAX_RECORD_NT:,} nt, the longest "
+        "record this reader holds; split it (e.g. per chromosome) first"
+    )
 
 
 def header_items(description: str) -> tuple[tuple[str, str], ...]:
@@ -174,7 +177,7 @@ def _finish(name: str, header: str, lineno: int, parts: list[str], record_items:
     rid = header.split()[0]
     if not sequence:
         raise FastaError(f"{name}, line {lineno}: record {rid!r} has an empty sequence")
-    items = header_items(header[len(rid):]) if record_items else ()
+    items = header_items(header[len(rid) :]) if record_items else ()
     return Record(rid, normalise_sequence(sequence), items)
 
 
@@ -191,8 +194,10 @@ def _whole_lines(pieces: Iterator[tuple[int, str, bool]], name: str) -> Iterator
         current.append(text)
         size += len(text)
         if size >= MAX_PIECE_CHARS and "\t" not in current[0]:
-            raise FastaError(f"{name}, line {lineno}: no tab in the first {MAX_PIECE_CHARS:,} characters of the line; "
-                             "expected FASTA ('>' header lines) or tabular (id<TAB>sequence)")
+            raise FastaError(
+                f"{name}, line {lineno}: no tab in the first {MAX_PIECE_CHARS:,} characters of the line; "
+                "expected FASTA ('>' header lines) or tabular (id<TAB>sequence)"
+            )
         if size > MAX_RECORD_NT:
             raise FastaError(f"{name}, line {lineno}: a line longer than {MAX_RECORD_NT:,} characters")
     if current:
@@ -217,8 +222,7 @@ def _tabular(pieces: Iterator[tuple[int, str, bool]], name: str, record_items: b
         cols = line.split("\t")
         if len(cols) < 2:
             if sniffed:
-                raise FastaError(f"{name}, line {lineno}: neither FASTA (records start with a '>' header line) nor "
-                                 "tabular (id<TAB>sequence columns)")
+                raise FastaError(f"{name}, line {lineno}: neither FASTA (records start with a '>' header line) nor tabular (id<TAB>sequence columns)")
             raise FastaError(f"{name}, line {lineno}: expected two tab-separated columns (id, sequence), found {len(cols)}")
         rid, seq = cols[0].strip(), cols[1].strip()
         if not seq:
@@ -226,16 +230,14 @@ def _tabular(pieces: Iterator[tuple[int, str, bool]], name: str, record_items: b
         _check(name, lineno, len(cols[0]) + 1, seq)
         items: tuple[tuple[str, str], ...] = ()
         if record_items:
-            items = tuple((columns[k], v.strip()) for k, v in enumerate(cols[2:], start=2)
-                          if k < len(columns) and columns[k] and v.strip())
+            items = tuple((columns[k], v.strip()) for k, v in enumerate(cols[2:], start=2) if k < len(columns) and columns[k] and v.strip())
         seen += 1
         yield Record(rid or f"record{seen}", normalise_sequence(seq), items)
     if seen == 0:
         raise FastaError(f"{name}: no records found (expected id<TAB>sequence lines)")
 
 
-def read_sequences(source: str | Path | IO, fmt: str = "auto", label: str | None = None,
-                   record_items: bool = False) -> Iterator[Record]:
+def read_sequences(source: str | Path | IO, fmt: str = "auto", label: str | None = None, record_items: bool = False) -> Iterator[Record]:
     """Read FASTA or tabular records; ``auto`` looks at the first non-blank line.
 
     ``label`` names the input in error messages (default: its path). With ``record_items`` each

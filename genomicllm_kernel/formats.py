@@ -10,6 +10,7 @@ new class and one line in :meth:`~.codec.HybridCodec.answer_format`.
 Why the kinds look as they do (aligned DNA, the GC scratchpad, item pointers) is documented in
 :mod:`genomicllm_kernel.codec`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -287,5 +288,6 @@ def format_class(task, gc_scratchpad: bool = True, item_pointers: bool = True) -
     (GC spelled as digits, reading comprehension answered in free text); validity is the same."""
     if task.extractive and item_pointers:
         return PointerFormat
-    return {LABEL: LabelFormat, NUMBER: GCScratchpadFormat if gc_scratchpad else GCDigitsFormat,
-            DNA: DNAFormat, PROTEIN: ProteinFormat}.get(task.answer_kind, TextFormat)
+    return {LABEL: LabelFormat, NUMBER: GCScratchpadFormat if gc_scratchpad else GCDigitsFormat, DNA: DNAFormat, PROTEIN: ProteinFormat}.get(
+        task.answer_kind, TextFormat
+    )

@@ -5,6 +5,7 @@ An item is a nucleotide sequence or an annotation ``name = value``; items come i
 in canonical form (upper-case sequences, ``name = value``, registry spelling of the key), so that
 ``parse(format(parse(x))) == parse(x)``. Values cannot contain commas: a comma always ends an item.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ class Prompt:
     @property
     def reading_target(self) -> str | None:
         if self.question.startswith(READING_PREFIX):
-            return self.question[len(READING_PREFIX):].strip()
+            return self.question[len(READING_PREFIX) :].strip()
         return None
 
     def text(self) -> str:

@@ -11,6 +11,7 @@ softmax passes little gradient, so a new attention pattern such as
 matching an item's name for reading comprehension learns slowly; q/k norms bound the attention
 logits. Optimum exports both with past key values (``Qwen3OnnxConfig``).
 """
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,7 @@ def _installed_model_dir() -> Path | None:
 
 
 #: the JSON files a model folder (and its onnx/ export) may hold; each must parse
-MODEL_JSON_FILES = ("config.json", "vocab.json", "tokenizer_config.json", "special_tokens_map.json",
-                    "generation_config.json", "train_config.json")
+MODEL_JSON_FILES = ("config.json", "vocab.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "train_config.json")
 
 
 def verify_model_files(path: Path, onnx_folder: Path | None = None) -> None:
@@ -70,8 +70,7 @@ def verify_model_files(path: Path, onnx_folder: Path | None = None) -> None:
                 try:
                     json.loads(f.read_bytes().decode("utf-8"))
                 except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    raise ModelFileError(f"{f}: the model file is damaged (not valid JSON: {exc}); "
-                                         "reinstall or re-export the model") from None
+                    raise ModelFileError(f"{f}: the model file is damaged (not valid JSON: {exc}); reinstall or re-export the model") from None
     weights = path / "model.safetensors"
     if weights.exists():
         _verify_safetensors(weights)
@@ -89,8 +88,9 @@ def _verify_safetensors(path: Path) -> None:
     except (struct.error, ValueError, KeyError, TypeError, IndexError) as exc:
         raise ModelFileError(f"{path}: the model file is damaged (unreadable safetensors header: {exc})") from None
     if 8 + n + end != size:
-        raise ModelFileError(f"{path}: the model file is damaged (truncated or padded: {size:,} bytes, its header "
-                             f"describes {8 + n + end:,}); reinstall the model")
+        raise ModelFileError(
+            f"{path}: the model file is damaged (truncated or padded: {size:,} bytes, its header describes {8 + n + end:,}); reinstall the model"
+        )
 
 
 #: limits for a model archive (a zip of a model folder, e.g. from a Galaxy history)
@@ -150,11 +150,13 @@ def unpack_model_archive(archive: Path) -> Path:
         except zipfile.BadZipFile as exc:
             raise ModelFileError(f"{archive}: the archive is damaged ({exc})") from None
     configs = sorted(target.rglob("config.json"), key=lambda p: len(p.parts))
-    configs = [c for c in configs if (c.parent / "model.safetensors").exists() or (c.parent / "model.onnx").exists()
-               or (c.parent / "onnx" / "model.onnx").exists()]
+    configs = [
+        c
+        for c in configs
+        if (c.parent / "model.safetensors").exists() or (c.parent / "model.onnx").exists() or (c.parent / "onnx" / "model.onnx").exists()
+    ]
     if not configs:
-        raise ModelUnavailableError(f"{archive}: the archive holds no model folder (config.json beside "
-                                    "model.safetensors or onnx/model.onnx)")
+        raise ModelUnavailableError(f"{archive}: the archive holds no model folder (config.json beside model.safetensors or onnx/model.onnx)")
     _UNPACKED[key] = configs[0].parent
     return configs[0].parent
 
@@ -170,8 +172,9 @@ def resolve_model_path(model: str | Path | None) -> Path:
 ARCHITECTURES = ("llama", "qwen3")
 
 
-def build_model(tokenizer, hidden: int = 256, layers: int = 4, heads: int = 4, ffn: int = 768,
-                context: int = 512, seed: int = 0, architecture: str = "llama"):
+def build_model(
+    tokenizer, hidden: int = 256, layers: int = 4, heads: int = 4, ffn: int = 768, context: int = 512, seed: int = 0, architecture: str = "llama"
+):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
@@ -179,10 +182,19 @@ def build_model(tokenizer, hidden: int = 256, layers: int = 4, heads: int = 4, f
         raise InputError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not {architecture!r}")
     torch.manual_seed(seed)
     shape = dict(
-        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        num_key_value_heads=heads, intermediate_size=ffn, max_position_embeddings=context,
-        tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, rope_theta=10000.0, attention_dropout=0.0,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        intermediate_size=ffn,
+        max_position_embeddings=context,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        rope_theta=10000.0,
+        attention_dropout=0.0,
     )
     if architecture == "qwen3":
         return Qwen3ForCausalLM(Qwen3Config(head_dim=hidden // heads, **shape))

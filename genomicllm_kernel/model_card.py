@@ -5,6 +5,7 @@ Every figure comes from the run's ``train_log.jsonl`` / ``train_config.json`` (w
 (``genomicllm export``) and the corpus ``DATA_CARD.md`` (``genomicllm data build``), so rerunning
 those commands reproduces the card.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,11 +16,20 @@ from .evaluation import interval_text, to_markdown
 from .model import count_parameters
 
 TARGETS = {  # issue targets, dev split, leak-filtered
-    "gc_content": ("mae", "<=", 0.01), "reading_comprehension": ("exact_match", ">=", 0.99),
+    "gc_content": ("mae", "<=", 0.01),
+    "reading_comprehension": ("exact_match", ">=", 0.99),
 }
 GUE_BASELINES = {  # k-mer + logistic regression MCC from shared/data/README.md (x100)
-    "GUE:prom_core_all": 56.3, "GUE:prom_core_notata": 61.7, "GUE:prom_core_tata": 48.2, "GUE:prom_300_tata": 48.4,
-    "GUE:tf_0": 55.3, "GUE:tf_1": 47.6, "GUE:tf_2": 50.6, "GUE:tf_3": 42.1, "GUE:tf_4": 60.4, "GUE:splice_reconstructed": 15.3,
+    "GUE:prom_core_all": 56.3,
+    "GUE:prom_core_notata": 61.7,
+    "GUE:prom_core_tata": 48.2,
+    "GUE:prom_300_tata": 48.4,
+    "GUE:tf_0": 55.3,
+    "GUE:tf_1": 47.6,
+    "GUE:tf_2": 50.6,
+    "GUE:tf_3": 42.1,
+    "GUE:tf_4": 60.4,
+    "GUE:splice_reconstructed": 15.3,
 }
 
 
@@ -57,15 +67,19 @@ def learning_curve_svg(log: list[dict], width: int = 640, height: int = 260) -> 
     sx = lambda x: 50 + (width - 70) * x / x1  # noqa: E731
     sy = lambda y: 15 + (height - 55) * (1 - y / y1)  # noqa: E731
     path = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(smooth))
-    ticks = "".join(f"<text x='{sx(x1 * f):.0f}' y='{height - 22}' font-size='10' text-anchor='middle'>{x1 * f / 1e6:.1f}M</text>"
-                    for f in (0, 0.25, 0.5, 0.75, 1))
+    ticks = "".join(
+        f"<text x='{sx(x1 * f):.0f}' y='{height - 22}' font-size='10' text-anchor='middle'>{x1 * f / 1e6:.1f}M</text>"
+        for f in (0, 0.25, 0.5, 0.75, 1)
+    )
     yt = "".join(f"<text x='44' y='{sy(y1 * f) + 3:.0f}' font-size='10' text-anchor='end'>{y1 * f:.2f}</text>" for f in (0, 0.5, 1))
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-family='sans-serif'>"
-            f"<rect width='100%' height='100%' fill='white'/>"
-            f"<line x1='50' y1='{sy(0)}' x2='{width - 20}' y2='{sy(0)}' stroke='#888'/><line x1='50' y1='15' x2='50' y2='{sy(0)}' stroke='#888'/>"
-            f"{ticks}{yt}<text x='{width / 2}' y='{height - 5}' font-size='11' text-anchor='middle'>training tokens seen</text>"
-            f"<text x='12' y='{height / 2}' font-size='11' transform='rotate(-90 12 {height / 2})' text-anchor='middle'>answer-token loss (running mean)</text>"
-            f"<path d='{path}' fill='none' stroke='#4c78a8' stroke-width='1.5'/></svg>")
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-family='sans-serif'>"
+        f"<rect width='100%' height='100%' fill='white'/>"
+        f"<line x1='50' y1='{sy(0)}' x2='{width - 20}' y2='{sy(0)}' stroke='#888'/><line x1='50' y1='15' x2='50' y2='{sy(0)}' stroke='#888'/>"
+        f"{ticks}{yt}<text x='{width / 2}' y='{height - 5}' font-size='11' text-anchor='middle'>training tokens seen</text>"
+        f"<text x='12' y='{height / 2}' font-size='11' transform='rotate(-90 12 {height / 2})' text-anchor='middle'>answer-token loss (running mean)</text>"
+        f"<path d='{path}' fill='none' stroke='#4c78a8' stroke-width='1.5'/></svg>"
+    )
 
 
 def tasks_fed_by_gue(groups: dict) -> set[str]:
@@ -76,8 +90,13 @@ def tasks_fed_by_gue(groups: dict) -> set[str]:
 
 def headline_metrics(results: dict) -> dict[str, float]:
     """One number per task (the metric its target is stated in) plus the GUE groups, from an evaluation."""
-    key = {"gc_content": "mae", "gene_description": "rouge_l", "nt2aa": "exact_match",
-           "reverse_complement": "exact_match", "reading_comprehension": "exact_match"}
+    key = {
+        "gc_content": "mae",
+        "gene_description": "rouge_l",
+        "nt2aa": "exact_match",
+        "reverse_complement": "exact_match",
+        "reading_comprehension": "exact_match",
+    }
     out = {f"{t} {key.get(t, 'mcc')}": m[key.get(t, "mcc")] for t, m in results["tasks"].items() if key.get(t, "mcc") in m}
     mixed = tasks_fed_by_gue(results["groups"])
     for k, m in results["groups"].items():
@@ -129,8 +148,7 @@ def _verdict(m: dict, key: str, threshold: float) -> str:
 def curve_table(curve: dict) -> list[str]:
     pts = curve["points"]
     names = sorted({k for p in pts for k in p["metrics"]})
-    lines = ["| metric | " + " | ".join(f"step {p['step']} ({p['tokens_seen'] / 1e6:.1f}M tok)" for p in pts) + " |",
-             "| --- |" + " --- |" * len(pts)]
+    lines = ["| metric | " + " | ".join(f"step {p['step']} ({p['tokens_seen'] / 1e6:.1f}M tok)" for p in pts) + " |", "| --- |" + " --- |" * len(pts)]
     for n in names:
         lines.append(f"| {n} | " + " | ".join(_fmt(p["metrics"].get(n)) for p in pts) + " |")
     return lines
@@ -191,9 +209,17 @@ def run_stages(run: Path, model_cfg: dict | None = None, history: list[dict] | N
             cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else (model_cfg or {})
             curve_file = run / "snapshot_curve.json"
             log = [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()]
-            stages.insert(0, {"out": cfg.get("out", str(run)), "cfg": cfg, "config_file": _config_file(cfg),
-                              "state": run_state(run, log), "log": log,
-                              "curve": json.loads(curve_file.read_text()) if curve_file.exists() else None})
+            stages.insert(
+                0,
+                {
+                    "out": cfg.get("out", str(run)),
+                    "cfg": cfg,
+                    "config_file": _config_file(cfg),
+                    "state": run_state(run, log),
+                    "log": log,
+                    "curve": json.loads(curve_file.read_text()) if curve_file.exists() else None,
+                },
+            )
         parent = Path(cfg["init_from"]) if cfg.get("init_from") else None
         run = parent.parent if parent is not None and parent.name == "checkpoint" else parent
         model_cfg = None
@@ -226,35 +252,55 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
         cfg, state = st["cfg"] or model_cfg, st["state"]
         head = "- "
         if len(stages) > 1:
-            head = (f"- Stage {i + 1} (`{st['config_file']}`"
-                    + (", from the previous stage's weights, fresh optimizer" if cfg.get("init_from") else "") + "): ")
+            head = (
+                f"- Stage {i + 1} (`{st['config_file']}`"
+                + (", from the previous stage's weights, fresh optimizer" if cfg.get("init_from") else "")
+                + "): "
+            )
         stopped = cfg.get("max_steps") and state["step"] < cfg["max_steps"] - cfg.get("log_every", 10)
         lines.append(
             head + f"{state['step']} optimizer steps, {state['tokens_seen'] / 1e6:.2f} M tokens seen (prompt + answer, padding "
             f"excluded), {state['minutes']:.1f} minutes of training on {_hardware(state, cfg)}."
-            + (f" The run was stopped there, before `max_steps` {cfg['max_steps']} (so the learning rate had not finished "
-               f"its cosine decay); `STOP_AT_STEP={state['step']} scripts/release_model.sh` reproduces it." if stopped else ""))
+            + (
+                f" The run was stopped there, before `max_steps` {cfg['max_steps']} (so the learning rate had not finished "
+                f"its cosine decay); `STOP_AT_STEP={state['step']} scripts/release_model.sh` reproduces it."
+                if stopped
+                else ""
+            )
+        )
         lines.append(
             f"  Batch {cfg.get('batch_size')} per process{_global_batch(cfg, state)}, AdamW (weight decay {cfg.get('weight_decay')}), "
             f"lr {cfg.get('lr')} with warm-up and cosine decay, "
-            + (f"length curriculum from {cfg.get('curriculum_start_tokens')} to {cfg.get('max_train_tokens')} tokens over "
-               f"{cfg.get('curriculum_steps')} steps" if cfg.get("curriculum_start_tokens") != cfg.get("max_train_tokens")
-               else f"examples up to {cfg.get('max_train_tokens')} tokens from the start (no length curriculum)")
+            + (
+                f"length curriculum from {cfg.get('curriculum_start_tokens')} to {cfg.get('max_train_tokens')} tokens over "
+                f"{cfg.get('curriculum_steps')} steps"
+                if cfg.get("curriculum_start_tokens") != cfg.get("max_train_tokens")
+                else f"examples up to {cfg.get('max_train_tokens')} tokens from the start (no length curriculum)"
+            )
             + "; task weights in the config. "
             f"Final throughput {state['tokens_per_s']:.0f} tokens/s."
-            + (f" Classification label tokens counted {cfg.get('label_loss_weight')}x in the loss from step "
-               f"{cfg.get('label_loss_from_step', 0)} (`label_loss_weight`), so the logged loss changes scale there."
-               if cfg.get("label_loss_weight", 1.0) != 1.0 else "")
-            + (f" Reading comprehension's `<item:k>` answer tokens counted {cfg.get('pointer_loss_weight')}x "
-               f"(`pointer_loss_weight`)." if cfg.get("pointer_loss_weight", 1.0) != 1.0 else ""))
+            + (
+                f" Classification label tokens counted {cfg.get('label_loss_weight')}x in the loss from step "
+                f"{cfg.get('label_loss_from_step', 0)} (`label_loss_weight`), so the logged loss changes scale there."
+                if cfg.get("label_loss_weight", 1.0) != 1.0
+                else ""
+            )
+            + (
+                f" Reading comprehension's `<item:k>` answer tokens counted {cfg.get('pointer_loss_weight')}x (`pointer_loss_weight`)."
+                if cfg.get("pointer_loss_weight", 1.0) != 1.0
+                else ""
+            )
+        )
     recovered = [i + 1 for i, st in enumerate(stages) if st.get("recovered")]
     if recovered:
         which = "Stage" + ("s " if len(recovered) > 1 else " ") + ", ".join(map(str, recovered))
         lines.append(f"- {which}: the record was {stages[recovered[0] - 1]['recovered']}.")
     if len(stages) > 1:
-        lines.append(f"- In all: {sum(st['state']['step'] for st in stages)} steps, "
-                     f"{sum(st['state']['tokens_seen'] for st in stages) / 1e6:.1f} M tokens, "
-                     f"{sum(st['state']['minutes'] for st in stages):.1f} minutes of training.")
+        lines.append(
+            f"- In all: {sum(st['state']['step'] for st in stages)} steps, "
+            f"{sum(st['state']['tokens_seen'] for st in stages) / 1e6:.1f} M tokens, "
+            f"{sum(st['state']['minutes'] for st in stages):.1f} minutes of training."
+        )
     return lines
 
 
@@ -292,44 +338,74 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
     evals = {s: json.loads((model / f"eval_{s}.json").read_text()) for s in ("dev", "test", "dev_int8") if (model / f"eval_{s}.json").exists()}
     (model / "learning_curve.svg").write_text(learning_curve_svg(log))
     params = count_parameters(model)
-    L = ["# GenomicLLM default model", "",
-         f"A small causal language model (transformers `{_architecture(model)}`) over the hybrid tokenizer",
-         "(3-mer DNA tokens; DNA, protein and GC-count-scratchpad answers aligned one token per input chunk; single-token",
-         "labels; see `genomicllm_kernel/codec.py`), trained",
-         "on these machines from the corpus that `genomicllm data build` writes. Everything below was produced by commands:",
-         ", then ".join(f"`genomicllm train --config {st['config_file']}`" for st in stages)
-         + ", `genomicllm export`, `genomicllm evaluate`, `genomicllm card` (all in `scripts/release_model.sh`).", "",
-         "## Model", "",
-         f"- Shape: hidden {cfg.get('hidden')}, {cfg.get('layers')} layers, {cfg.get('heads')} heads, FFN {cfg.get('ffn')}, context {cfg.get('context')} tokens"
-         + (f"; {params / 1e6:.2f} M parameters (tied embeddings)." if params else "."),
-         "- Files: `model.safetensors`, `config.json`, `vocab.json` + tokenizer config; `onnx/model.onnx` (Optimum export, last-position logits) and `onnx/model_int8.onnx`.", "",
-         "## Compute", "", *_compute_lines(stages, cfg), "",
-         "## Learning curve", "", "![learning curve](learning_curve.svg)", "",
-         "| tokens seen (M) | step | loss (mean of the last 20 log points) |", "| --- | --- | --- |"]
+    L = [
+        "# GenomicLLM default model",
+        "",
+        f"A small causal language model (transformers `{_architecture(model)}`) over the hybrid tokenizer",
+        "(3-mer DNA tokens; DNA, protein and GC-count-scratchpad answers aligned one token per input chunk; single-token",
+        "labels; see `genomicllm_kernel/codec.py`), trained",
+        "on these machines from the corpus that `genomicllm data build` writes. Everything below was produced by commands:",
+        ", then ".join(f"`genomicllm train --config {st['config_file']}`" for st in stages)
+        + ", `genomicllm export`, `genomicllm evaluate`, `genomicllm card` (all in `scripts/release_model.sh`).",
+        "",
+        "## Model",
+        "",
+        f"- Shape: hidden {cfg.get('hidden')}, {cfg.get('layers')} layers, {cfg.get('heads')} heads, FFN {cfg.get('ffn')}, context {cfg.get('context')} tokens"
+        + (f"; {params / 1e6:.2f} M parameters (tied embeddings)." if params else "."),
+        "- Files: `model.safetensors`, `config.json`, `vocab.json` + tokenizer config; `onnx/model.onnx` (Optimum export, last-position logits) and `onnx/model_int8.onnx`.",
+        "",
+        "## Compute",
+        "",
+        *_compute_lines(stages, cfg),
+        "",
+        "## Learning curve",
+        "",
+        "![learning curve](learning_curve.svg)",
+        "",
+        "| tokens seen (M) | step | loss (mean of the last 20 log points) |",
+        "| --- | --- | --- |",
+    ]
     smooth = smoothed_loss(log)
     for i in range(0, len(log), max(1, len(log) // 12)):
         L.append(f"| {log[i]['tokens_seen'] / 1e6:.2f} | {log[i]['step']} | {smooth[i]:.3f} |")
     if curve:
-        L += ["", "## Dev metrics along training", "",
-              f"Weight snapshots evaluated on the leak-filtered dev split (at most {curve['limit']} examples per task and source, "
-              "PyTorch backend) by `python scripts/snapshot_curve.py`: where a row stops rising, more of the same training "
-              "will not close that target.", ""] + curve_table(curve)
+        L += [
+            "",
+            "## Dev metrics along training",
+            "",
+            f"Weight snapshots evaluated on the leak-filtered dev split (at most {curve['limit']} examples per task and source, "
+            "PyTorch backend) by `python scripts/snapshot_curve.py`: where a row stops rising, more of the same training "
+            "will not close that target.",
+            "",
+        ] + curve_table(curve)
     L += ["", "## Data", ""]
     card = data / "DATA_CARD.md"
     if card.exists():
         text = card.read_text()
         table = text.split("## Examples per task and split", 1)[1].split("##", 1)[0].strip()
-        L += ["Examples per task and split (from the corpus's DATA_CARD.md):", "", table, "",
-              "Enhancer and regulatory labels are **derived** from ATAC-seq peaks (no curated enhancer annotation is reachable here).",
-              "Test = augustus-doc hg19 chr3/chr4/chr5 slices + hg38 alpha-globin locus (never trained on); dev = held-out 1 Mb loci of chrX/chr22 and GUE dev splits."]
+        L += [
+            "Examples per task and split (from the corpus's DATA_CARD.md):",
+            "",
+            table,
+            "",
+            "Enhancer and regulatory labels are **derived** from ATAC-seq peaks (no curated enhancer annotation is reachable here).",
+            "Test = augustus-doc hg19 chr3/chr4/chr5 slices + hg38 alpha-globin locus (never trained on); dev = held-out 1 Mb loci of chrX/chr22 and GUE dev splits.",
+        ]
     for split, title in (("dev", "Evaluation: dev split (leak-filtered)"), ("test", "Evaluation: test split (held-out regions)")):
         if split in evals:
             L += ["", f"## {title}", "", to_markdown(evals[split])]
     if "dev" in evals:
-        L += ["", "## Against the targets", "", "Values with their 95% bootstrap interval over the evaluated examples; a miss whose interval "
-              "contains the threshold is within sampling noise of it. The trend is that of the target's metric along the dev curve "
-              f"above (its last {TREND_POINTS} points; Spearman rank correlation with the step, no trend where p >= 0.05).", "",
-              "| target | value | met | trend along training |", "| --- | --- | --- | --- |"]
+        L += [
+            "",
+            "## Against the targets",
+            "",
+            "Values with their 95% bootstrap interval over the evaluated examples; a miss whose interval "
+            "contains the threshold is within sampling noise of it. The trend is that of the target's metric along the dev curve "
+            f"above (its last {TREND_POINTS} points; Spearman rank correlation with the step, no trend where p >= 0.05).",
+            "",
+            "| target | value | met | trend along training |",
+            "| --- | --- | --- | --- |",
+        ]
         tasks = evals["dev"]["tasks"]
         groups = evals["dev"]["groups"]
         for t, m in tasks.items():
@@ -337,8 +413,10 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
         for key, base in GUE_BASELINES.items():
             g = next((m for k, m in groups.items() if k.endswith(f"| {key}")), None)
             if g and "mcc" in g:
-                L.append(f"| {key} MCC > k-mer+LR baseline {base / 100:.3f} | {_value(g, 'mcc')} | {_verdict(g, 'mcc', base / 100)} "
-                         f"| {curve_trend(curve, f'{key} mcc')} |")
+                L.append(
+                    f"| {key} MCC > k-mer+LR baseline {base / 100:.3f} | {_value(g, 'mcc')} | {_verdict(g, 'mcc', base / 100)} "
+                    f"| {curve_trend(curve, f'{key} mcc')} |"
+                )
         for t in ("splice_site", "promoter", "orf", "sequence_direction", "gene_biotype"):
             g = next((m for k, m in groups.items() if k.startswith(f"{t} | annotation") and "[" not in k), None)
             if g:
@@ -359,10 +437,18 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
         if "gene_description" in tasks:
             m = tasks["gene_description"]
             trend = curve_trend(curve, "gene_description rouge_l")
-            L.append(f"| gene description BLEU-4 / ROUGE-L vs published 0.588 / 0.705 | {m['bleu4']:.3f} / {m['rouge_l']:.3f} | reported "
-                     f"| {'ROUGE-L ' + trend if trend else ''} |")
+            L.append(
+                f"| gene description BLEU-4 / ROUGE-L vs published 0.588 / 0.705 | {m['bleu4']:.3f} / {m['rouge_l']:.3f} | reported "
+                f"| {'ROUGE-L ' + trend if trend else ''} |"
+            )
     if "dev_int8" in evals and "dev" in evals:
-        L += ["", "## int8 (ONNX Runtime dynamic quantization) vs fp32, dev split", "", "| task | metric | fp32 | int8 |", "| --- | --- | --- | --- |"]
+        L += [
+            "",
+            "## int8 (ONNX Runtime dynamic quantization) vs fp32, dev split",
+            "",
+            "| task | metric | fp32 | int8 |",
+            "| --- | --- | --- | --- |",
+        ]
         for t, m in evals["dev"]["tasks"].items():
             q = evals["dev_int8"]["tasks"].get(t, {})
             for k in ("mcc", "mae", "exact_match", "rouge_l"):
@@ -372,16 +458,26 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
     report = model / "onnx" / "export_report.json"
     if report.exists():
         r = json.loads(report.read_text())
-        L += ["", "## ONNX parity (at export)", "",
-              f"- fp32: {r['fp32']['identical_answers']}/{r['fp32']['n']} identical greedy answers to PyTorch, max label-probability difference {r['fp32']['max_probability_diff']:.1e}."]
+        L += [
+            "",
+            "## ONNX parity (at export)",
+            "",
+            f"- fp32: {r['fp32']['identical_answers']}/{r['fp32']['n']} identical greedy answers to PyTorch, max label-probability difference {r['fp32']['max_probability_diff']:.1e}.",
+        ]
         if "int8" in r:
-            L.append(f"- int8: {r['int8']['identical_answers']}/{r['int8']['n']} answers identical to PyTorch fp32, max probability difference {r['int8']['max_probability_diff']:.1e}.")
-    L += ["", "## Known limits", "",
-          f"- Small by design ({params / 1e6 if params else 0:.1f} M parameters, so that it answers fast on a laptop CPU): treat classifications as a screen. Inputs longer than the training windows (about 400 nt; about 230 nt for reverse/complement, protein and GC answers) are extrapolations; use windowing.",
-          "- GC content is answered through a scratchpad: the model emits (GC, known-base) counts per 3-mer chunk and the decoder adds and divides; "
-          "S and W reach the model as N, so a sequence with S/W codes gets a different value from the exact check (which reports the disagreement). The scratchpad spends one token per 3 nt, so the GC input limit is about half the classification limit.",
-          "- Gene descriptions for genes not seen in training are guesses; reading comprehension and the exact tasks are checked against exact computations in every answer.",
-          "- Enhancer / regulatory labels are derived, not curated."]
+            L.append(
+                f"- int8: {r['int8']['identical_answers']}/{r['int8']['n']} answers identical to PyTorch fp32, max probability difference {r['int8']['max_probability_diff']:.1e}."
+            )
+    L += [
+        "",
+        "## Known limits",
+        "",
+        f"- Small by design ({params / 1e6 if params else 0:.1f} M parameters, so that it answers fast on a laptop CPU): treat classifications as a screen. Inputs longer than the training windows (about 400 nt; about 230 nt for reverse/complement, protein and GC answers) are extrapolations; use windowing.",
+        "- GC content is answered through a scratchpad: the model emits (GC, known-base) counts per 3-mer chunk and the decoder adds and divides; "
+        "S and W reach the model as N, so a sequence with S/W codes gets a different value from the exact check (which reports the disagreement). The scratchpad spends one token per 3 nt, so the GC input limit is about half the classification limit.",
+        "- Gene descriptions for genes not seen in training are guesses; reading comprehension and the exact tasks are checked against exact computations in every answer.",
+        "- Enhancer / regulatory labels are derived, not curated.",
+    ]
     out = out or model / "MODEL_CARD.md"
     out.write_text("\n".join(L) + "\n")
     return out

@@ -8,6 +8,7 @@ transformers alone would cost more than the 2-second cold-start budget.
 The provider is reported as ONNX Runtime actually resolved it: onnxruntime-gpu silently falls back
 to CPU when CUDA libraries are missing, so ``session.get_providers()`` is read after creation.
 """
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,7 @@ vocabulary alone (no learned text pieces), it needs no corpus and no download.
 
     python -m genomicllm_kernel.testing OUT [--zip]     # a model folder (or a zip of one)
 """
+
 from __future__ import annotations
 
 import argparse

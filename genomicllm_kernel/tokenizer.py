@@ -2,6 +2,7 @@
 ``from_pretrained``, ``__call__`` with padding, and ``decode``. The design of the encoding is
 documented in :mod:`genomicllm_kernel.codec`; this class only adapts it to transformers.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,28 @@ from transformers import PreTrainedTokenizer
 from .codec import VOCAB_FILE, HybridCodec, learn_text_pieces  # noqa: F401 (re-exported)
 from .grammar import parse_prompt
 
-_DELEGATED = ("text_tokens", "dna_tokens", "prompt_tokens", "encode_prompt", "decode_prompt_tokens", "answer_tokens",
-              "encode_answer", "decode_answer", "label_ids", "ids_with_prefix", "text_ids", "char_id", "is_aligned", "gc_scratchpad", "item_pointers", "item_ids", "pointed_item", "item_marker",
-              "answer_format", "settings")
+_DELEGATED = (
+    "text_tokens",
+    "dna_tokens",
+    "prompt_tokens",
+    "encode_prompt",
+    "decode_prompt_tokens",
+    "answer_tokens",
+    "encode_answer",
+    "decode_answer",
+    "label_ids",
+    "ids_with_prefix",
+    "text_ids",
+    "char_id",
+    "is_aligned",
+    "gc_scratchpad",
+    "item_pointers",
+    "item_ids",
+    "pointed_item",
+    "item_marker",
+    "answer_format",
+    "settings",
+)
 
 
 class GenomicLLMTokenizer(PreTrainedTokenizer):
@@ -23,8 +43,15 @@ class GenomicLLMTokenizer(PreTrainedTokenizer):
     vocab_files_names = {"vocab_file": VOCAB_FILE}
     model_input_names = ["input_ids", "attention_mask"]
 
-    def __init__(self, vocab_file: str | None = None, text_pieces: list[str] | None = None, item_pointers: bool | None = None,
-                 item_marker: str = "before_name", gc_scratchpad: bool | None = None, **kwargs):
+    def __init__(
+        self,
+        vocab_file: str | None = None,
+        text_pieces: list[str] | None = None,
+        item_pointers: bool | None = None,
+        item_marker: str = "before_name",
+        gc_scratchpad: bool | None = None,
+        **kwargs,
+    ):
         if vocab_file is not None:
             # settings a folder did not save (written before they existed) are inferred from its vocabulary
             with open(vocab_file, encoding="utf-8") as fh:

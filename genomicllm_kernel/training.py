@@ -12,6 +12,7 @@ Choices and why:
   optimizer / scheduler / RNG state, so ``--resume`` continues exactly where a kill stopped it.
 * Multi-process through torchrun (DDP: gloo on CPU, nccl on GPU); rank 0 writes.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -123,8 +124,9 @@ class ExampleBank:
     With ``augment`` an example keeps several encoded views (see :func:`views`); sampling picks one.
     """
 
-    def __init__(self, tokenizer, path: Path, max_tokens: int, weights: dict, augment: bool = False,
-                 orders: int = 6, seed: int = 0, frames: bool = False):
+    def __init__(
+        self, tokenizer, path: Path, max_tokens: int, weights: dict, augment: bool = False, orders: int = 6, seed: int = 0, frames: bool = False
+    ):
         from .registry import TASKS
 
         per_task: dict[str, list] = {}
@@ -133,7 +135,7 @@ class ExampleBank:
         for ex in read_jsonl(path):
             prompt = parse_prompt(ex["prompt"])
             encoded = []
-            for view in (views(prompt, rng, orders, frames) if augment else [prompt]):
+            for view in views(prompt, rng, orders, frames) if augment else [prompt]:
                 ids = tokenizer.encode_prompt(view)
                 ans = tokenizer.encode_answer(view, ex["answer"])
                 if len(ids) + len(ans) <= max_tokens:
@@ -175,13 +177,17 @@ def views(prompt, rng: random.Random, orders: int, frames: bool = False) -> list
 
     out = [prompt]
     if prompt.task.strand_symmetric and prompt.sequence:
+
         def mapped(f):
             return tuple(SequenceItem(f(i.sequence)) if isinstance(i, SequenceItem) else i for i in prompt.items)
 
         out.append(dataclasses.replace(prompt, items=mapped(reverse_complement)))
         if frames and len(prompt.sequence) > 8:
-            out += [dataclasses.replace(prompt, items=mapped(lambda s, k=k, rc=rc: (reverse_complement(s) if rc else s)[k:]))
-                    for rc in (False, True) for k in (1, 2)]
+            out += [
+                dataclasses.replace(prompt, items=mapped(lambda s, k=k, rc=rc: (reverse_complement(s) if rc else s)[k:]))
+                for rc in (False, True)
+                for k in (1, 2)
+            ]
     if prompt.task.extractive and len(prompt.items) > 1:
         if len(prompt.items) <= 5:  # at most 120 orders: pick among all of them
             others = [o for o in itertools.permutations(prompt.items) if o != prompt.items]
@@ -244,7 +250,7 @@ def use_bf16(cfg: TrainConfig, device_type: str) -> bool:
     if cfg.cpu_bf16 == "auto":
         return cpu_has_native_bf16()
     if not isinstance(cfg.cpu_bf16, bool):
-        raise InputError(f"cpu_bf16 must be true, false or \"auto\", not {cfg.cpu_bf16!r}")
+        raise InputError(f'cpu_bf16 must be true, false or "auto", not {cfg.cpu_bf16!r}')
     return cfg.cpu_bf16
 
 
@@ -264,8 +270,9 @@ def weighted_loss(logits, labels, token_weights):
     shift_logits = logits[:, :-1].float()
     shift_labels = labels[:, 1:]
     valid = shift_labels != -100
-    ce = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]),
-                                           shift_labels.reshape(-1).clamp(min=0), reduction="none").view_as(shift_labels)
+    ce = torch.nn.functional.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1).clamp(min=0), reduction="none"
+    ).view_as(shift_labels)
     w = valid.float() * token_weights[shift_labels.clamp(min=0)]
     return (ce * w).sum() / w.sum().clamp(min=1.0)
 
@@ -310,18 +317,33 @@ class TrainerState:
     def save(self, folder: Path) -> None:
         import torch
 
-        torch.save({"optimizer": self.optimizer, "step": self.step, "tokens_seen": self.tokens_seen, "elapsed": self.elapsed,
-                    "rng": self.rng, "torch_rng": self.torch_rng,
-                    "queue": [[[n, p, a, al] for n, p, a, al in b] for b in self.queue]}, folder / self.FILE)
+        torch.save(
+            {
+                "optimizer": self.optimizer,
+                "step": self.step,
+                "tokens_seen": self.tokens_seen,
+                "elapsed": self.elapsed,
+                "rng": self.rng,
+                "torch_rng": self.torch_rng,
+                "queue": [[[n, p, a, al] for n, p, a, al in b] for b in self.queue],
+            },
+            folder / self.FILE,
+        )
 
     @classmethod
     def load(cls, folder: Path) -> TrainerState:
         import torch
 
         saved = torch.load(folder / cls.FILE, weights_only=True)
-        return cls(step=int(saved["step"]), tokens_seen=int(saved["tokens_seen"]), elapsed=float(saved["elapsed"]),
-                   rng=saved["rng"], torch_rng=saved["torch_rng"], optimizer=saved["optimizer"],
-                   queue=[[(int(n), list(p), list(a), int(al)) for n, p, a, al in b] for b in saved.get("queue", [])])
+        return cls(
+            step=int(saved["step"]),
+            tokens_seen=int(saved["tokens_seen"]),
+            elapsed=float(saved["elapsed"]),
+            rng=saved["rng"],
+            torch_rng=saved["torch_rng"],
+            optimizer=saved["optimizer"],
+            queue=[[(int(n), list(p), list(a), int(al)) for n, p, a, al in b] for b in saved.get("queue", [])],
+        )
 
 
 class Trainer:
@@ -367,23 +389,34 @@ class Trainer:
                 torch.manual_seed(cfg.seed)
             else:
                 self.tokenizer = build_tokenizer(cfg)
-                self.model = build_model(self.tokenizer, cfg.hidden, cfg.layers, cfg.heads, cfg.ffn, cfg.context, cfg.seed,
-                                         cfg.architecture)
+                self.model = build_model(self.tokenizer, cfg.hidden, cfg.layers, cfg.heads, cfg.ffn, cfg.context, cfg.seed, cfg.architecture)
             if cfg.item_marker:
                 self.tokenizer.use_item_marker(cfg.item_marker)
         self.model.to(self.device)
         self.bf16 = use_bf16(cfg, self.device.type)
         self.device_name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
         # the loss weights before and from label_loss_from_step, built once (not a host-to-device copy per step)
-        self.weights_by_phase = {late: answer_token_weights(self.tokenizer.codec, cfg, cfg.label_loss_from_step if late else 0, self.device)
-                                 for late in (False, True)}
-        self.bank = ExampleBank(self.tokenizer, data / "train.jsonl", min(cfg.max_train_tokens, cfg.context), cfg.task_weights,
-                                augment=cfg.augment, orders=cfg.augment_orders, seed=cfg.seed, frames=cfg.augment_frames)
+        self.weights_by_phase = {
+            late: answer_token_weights(self.tokenizer.codec, cfg, cfg.label_loss_from_step if late else 0, self.device) for late in (False, True)
+        }
+        self.bank = ExampleBank(
+            self.tokenizer,
+            data / "train.jsonl",
+            min(cfg.max_train_tokens, cfg.context),
+            cfg.task_weights,
+            augment=cfg.augment,
+            orders=cfg.augment_orders,
+            seed=cfg.seed,
+            frames=cfg.augment_frames,
+        )
         decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2]
         no_decay = [p for n, p in self.model.named_parameters() if p.ndim < 2]
-        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                      {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98),
-                                     fused=self.device.type == "cuda")
+        self.opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr,
+            betas=(0.9, 0.98),
+            fused=self.device.type == "cuda",
+        )
         self.rng = random.Random(f"{cfg.seed}:{self.rank}")
         self.state = TrainerState()
         if saved is not None:
@@ -451,13 +484,24 @@ class Trainer:
             if self.bad_steps >= MAX_BAD_STEPS:
                 raise TrainingDivergedError(
                     f"training diverged: loss not finite for {self.bad_steps} steps in a row at step {step + 1} "
-                    f"(the last checkpoint in {self.ckpt} holds finite weights); lower lr or raise warmup_steps")
+                    f"(the last checkpoint in {self.ckpt} holds finite weights); lower lr or raise warmup_steps"
+                )
         return loss, n_tok
 
     def log_step(self, loss, max_len: int, tokens_per_s: float, minutes: float) -> None:
-        rec = {"device": self.device_name, "step": self.state.step, "loss": round(loss.item(), 4), "lr": lr_at(self.cfg, self.state.step),
-               "tokens_seen": self.state.tokens_seen, "tokens_per_s": round(tokens_per_s, 1), "minutes": round(minutes, 2),
-               "max_len": max_len, "world": self.world, "bf16": self.bf16, "skipped_steps": self.skipped}
+        rec = {
+            "device": self.device_name,
+            "step": self.state.step,
+            "loss": round(loss.item(), 4),
+            "lr": lr_at(self.cfg, self.state.step),
+            "tokens_seen": self.state.tokens_seen,
+            "tokens_per_s": round(tokens_per_s, 1),
+            "minutes": round(minutes, 2),
+            "max_len": max_len,
+            "world": self.world,
+            "bf16": self.bf16,
+            "skipped_steps": self.skipped,
+        }
         self.log.write(json.dumps(rec) + "\n")
         self.log.flush()
         if self.bar is not None:
@@ -544,8 +588,7 @@ class Trainer:
             dist.destroy_process_group()
 
 
-def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = None, progress: bool = True,
-          stop_at_step: int | None = None) -> Path:
+def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = None, progress: bool = True, stop_at_step: int | None = None) -> Path:
     """Train (or resume) a run; ``max_minutes`` / ``stop_at_step`` stop early with a checkpoint, as a kill would."""
     return Trainer(cfg, resume, progress).train(max_minutes, stop_at_step)
 

@@ -12,6 +12,7 @@ weights as a tar split into parts (fp32, no optimizer state), and weight snapsho
     python scripts/gpu_train.py --config configs/gpu.toml --seconds 420 --pack OUTDIR    # on the GPU
     python scripts/gpu_train.py --config configs/gpu.toml --unpack OUTDIR                # here, after
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,8 +94,7 @@ def unpack(pack_dir: Path, run: Path) -> list[Path]:
         for f in ckpt.iterdir():
             if f.name not in ("model.safetensors", "run_summary.json", "train_config.json"):
                 shutil.copy(f, folder / f.name)
-        save_file({k: v.float().contiguous() for k, v in load_file(snap).items()}, folder / "model.safetensors",
-                  metadata={"format": "pt"})
+        save_file({k: v.float().contiguous() for k, v in load_file(snap).items()}, folder / "model.safetensors", metadata={"format": "pt"})
         made.append(folder)
     return made
 
@@ -134,8 +134,10 @@ def main(argv=None) -> int:
     cfg.max_steps = min(cfg.max_steps, max(cfg.warmup_steps + 1, done + steps))  # the config's value is the cap
     if args.snapshots:
         cfg.snapshot_every = max(1, cfg.max_steps // (args.snapshots + 1))
-    print(json.dumps({"seconds_per_step": round(sps, 4), "setup_s": round(setup, 1), "max_steps": cfg.max_steps,
-                      "snapshot_every": cfg.snapshot_every}), flush=True)
+    print(
+        json.dumps({"seconds_per_step": round(sps, 4), "setup_s": round(setup, 1), "max_steps": cfg.max_steps, "snapshot_every": cfg.snapshot_every}),
+        flush=True,
+    )
     train(cfg, resume=bool(done), max_minutes=(args.seconds + 30) / 60, progress=False)
     if args.pack:
         for f in pack(run, args.pack, args.snapshots):

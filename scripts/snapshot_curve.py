@@ -8,6 +8,7 @@ evenly spaced, always the last; the run's checkpoint counts as one) with ``genom
 sample, and writes ``<run>/snapshot_curve.json`` for ``genomicllm card``. Snapshots already in the
 JSON are not evaluated again, so it can run alongside training.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,7 @@ def main() -> int:
         done = {"limit": args.limit, "points": []}
     seen = {p["step"] for p in done["points"]}
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
-    chosen = (sorted({by_step[min(by_step, key=lambda s: abs(s - t))] for t in args.steps}) if args.steps
-              else pick(snapshots, args.points))
+    chosen = sorted({by_step[min(by_step, key=lambda s: abs(s - t))] for t in args.steps}) if args.steps else pick(snapshots, args.points)
     step_of = {v: k for k, v in by_step.items()}
     for snap in chosen:
         step = step_of[snap]

@@ -4,6 +4,7 @@ Both are built once per test session into a temporary folder (downloads are cach
 ``~/.cache/genomicllm/data`` or ``$GENOMICLLM_DATA_CACHE``), so the tests exercise the same code
 paths as a user's ``genomicllm data build`` and ``genomicllm train``.
 """
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ attack: each one tries to run ``touch PWNED`` or write outside the job folder. T
 its argument vector; the report (JSON on stdout) lists, per tool and identifier, the label the
 stub received and every file that appeared outside the stub's own record.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,12 @@ def context(tool_source, job: Path, identifier: str, ext: str, source: str) -> d
         input=Data(job / "input.dat", identifier, ext),
         prompts=Data(job / "prompts.dat", identifier, "txt"),
         output=str(job / "output.dat"),
-        model_source=Obj(source=source, builtin_model=Obj(fields=Obj(path="/models/default")),
-                         model_archive=Data(job / "model.zip", identifier, "zip"), backend="auto"),
+        model_source=Obj(
+            source=source,
+            builtin_model=Obj(fields=Obj(path="/models/default")),
+            model_archive=Data(job / "model.zip", identifier, "zip"),
+            backend="auto",
+        ),
         window=Obj(mode="windows", size=100, step=50),
     )
     return ctx
@@ -93,8 +98,7 @@ def main(tools: Path, work: Path) -> int:
             for ext, source in (("fasta", "builtin"), ("bed", "history")):
                 job = work / "jobs" / f"{xml.stem}-{n}-{ext}" / "working"
                 job.mkdir(parents=True)
-                rendered = fill_template(command, context=context(tool_source, job, identifier, ext, source),
-                                         python_template_version="3")
+                rendered = fill_template(command, context=context(tool_source, job, identifier, ext, source), python_template_version="3")
                 # as galaxy.tools.evaluation.ToolEvaluator._build_command_line does after filling the template
                 rendered = "\n".join(line.strip() for line in rendered.split("\n"))
                 rendered = rendered.replace("\n", " ").replace("\r", " ").strip()
@@ -106,11 +110,24 @@ def main(tools: Path, work: Path) -> int:
                 if calls and "--input-label" in calls[0]:
                     label = calls[0][calls[0].index("--input-label") + 1]
                 fmt = calls[0][calls[0].index("--input-format") + 1] if calls and "--input-format" in calls[0] else None
-                stray = sorted(str(p.relative_to(work)) for p in work.rglob("*")
-                               if p.is_file() and p != argv_file and p.parent != stub_dir and p.name != "argv.json")
-                report.append({"tool": xml.stem, "identifier": identifier, "ext": ext, "rc": r.returncode,
-                               "calls": len(calls), "label": label, "input_format": fmt, "stray": stray,
-                               "stderr": r.stderr[-300:]})
+                stray = sorted(
+                    str(p.relative_to(work))
+                    for p in work.rglob("*")
+                    if p.is_file() and p != argv_file and p.parent != stub_dir and p.name != "argv.json"
+                )
+                report.append(
+                    {
+                        "tool": xml.stem,
+                        "identifier": identifier,
+                        "ext": ext,
+                        "rc": r.returncode,
+                        "calls": len(calls),
+                        "label": label,
+                        "input_format": fmt,
+                        "stray": stray,
+                        "stderr": r.stderr[-300:],
+                    }
+                )
     json.dump(report, sys.stdout)
     return 0
 

@@ -1,4 +1,5 @@
 """ask / predict against a real (tiny) trained model: formats, probabilities, checks, windows."""
+
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,7 @@ def test_a_text_answer_never_decodes_empty_but_may_start_with_a_space_piece():
 
     class Scripted(Decoder):
         """Logits that prefer the given tokens in turn, then <eos>."""
+
         def __init__(self, script):
             super().__init__(codec, 512)
             self.script = [codec.vocab[t] for t in script] + [codec.eos_token_id]

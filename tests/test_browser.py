@@ -4,6 +4,7 @@ Runs the example notebook with Run All, checks the magic's rich table, clicks th
 button and reads its answer from the page, checks the bad question shows one line, and saves a
 screenshot to ``$GENOMICLLM_ARTIFACTS`` (default: the test's temporary folder).
 """
+
 import json
 import os
 import shutil
@@ -18,8 +19,9 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # On CI (.ci/run installs chromium) a missing browser fails; elsewhere the test is skipped.
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-                                reason="Debian chromium is not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian chromium is not installed (apt-get install chromium)"
+)
 NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "quickstart.ipynb"
 
 
@@ -35,15 +37,32 @@ def lab(tmp_path_factory, shipped_or_tiny_model):
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(NOTEBOOK, root / "quickstart.ipynb")
     settings = tmp_path_factory.mktemp("settings")
-    (settings / "overrides.json").write_text(json.dumps(
-        {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}))
+    (settings / "overrides.json").write_text(
+        json.dumps({"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}})
+    )
     port, token = _free_port(), "genomicllm-test"
-    env = {**os.environ, "GENOMICLLM_MODEL": str(shipped_or_tiny_model), "JUPYTERLAB_SETTINGS_DIR": str(tmp_path_factory.mktemp("user-settings")),
-           "JUPYTER_CONFIG_DIR": str(tmp_path_factory.mktemp("jcfg")), "IPYTHONDIR": str(tmp_path_factory.mktemp("ipy"))}
+    env = {
+        **os.environ,
+        "GENOMICLLM_MODEL": str(shipped_or_tiny_model),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path_factory.mktemp("user-settings")),
+        "JUPYTER_CONFIG_DIR": str(tmp_path_factory.mktemp("jcfg")),
+        "IPYTHONDIR": str(tmp_path_factory.mktemp("ipy")),
+    }
     (Path(env["JUPYTERLAB_SETTINGS_DIR"]).parent / "app-settings").mkdir(exist_ok=True)
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", f"--LabServerApp.app_settings_dir={settings}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        f"--LabServerApp.app_settings_dir={settings}",
+    ]
     log = open(root / "server.log", "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -66,7 +85,8 @@ def lab(tmp_path_factory, shipped_or_tiny_model):
 def _assert_fits(page, container: str) -> None:
     """Every answer table and the panel's sequence box end inside their container and the viewport
     (the first screenshots showed the exact-check column cut off and the text box past the edge)."""
-    overflow = page.evaluate("""(sel) => {
+    overflow = page.evaluate(
+        """(sel) => {
         const bad = [];
         const vw = document.documentElement.clientWidth;
         for (const el of document.querySelectorAll('table.gllm, .genomicllm-panel textarea, .genomicllm-panel')) {
@@ -75,7 +95,9 @@ def _assert_fits(page, container: str) -> None:
             if (r.right > Math.min(b.right, vw) + 1) bad.push(`${el.tagName}.${el.className}: ${r.right} > ${Math.min(b.right, vw)}`);
         }
         return bad;
-    }""", container)
+    }""",
+        container,
+    )
     assert overflow == [], overflow
 
 
@@ -86,9 +108,21 @@ def test_notebook_magic_and_panel_in_a_real_browser(lab, tmp_path):
     artifacts.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, viewport={"width": 1400, "height": 2400},
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"])
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            viewport={"width": 1400, "height": 2400},
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+            ],
+        )
         page = ctx.new_page()
         try:
             page.goto(f"{base}/lab/tree/quickstart.ipynb?token={token}")
@@ -129,9 +163,13 @@ def test_voila_serves_the_panel_as_a_page(tmp_path, shipped_or_tiny_model):
     pytest.importorskip("voila")
     port = _free_port()
     env = {**os.environ, "GENOMICLLM_MODEL": str(shipped_or_tiny_model), "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg")}
-    proc = subprocess.Popen([sys.executable, "-m", "voila", str(NOTEBOOK.with_name("panel.ipynb")), "--no-browser",
-                             f"--port={port}", "--Voila.ip=127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voila", str(NOTEBOOK.with_name("panel.ipynb")), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     try:
         for _ in range(60):
             try:
@@ -141,9 +179,17 @@ def test_voila_serves_the_panel_as_a_page(tmp_path, shipped_or_tiny_model):
                 time.sleep(1)
         with sync_api.sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                      "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"])
+                str(tmp_path / "profile"),
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                ],
+            )
             page = ctx.new_page()
             try:
                 page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)

@@ -1,4 +1,5 @@
 """The real console script, as a pipeline author runs it."""
+
 import json
 import os
 import subprocess
@@ -7,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-EXE = [str(Path(sys.executable).with_name("genomicllm"))] if Path(sys.executable).with_name("genomicllm").exists() else [sys.executable, "-m", "genomicllm_kernel.cli"]
+EXE = (
+    [str(Path(sys.executable).with_name("genomicllm"))]
+    if Path(sys.executable).with_name("genomicllm").exists()
+    else [sys.executable, "-m", "genomicllm_kernel.cli"]
+)
 NO_MODEL = {**os.environ, "GENOMICLLM_MODEL": "/nonexistent-model"}
 
 
@@ -22,11 +27,14 @@ def test_exact_answer_without_a_model():
     assert rec["check"]["expected"] == "0.500" and rec["answer"] is None and "no trained model" in rec["note"]
 
 
-@pytest.mark.parametrize("prompt, words", [
-    ("ACGT, GC contnt =", "unknown question key 'GC contnt'"),
-    ("ACXGT, GC content =", "character 'X' at position 3"),
-    ("ACGT GC content", "must end with"),
-])
+@pytest.mark.parametrize(
+    "prompt, words",
+    [
+        ("ACGT, GC contnt =", "unknown question key 'GC contnt'"),
+        ("ACXGT, GC content =", "character 'X' at position 3"),
+        ("ACGT GC content", "must end with"),
+    ],
+)
 def test_bad_prompt_is_one_line_and_exit_2(prompt, words):
     r = run("ask", prompt)
     assert r.returncode == 2

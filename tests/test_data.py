@@ -1,4 +1,5 @@
 """The real data command on its --small setting: every task present, honest splits, determinism."""
+
 import json
 from collections import Counter
 
@@ -59,8 +60,7 @@ def test_user_genome_and_annotation(tmp_path):
     from genomicllm_kernel.data.sources import fetch_all
 
     paths = fetch_all(data_cache(), ["augustus"])["augustus"]
-    out = build(tmp_path / "user", small=True, seed=1, cache=data_cache(), fasta=paths["hg38"], gtf=paths["hg38_gtf"],
-                progress=lambda m: None)
+    out = build(tmp_path / "user", small=True, seed=1, cache=data_cache(), fasta=paths["hg38"], gtf=paths["hg38_gtf"], progress=lambda m: None)
     rows = _rows(out / "train.jsonl") + _rows(out / "dev.jsonl")
     user = [r for r in rows if "user genome" in r["source"]]
     assert {r["task"] for r in user} >= {"splice_site", "promoter", "orf", "nt2aa"}
@@ -83,13 +83,15 @@ def test_gff3_and_gtf_give_the_same_transcripts(tmp_path):
         "chr1\tsrc\texon\t101\t200\t.\t+\t.\tParent=t1\n"
         "chr1\tsrc\texon\t301\t400\t.\t+\t.\tParent=t1\n"
         "chr1\tsrc\tCDS\t151\t200\t.\t+\t0\tParent=t1\n"
-        "chr1\tsrc\tCDS\t301\t350\t.\t+\t1\tParent=t1\n")
+        "chr1\tsrc\tCDS\t301\t350\t.\t+\t1\tParent=t1\n"
+    )
     gtf = tmp_path / "a.gtf"
     gtf.write_text(
         'chr1\tsrc\texon\t101\t200\t.\t+\t.\tgene_id "g1"; transcript_id "t1"; gene_name "GENE1"; gene_type "protein_coding";\n'
         'chr1\tsrc\texon\t301\t400\t.\t+\t.\tgene_id "g1"; transcript_id "t1"; gene_name "GENE1"; gene_type "protein_coding";\n'
         'chr1\tsrc\tCDS\t151\t200\t.\t+\t0\tgene_id "g1"; transcript_id "t1"; gene_name "GENE1";\n'
-        'chr1\tsrc\tCDS\t301\t350\t.\t+\t1\tgene_id "g1"; transcript_id "t1"; gene_name "GENE1";\n')
+        'chr1\tsrc\tCDS\t301\t350\t.\t+\t1\tgene_id "g1"; transcript_id "t1"; gene_name "GENE1";\n'
+    )
     (a,), (b,) = read_annotation(gff).transcripts, read_annotation(gtf).transcripts
     for t in (a, b):
         assert (t.gene, t.gene_type, t.chrom, t.strand) == ("GENE1", "protein_coding", "chr1", "+")

@@ -1,4 +1,5 @@
 """evaluate on the small corpus with the tiny model: every metric TASKS.md names is reported."""
+
 import json
 
 from genomicllm_kernel.evaluation import classification_metrics, evaluate, task_metrics
@@ -7,8 +8,7 @@ from genomicllm_kernel.evaluation import classification_metrics, evaluate, task_
 def test_metrics_on_known_values():
     m = classification_metrics(["a", "b", "a", "b"], ["a", "b", "b", "b"])
     assert m["accuracy"] == 0.75 and round(m["mcc"], 4) == 0.5774
-    g = task_metrics("gc_content", [{"answer": "0.500", "pred": "0.400", "length": 4},
-                                    {"answer": "0.300", "pred": "0.300", "length": 4}])
+    g = task_metrics("gc_content", [{"answer": "0.500", "pred": "0.400", "length": 4}, {"answer": "0.300", "pred": "0.300", "length": 4}])
     assert abs(g["mae"] - 0.05) < 1e-9 and g["valid_format"] == 1.0
     d = task_metrics("gene_description", [{"answer": "BRCA1 DNA repair associated", "pred": "BRCA1 DNA repair associated", "length": 0}])
     assert d["exact_match"] == 1.0 and d["rouge_l"] == 1.0 and d["bleu4"] > 0.99
@@ -16,9 +16,22 @@ def test_metrics_on_known_values():
 
 def test_evaluate_reports_every_task(tiny_model, small_corpus, tmp_path):
     res = evaluate(tiny_model, small_corpus, "test", out=tmp_path, limit=8)
-    assert set(res["tasks"]) == {"splice_site", "enhancer", "promoter", "open_chromatin", "regulatory", "tf_binding", "orf",
-                                 "sequence_direction", "gene_biotype", "gc_content", "nt2aa", "reverse_complement",
-                                 "gene_description", "reading_comprehension"}
+    assert set(res["tasks"]) == {
+        "splice_site",
+        "enhancer",
+        "promoter",
+        "open_chromatin",
+        "regulatory",
+        "tf_binding",
+        "orf",
+        "sequence_direction",
+        "gene_biotype",
+        "gc_content",
+        "nt2aa",
+        "reverse_complement",
+        "gene_description",
+        "reading_comprehension",
+    }
     for task, m in res["tasks"].items():
         assert m["valid_format"] == 1.0, task
     assert {"accuracy", "macro_f1", "mcc"} <= set(res["tasks"]["splice_site"])
@@ -54,14 +67,27 @@ def test_bootstrap_intervals_agree_with_scikit_learn_and_shrink_with_n():
 
 
 def test_markdown_and_card_show_intervals():
-    m = task_metrics("splice_site", [{"answer": a, "pred": p, "length": 3} for a, p in
-                                     [("donor site", "donor site"), ("acceptor site", "acceptor site"), ("non-splice site", "donor site"),
-                                      ("donor site", "donor site")] * 5])
+    m = task_metrics(
+        "splice_site",
+        [
+            {"answer": a, "pred": p, "length": 3}
+            for a, p in [
+                ("donor site", "donor site"),
+                ("acceptor site", "acceptor site"),
+                ("non-splice site", "donor site"),
+                ("donor site", "donor site"),
+            ]
+            * 5
+        ],
+    )
     assert len(m["mcc_ci"]) == 2 and m["mcc_ci"][0] <= m["mcc"] <= m["mcc_ci"][1]
     from genomicllm_kernel.evaluation import to_markdown
-    md = to_markdown({"model": "m", "runtime": "r", "split": "dev", "limit_per_group": 5,
-                      "groups": {"splice_site | annotation": m}, "tasks": {"splice_site": m}})
+
+    md = to_markdown(
+        {"model": "m", "runtime": "r", "split": "dev", "limit_per_group": 5, "groups": {"splice_site | annotation": m}, "tasks": {"splice_site": m}}
+    )
     assert f"{m['mcc']:.3f} ({m['mcc_ci'][0]:.2f} to {m['mcc_ci'][1]:.2f})" in md
     from genomicllm_kernel.model_card import _verdict
+
     assert _verdict({"mcc": 0.525, "mcc_ci": [0.44, 0.61]}, "mcc", 0.563) == "no (threshold inside the interval)"
     assert _verdict({"mcc": 0.70, "mcc_ci": [0.65, 0.75]}, "mcc", 0.5) == "yes"

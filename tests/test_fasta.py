@@ -22,13 +22,16 @@ def test_gzip_and_auto(tmp_path):
     assert [(r.id, r.sequence) for r in read_sequences(t)] == [("r1", "ACGT")]
 
 
-@pytest.mark.parametrize("text, match", [
-    ("ACGT\n", "line 1: sequence data before the first '>'"),
-    (">a\nACGT\nACXT\n", "line 3, column 3: character 'X'"),
-    (">a\n>b\nACGT\n", "line 1: record 'a' has an empty sequence"),
-    ("", "no FASTA records"),
-    (">\nACGT\n", "line 1: a '>' header line with no sequence name"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("ACGT\n", "line 1: sequence data before the first '>'"),
+        (">a\nACGT\nACXT\n", "line 3, column 3: character 'X'"),
+        (">a\n>b\nACGT\n", "line 1: record 'a' has an empty sequence"),
+        ("", "no FASTA records"),
+        (">\nACGT\n", "line 1: a '>' header line with no sequence name"),
+    ],
+)
 def test_errors_name_file_and_line(tmp_path, text, match):
     f = tmp_path / "bad.fa"
     f.write_text(text)

@@ -5,6 +5,7 @@ go through ``genomicllm predict`` / ``ask`` in-process on the random tiny model.
 the run ends in the contract: exit 0, 1 or 2; exit 2 prints exactly one line; no traceback; and a
 failed run leaves neither its output nor a temporary file behind.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -18,11 +19,34 @@ from hypothesis import strategies as st
 
 from genomicllm_kernel import cli
 
-FRAGMENTS = [">", ">r1", ">r2 symbol=BRCA1", "\n", "\r\n", "ACGT", "acgu", "NNRYSW", "\t", "ACGT\tACGT", "#id\tsequence\tsymbol",
-             ";", " ", "-", "X", "\x00", "\ufeff", "ſ", "é", "=", "ACGTACGTACGTACGTACGTACGTACGT" * 3, ">>", "\t\t"]
+FRAGMENTS = [
+    ">",
+    ">r1",
+    ">r2 symbol=BRCA1",
+    "\n",
+    "\r\n",
+    "ACGT",
+    "acgu",
+    "NNRYSW",
+    "\t",
+    "ACGT\tACGT",
+    "#id\tsequence\tsymbol",
+    ";",
+    " ",
+    "-",
+    "X",
+    "\x00",
+    "\ufeff",
+    "ſ",
+    "é",
+    "=",
+    "ACGTACGTACGTACGTACGTACGTACGT" * 3,
+    ">>",
+    "\t\t",
+]
 
 file_text = st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join)
-odd_int = st.one_of(st.none(), st.integers(min_value=-3, max_value=3), st.integers(min_value=-10**6, max_value=10**6))
+odd_int = st.one_of(st.none(), st.integers(min_value=-3, max_value=3), st.integers(min_value=-(10**6), max_value=10**6))
 
 
 def _encode(text: str, kind: str) -> bytes:
@@ -58,17 +82,37 @@ FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthChe
 
 
 @FUZZ
-@given(text=file_text, kind=st.sampled_from(["plain", "gzip", "gzip-truncated", "utf-16", "bom"]),
-       fmt=st.sampled_from(["auto", "fasta", "tabular"]), task=st.sampled_from(["promoter", "gc_content", "reverse_complement"]),
-       batch=odd_int, size=odd_int, step=odd_int, record_items=st.booleans())
+@given(
+    text=file_text,
+    kind=st.sampled_from(["plain", "gzip", "gzip-truncated", "utf-16", "bom"]),
+    fmt=st.sampled_from(["auto", "fasta", "tabular"]),
+    task=st.sampled_from(["promoter", "gc_content", "reverse_complement"]),
+    batch=odd_int,
+    size=odd_int,
+    step=odd_int,
+    record_items=st.booleans(),
+)
 def test_predict_on_random_files_and_numbers(capsys, random_model, text, kind, fmt, task, batch, size, step, record_items):
     folder = Path(tempfile.mkdtemp())
     try:
         f = folder / "in.fa"
         f.write_bytes(_encode(text, kind))
         output = folder / "out.tsv"
-        argv = ["predict", "--task", task, "--fasta", str(f), "--model", str(random_model), "--input-format", fmt,
-                "--output", str(output), "--format", "tsv"]
+        argv = [
+            "predict",
+            "--task",
+            task,
+            "--fasta",
+            str(f),
+            "--model",
+            str(random_model),
+            "--input-format",
+            fmt,
+            "--output",
+            str(output),
+            "--format",
+            "tsv",
+        ]
         for name, value in (("--batch-size", batch), ("--window-size", size), ("--window-step", step)):
             if value is not None:
                 argv += [name, str(value)]
@@ -81,10 +125,26 @@ def test_predict_on_random_files_and_numbers(capsys, random_model, text, kind, f
 
 
 @FUZZ
-@given(lines=st.lists(st.one_of(file_text, st.sampled_from(["ACGT, GC content =", "ACGT, core promoter =", "x = y, description =",
-                                                              "ACGT, reading comprehension: x =", "=", ", =", "ACGT,, GC content ="])),
-                      max_size=6),
-       batch=odd_int)
+@given(
+    lines=st.lists(
+        st.one_of(
+            file_text,
+            st.sampled_from(
+                [
+                    "ACGT, GC content =",
+                    "ACGT, core promoter =",
+                    "x = y, description =",
+                    "ACGT, reading comprehension: x =",
+                    "=",
+                    ", =",
+                    "ACGT,, GC content =",
+                ]
+            ),
+        ),
+        max_size=6,
+    ),
+    batch=odd_int,
+)
 def test_ask_batch_on_random_lines(capsys, random_model, lines, batch):
     folder = Path(tempfile.mkdtemp())
     try:
@@ -104,7 +164,6 @@ def test_ask_batch_on_random_lines(capsys, random_model, lines, batch):
 def test_odd_file_kinds(capsys, random_model, tmp_path, kind):
     target = {"directory": tmp_path, "fifo-less-missing": tmp_path / "missing.fa", "dev-null": Path("/dev/null")}[kind]
     output = tmp_path / "out.tsv"
-    rc, out, err = _run(capsys, ["predict", "--task", "promoter", "--fasta", str(target), "--model", str(random_model),
-                                 "--output", str(output)])
+    rc, out, err = _run(capsys, ["predict", "--task", "promoter", "--fasta", str(target), "--model", str(random_model), "--output", str(output)])
     assert rc == 2
     _contract(rc, err, tmp_path, output)

@@ -3,6 +3,7 @@
 The server tests need Galaxy in its own virtual environment, named by ``$GALAXY_VENV`` (``.ci/run``
 installs it); without it they are skipped, while the generator and lint tests still run.
 """
+
 import json
 import os
 import shutil
@@ -82,9 +83,27 @@ def galaxy(tmp_path_factory, shipped_or_tiny_model):
 def test_every_tool_test_passes_on_galaxy(galaxy, tmp_path):
     report = tmp_path / "tool_tests.json"
     t0 = time.time()
-    r = subprocess.run([str(GALAXY_VENV / "bin" / "galaxy-tool-test"), "-u", galaxy.url, "-k", galaxy.user_key, "-a", galaxy.admin_key,
-                        "--with-reference-data", "--parallel-tests", "4", "--test-data", str(TOOLS / "test-data"), "-j", str(report)],
-                       capture_output=True, text=True, timeout=3000)
+    r = subprocess.run(
+        [
+            str(GALAXY_VENV / "bin" / "galaxy-tool-test"),
+            "-u",
+            galaxy.url,
+            "-k",
+            galaxy.user_key,
+            "-a",
+            galaxy.admin_key,
+            "--with-reference-data",
+            "--parallel-tests",
+            "4",
+            "--test-data",
+            str(TOOLS / "test-data"),
+            "-j",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3000,
+    )
     tests = json.loads(report.read_text())["tests"]
     failed = [t["id"] for t in tests if t["data"]["status"] != "success"]
     print(f"{len(tests)} Galaxy tool tests in {time.time() - t0:.0f} s")
@@ -111,7 +130,9 @@ def test_bioblend_upload_run_two_tools_and_a_bad_fasta(galaxy, tmp_path):
     gi, history, up = _history_with_fasta(galaxy, tmp_path, "bioblend", ">r1\nACGTTGCA\n>r2\nTATAAAAGGCGCGCTGACGTCAGCG\n")
     model = {"model_source|source": "builtin", "model_source|builtin_model": "default", "model_source|backend": "auto"}
     gc = gi.tools.run_tool(history["id"], "genomicllm_gc_content", {"input": {"src": "hda", "id": up["id"]}, **model})["outputs"][0]
-    pr = gi.tools.run_tool(history["id"], "genomicllm_promoter", {"input": {"src": "hda", "id": up["id"]}, "question": "core promoter", **model})["outputs"][0]
+    pr = gi.tools.run_tool(history["id"], "genomicllm_promoter", {"input": {"src": "hda", "id": up["id"]}, "question": "core promoter", **model})[
+        "outputs"
+    ][0]
     for out in (gc, pr):
         gi.datasets.wait_for_dataset(out["id"], maxwait=600)
     gc_rows = gi.datasets.download_dataset(gc["id"]).decode().splitlines()
@@ -137,11 +158,31 @@ def test_bioblend_upload_run_two_tools_and_a_bad_fasta(galaxy, tmp_path):
 @needs_galaxy
 def test_workflow_promoter_then_splice(galaxy, tmp_path):
     planemo = _planemo()
-    r = subprocess.run([planemo, "test", "--engine", "external_galaxy", "--galaxy_url", galaxy.url, "--galaxy_admin_key", galaxy.admin_key,
-                        "--galaxy_user_key", galaxy.user_key, "--test_output_json", str(tmp_path / "wf.json"),
-                        "--test_output", str(tmp_path / "wf.html"), "--test_data", str(TOOLS / "test-data"),
-                        str(TOOLS / "workflows" / "promoter_and_splice.gxwf.yml")], capture_output=True, text=True, timeout=1200,
-                       cwd=TOOLS / "workflows")
+    r = subprocess.run(
+        [
+            planemo,
+            "test",
+            "--engine",
+            "external_galaxy",
+            "--galaxy_url",
+            galaxy.url,
+            "--galaxy_admin_key",
+            galaxy.admin_key,
+            "--galaxy_user_key",
+            galaxy.user_key,
+            "--test_output_json",
+            str(tmp_path / "wf.json"),
+            "--test_output",
+            str(tmp_path / "wf.html"),
+            "--test_data",
+            str(TOOLS / "test-data"),
+            str(TOOLS / "workflows" / "promoter_and_splice.gxwf.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=TOOLS / "workflows",
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     tests = json.loads((tmp_path / "wf.json").read_text())["tests"]
     assert tests and all(t["data"]["status"] == "success" for t in tests)
@@ -152,8 +193,12 @@ def test_hostile_identifiers_never_reach_the_shell(tmp_path):
     """Every tool's command, rendered by Galaxy's own template code with hostile collection element
     identifiers (quotes, $(...), backticks, newlines, ../) and run with genomicllm stubbed: the stub
     is called once with a sanitised label, and nothing is written outside the job's own record."""
-    r = subprocess.run([str(GALAXY_VENV / "bin" / "python"), str(ROOT / "tests" / "galaxy_render.py"), str(TOOLS), str(tmp_path)],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [str(GALAXY_VENV / "bin" / "python"), str(ROOT / "tests" / "galaxy_render.py"), str(TOOLS), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
     assert len(report) == 15 * 8 * 2
@@ -171,12 +216,13 @@ def test_collection_with_a_hostile_element_identifier(galaxy, tmp_path):
     "'; touch pwned; '" mapped over a tool; the job succeeds and no file 'pwned' appears."""
     gi, history, up = _history_with_fasta(galaxy, tmp_path, "hostile", ">r1\nACGTTGCA\n")
     hostile = "'; touch pwned; '"
-    hdca = gi.histories.create_dataset_collection(history["id"], {
-        "collection_type": "list", "name": "hostile",
-        "element_identifiers": [{"name": hostile, "src": "hda", "id": up["id"]}]})
+    hdca = gi.histories.create_dataset_collection(
+        history["id"], {"collection_type": "list", "name": "hostile", "element_identifiers": [{"name": hostile, "src": "hda", "id": up["id"]}]}
+    )
     model = {"model_source|source": "builtin", "model_source|builtin_model": "default", "model_source|backend": "auto"}
-    run = gi.tools.run_tool(history["id"], "genomicllm_gc_content",
-                            {"input": {"batch": True, "values": [{"src": "hdca", "id": hdca["id"]}]}, **model})
+    run = gi.tools.run_tool(
+        history["id"], "genomicllm_gc_content", {"input": {"batch": True, "values": [{"src": "hdca", "id": hdca["id"]}]}, **model}
+    )
     out = run["outputs"][0]
     gi.datasets.wait_for_dataset(out["id"], maxwait=600)
     rows = gi.datasets.download_dataset(out["id"]).decode().splitlines()

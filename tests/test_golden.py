@@ -8,6 +8,7 @@ changes:
 
     python tests/test_golden.py --write
 """
+
 from __future__ import annotations
 
 import json

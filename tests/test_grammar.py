@@ -23,19 +23,22 @@ def test_normalisation():
     assert format_prompt(p) == "ACGTT, GC content ="
 
 
-@pytest.mark.parametrize("text, match", [
-    ("", "empty prompt"),
-    ("ACGT, GC content", "must end with"),
-    ("ACGT, =", "no question key"),
-    ("ACGT,, GC content =", "item 2 is empty"),
-    ("ACGTXA, GC content =", "'X' at position 5"),
-    ("GC content =", "needs a nucleotide sequence"),
-    ("ACGT, ACGT, GC content =", "2 sequence items"),
-    ("ACGT, symbol=, GC content =", "no value"),
-    ("ACGT, =x, GC content =", "no name"),
-    ("ACGT, core promotr =", "did you mean 'core promoter'"),
-    ("ACGT, reading comprehension: =", "needs the name"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "empty prompt"),
+        ("ACGT, GC content", "must end with"),
+        ("ACGT, =", "no question key"),
+        ("ACGT,, GC content =", "item 2 is empty"),
+        ("ACGTXA, GC content =", "'X' at position 5"),
+        ("GC content =", "needs a nucleotide sequence"),
+        ("ACGT, ACGT, GC content =", "2 sequence items"),
+        ("ACGT, symbol=, GC content =", "no value"),
+        ("ACGT, =x, GC content =", "no name"),
+        ("ACGT, core promotr =", "did you mean 'core promoter'"),
+        ("ACGT, reading comprehension: =", "needs the name"),
+    ],
+)
 def test_errors_name_the_problem(text, match):
     with pytest.raises(InputError, match=match):
         parse_prompt(text)

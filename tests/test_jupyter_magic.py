@@ -1,4 +1,5 @@
 """Layer 1: the magics and the panel inside a real IPython InteractiveShell (no kernel, no browser)."""
+
 import pytest
 
 pytest.importorskip("IPython")
@@ -31,15 +32,16 @@ def test_line_magic_answers_with_check(ip):
 
 def test_cell_of_questions_and_interpolation(ip):
     ip.user_ns["seq"] = "ACGTAGGTAAGTCC"
-    out = ip.run_cell_magic("genomicllm", "--format table --out res", "{seq}, splice site =\n# a comment\nACGT, symbol = {{x}}, reading comprehension: symbol =\n")
+    out = ip.run_cell_magic(
+        "genomicllm", "--format table --out res", "{seq}, splice site =\n# a comment\nACGT, symbol = {{x}}, reading comprehension: symbol =\n"
+    )
     assert list(out["task"]) == ["splice_site", "reading_comprehension"]
     assert ip.user_ns["res"][1].check.expected == "{x}"  # doubled braces are literal; unknown names untouched
     assert {"p(donor site)", "answer", "probability"} <= set(out.columns)
 
 
 def test_fasta_cell_with_windows(ip):
-    out = ip.run_cell_magic("genomicllm", "--task promoter --window-size 40 --window-step 20 --format json",
-                            ">a\n" + "ACGT" * 20 + "\n>b\nTTGACA\n")
+    out = ip.run_cell_magic("genomicllm", "--task promoter --window-size 40 --window-step 20 --format json", ">a\n" + "ACGT" * 20 + "\n>b\nTTGACA\n")
     recs = out._repr_mimebundle_()[MIMETYPE]
     assert [r["id"] for r in recs] == ["a", "a", "a", "b"] and recs[0]["window"] == [1, 40]
 
@@ -53,14 +55,17 @@ def test_configurable_default_format(ip):
         ip.run_line_magic("config", "GenomicLLMMagics.default_format = 'html'")
 
 
-@pytest.mark.parametrize("line, cell, words", [
-    ("ACGT, GC contnt =", None, "unknown question key"),
-    ("ACGXT, GC content =", None, "character 'X' at position 4"),
-    ("", None, "write a question"),
-    ("--task promoter", ">a\nAC-GT\n", "line 2, column 3"),
-    ("", ">a\nACGT\n", "needs --task"),
-    ("--bogus", "ACGT, GC content =", "unrecognized arguments: --bogus"),
-])
+@pytest.mark.parametrize(
+    "line, cell, words",
+    [
+        ("ACGT, GC contnt =", None, "unknown question key"),
+        ("ACGXT, GC content =", None, "character 'X' at position 4"),
+        ("", None, "write a question"),
+        ("--task promoter", ">a\nAC-GT\n", "line 2, column 3"),
+        ("", ">a\nACGT\n", "needs --task"),
+        ("--bogus", "ACGT, GC content =", "unrecognized arguments: --bogus"),
+    ],
+)
 def test_mistakes_are_one_line_usage_errors(ip, line, cell, words):
     with pytest.raises(UsageError, match=words):
         if cell is None:

@@ -1,19 +1,41 @@
 """The model card counts every training stage: a run continued with ``init_from`` includes the run
 it started from (compute, loss curve, dev metrics along training) and names each stage's hardware."""
+
 import json
 
 from genomicllm_kernel.model_card import write_card
 
 
-BASE = {"hidden": 8, "layers": 1, "heads": 1, "ffn": 16, "context": 64, "batch_size": 4, "lr": 1e-3,
-        "max_steps": 100, "log_every": 10, "weight_decay": 0.1}
+BASE = {
+    "hidden": 8,
+    "layers": 1,
+    "heads": 1,
+    "ffn": 16,
+    "context": 64,
+    "batch_size": 4,
+    "lr": 1e-3,
+    "max_steps": 100,
+    "log_every": 10,
+    "weight_decay": 0.1,
+}
 
 
 def _run(folder, cfg, steps, tokens, minutes, summary=None, curve=None):
     (folder / "checkpoint").mkdir(parents=True)
     (folder / "checkpoint" / "train_config.json").write_text(json.dumps(cfg))
-    log = [{"step": s, "loss": 2.0 / s, "tokens_seen": tokens * s // steps, "tokens_per_s": 1000.0,
-            "minutes": minutes * s / steps, "max_len": 160, "world": 1, "bf16": True} for s in range(10, steps + 1, 10)]
+    log = [
+        {
+            "step": s,
+            "loss": 2.0 / s,
+            "tokens_seen": tokens * s // steps,
+            "tokens_per_s": 1000.0,
+            "minutes": minutes * s / steps,
+            "max_len": 160,
+            "world": 1,
+            "bf16": True,
+        }
+        for s in range(10, steps + 1, 10)
+    ]
     (folder / "train_log.jsonl").write_text("\n".join(json.dumps(r) for r in log) + "\n")
     if summary:
         (folder / "checkpoint" / "run_summary.json").write_text(json.dumps(summary))
@@ -23,12 +45,24 @@ def _run(folder, cfg, steps, tokens, minutes, summary=None, curve=None):
 
 def test_card_joins_continued_training_stages(tmp_path):
     a, b, model = tmp_path / "a", tmp_path / "b", tmp_path / "model"
-    _run(a, {**BASE, "out": str(a)}, 100, 5_000_000, 5.0,
-         summary={"step": 100, "tokens_seen": 5_000_000, "elapsed": 300.0, "device": "NVIDIA H200"},
-         curve={"limit": 60, "points": [{"step": 50, "tokens_seen": 2_500_000, "metrics": {"orf mcc": 0.4}}]})
-    _run(b, {**BASE, "out": str(b), "init_from": str(a / "checkpoint"), "max_steps": 40}, 40, 2_000_000, 2.0,
-         summary={"step": 40, "tokens_seen": 2_000_000, "elapsed": 120.0, "device": "NVIDIA H200"},
-         curve={"limit": 60, "points": [{"step": 40, "tokens_seen": 2_000_000, "metrics": {"orf mcc": 0.7}}]})
+    _run(
+        a,
+        {**BASE, "out": str(a)},
+        100,
+        5_000_000,
+        5.0,
+        summary={"step": 100, "tokens_seen": 5_000_000, "elapsed": 300.0, "device": "NVIDIA H200"},
+        curve={"limit": 60, "points": [{"step": 50, "tokens_seen": 2_500_000, "metrics": {"orf mcc": 0.4}}]},
+    )
+    _run(
+        b,
+        {**BASE, "out": str(b), "init_from": str(a / "checkpoint"), "max_steps": 40},
+        40,
+        2_000_000,
+        2.0,
+        summary={"step": 40, "tokens_seen": 2_000_000, "elapsed": 120.0, "device": "NVIDIA H200"},
+        curve={"limit": 60, "points": [{"step": 40, "tokens_seen": 2_000_000, "metrics": {"orf mcc": 0.7}}]},
+    )
     model.mkdir()
     (model / "train_config.json").write_text((b / "checkpoint" / "train_config.json").read_text())
     card = write_card(model, b, tmp_path / "no-data").read_text()
@@ -50,14 +84,26 @@ def test_card_keeps_stages_whose_run_folders_are_gone(tmp_path):
     from genomicllm_kernel.errors import InputError
 
     a, b, c, model = tmp_path / "a", tmp_path / "b", tmp_path / "c", tmp_path / "model"
-    _run(a, {**BASE, "out": str(a)}, 100, 5_000_000, 5.0,
-         curve={"limit": 60, "points": [{"step": 50, "tokens_seen": 2_500_000, "metrics": {"orf mcc": 0.4}}]})
+    _run(
+        a,
+        {**BASE, "out": str(a)},
+        100,
+        5_000_000,
+        5.0,
+        curve={"limit": 60, "points": [{"step": 50, "tokens_seen": 2_500_000, "metrics": {"orf mcc": 0.4}}]},
+    )
     model.mkdir()
     write_card(model, a, tmp_path / "no-data")
     assert json.loads((model / "training_history.json").read_text())["stages"][0]["state"]["step"] == 100
     shutil.rmtree(a)
-    _run(c, {**BASE, "out": str(c), "init_from": str(a / "checkpoint"), "max_steps": 40}, 40, 2_000_000, 2.0,
-         curve={"limit": 60, "points": [{"step": 40, "tokens_seen": 2_000_000, "metrics": {"orf mcc": 0.7}}]})
+    _run(
+        c,
+        {**BASE, "out": str(c), "init_from": str(a / "checkpoint"), "max_steps": 40},
+        40,
+        2_000_000,
+        2.0,
+        curve={"limit": 60, "points": [{"step": 40, "tokens_seen": 2_000_000, "metrics": {"orf mcc": 0.7}}]},
+    )
     card = write_card(model, c, tmp_path / "no-data").read_text()
     assert "- Stage 1 (" in card and "- In all: 140 steps, 7.0 M tokens, 7.0 minutes of training." in card
     assert "| orf mcc | 0.400 | 0.700 |" in card
@@ -70,17 +116,23 @@ def test_card_keeps_stages_whose_run_folders_are_gone(tmp_path):
 def _curve(series: dict[str, list[float]], steps: list[int] | None = None) -> dict:
     n = len(next(iter(series.values())))
     steps = steps or [100 * (i + 1) for i in range(n)]
-    return {"limit": 100, "points": [{"step": s, "tokens_seen": 1000 * s, "metrics": {k: v[i] for k, v in series.items()}}
-                                     for i, s in enumerate(steps)]}
+    return {
+        "limit": 100,
+        "points": [{"step": s, "tokens_seen": 1000 * s, "metrics": {k: v[i] for k, v in series.items()}} for i, s in enumerate(steps)],
+    }
 
 
 def test_curve_trend_tells_a_rising_miss_from_a_plateau():
     from genomicllm_kernel.model_card import curve_trend
 
-    curve = _curve({"reading_comprehension exact_match": [0.5, 0.6, 0.62, 0.7, 0.8, 0.85, 0.9, 0.97],
-                    "GUE:tf_0 mcc": [0.40, 0.35, 0.45, 0.38, 0.44, 0.36, 0.41, 0.39],
-                    "gc_content mae": [0.05, 0.04, 0.03, 0.03, 0.02, 0.01, 0.008, 0.005],
-                    "orf mcc": [0.7] * 8})
+    curve = _curve(
+        {
+            "reading_comprehension exact_match": [0.5, 0.6, 0.62, 0.7, 0.8, 0.85, 0.9, 0.97],
+            "GUE:tf_0 mcc": [0.40, 0.35, 0.45, 0.38, 0.44, 0.36, 0.41, 0.39],
+            "gc_content mae": [0.05, 0.04, 0.03, 0.03, 0.02, 0.01, 0.008, 0.005],
+            "orf mcc": [0.7] * 8,
+        }
+    )
     assert curve_trend(curve, "reading_comprehension exact_match").startswith("improving (Spearman +1.00, p < 0.001; 8 snapshots")
     assert curve_trend(curve, "GUE:tf_0 mcc").startswith("no trend")
     assert curve_trend(curve, "gc_content mae").startswith("improving (Spearman -")  # a falling error improves
@@ -100,8 +152,8 @@ def test_curve_drops_a_snapshot_taken_just_before_the_checkpoint():
 def test_headline_metrics_name_the_annotation_part_of_a_mixed_task():
     from genomicllm_kernel.model_card import headline_metrics
 
-    res = {"tasks": {"promoter": {"mcc": 0.4}, "orf": {"mcc": 0.7}},
-           "groups": {"promoter | annotation": {"mcc": 0.2}, "promoter | GUE:prom_core_all": {"mcc": 0.5},
-                      "orf | annotation": {"mcc": 0.7}}}
-    assert headline_metrics(res) == {"promoter mcc": 0.4, "orf mcc": 0.7, "promoter (annotation) mcc": 0.2,
-                                     "GUE:prom_core_all mcc": 0.5}
+    res = {
+        "tasks": {"promoter": {"mcc": 0.4}, "orf": {"mcc": 0.7}},
+        "groups": {"promoter | annotation": {"mcc": 0.2}, "promoter | GUE:prom_core_all": {"mcc": 0.5}, "orf | annotation": {"mcc": 0.7}},
+    }
+    assert headline_metrics(res) == {"promoter mcc": 0.4, "orf mcc": 0.7, "promoter (annotation) mcc": 0.2, "GUE:prom_core_all mcc": 0.5}

@@ -1,4 +1,5 @@
 """Layer 2: the example notebook executed top to bottom by a real Jupyter kernel (nbclient)."""
+
 import os
 from pathlib import Path
 

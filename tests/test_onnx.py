@@ -1,4 +1,5 @@
 """Real ONNX Runtime sessions against the PyTorch reference, on the random tiny model (fast layer)."""
+
 import json
 
 import pytest

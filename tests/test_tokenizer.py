@@ -10,15 +10,17 @@ from genomicllm_kernel.codec import HybridCodec
 from genomicllm_kernel.tokenizer import GenomicLLMTokenizer, learn_text_pieces
 
 TOK = GenomicLLMTokenizer(text_pieces=learn_text_pieces(["BRCA1 DNA repair associated"] * 5 + ["symbol = X"] * 5))
-AFTER = GenomicLLMTokenizer(text_pieces=learn_text_pieces(["BRCA1 DNA repair associated"] * 5 + ["symbol = X"] * 5),
-                            item_marker="after_name")
+AFTER = GenomicLLMTokenizer(text_pieces=learn_text_pieces(["BRCA1 DNA repair associated"] * 5 + ["symbol = X"] * 5), item_marker="after_name")
 dna = st.text(alphabet="ACGTN", min_size=1, max_size=120)
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters=",="), min_size=1, max_size=30).map(str.strip).filter(bool)
 
 
 @settings(max_examples=200)
-@given(dna, st.sampled_from([k for k in all_question_keys() if not k.endswith(":")]), st.dictionaries(
-    st.from_regex(r"[a-z][a-z ]{0,8}[a-z]", fullmatch=True), text, max_size=2))
+@given(
+    dna,
+    st.sampled_from([k for k in all_question_keys() if not k.endswith(":")]),
+    st.dictionaries(st.from_regex(r"[a-z][a-z ]{0,8}[a-z]", fullmatch=True), text, max_size=2),
+)
 def test_prompt_round_trip(sequence, question, items):
     prompt = make_prompt(question, sequence, items)
     for tok in (TOK, AFTER):
@@ -30,8 +32,11 @@ def test_prompt_round_trip(sequence, question, items):
 
 @given(dna)
 def test_dna_answers_are_aligned_and_exact(sequence):
-    for question, fn in (("reverse sequence", checks.reverse), ("complementary sequence", checks.complement),
-                         ("reverse complementary sequence", checks.reverse_complement)):
+    for question, fn in (
+        ("reverse sequence", checks.reverse),
+        ("complementary sequence", checks.complement),
+        ("reverse complementary sequence", checks.reverse_complement),
+    ):
         prompt = make_prompt(question, sequence)
         answer = fn(sequence)
         ids = TOK.encode_answer(prompt, answer)
@@ -148,7 +153,7 @@ def test_item_marker_after_the_name_sits_where_the_question_ends(tmp_path):
     assert tokens[m - len(name) : m] == name == tokens[tokens.index("<q:reading comprehension:>") + 1 : -1]
     assert tokens[tokens.index("<item:1>") - 1] == AFTER.text_tokens("symbol")[-1]
     assert AFTER.answer_tokens(prompt, "17q21.31") == TOK.answer_tokens(prompt, "17q21.31") == ["<item:2>", "<eos>"]
-    assert TOK.prompt_tokens(prompt)[TOK.prompt_tokens(prompt).index("<item:2>") + 1 : ][:len(name)] == name
+    assert TOK.prompt_tokens(prompt)[TOK.prompt_tokens(prompt).index("<item:2>") + 1 :][: len(name)] == name
     # the layout travels with the tokenizer files, for both the transformers and the ONNX Runtime path
     AFTER.save_pretrained(tmp_path / "after")
     assert GenomicLLMTokenizer.from_pretrained(tmp_path / "after").item_marker == "after_name"
@@ -178,7 +183,10 @@ def test_the_shipped_model_folder_saves_every_setting(tmp_path):
     tok.save_pretrained(tmp_path)
     saved = HybridCodec.from_pretrained(tmp_path)
     assert saved.inferred == [] and saved.settings() == tok.codec.settings() == {
-        "item_marker": "after_name", "gc_scratchpad": True, "item_pointers": True}
+        "item_marker": "after_name",
+        "gc_scratchpad": True,
+        "item_pointers": True,
+    }
 
 
 def test_ids_come_from_the_saved_vocabulary_not_the_registry_order(monkeypatch):

@@ -1,4 +1,5 @@
 """Training: exact resume after a stop, and two DDP ranks on gloo ending with identical weights."""
+
 import os
 import subprocess
 import sys
@@ -48,8 +49,13 @@ def test_two_gloo_ranks_end_identical(small_corpus, tmp_path):
     )
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-                        str(script), str(out)], capture_output=True, text=True, env=env, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533", str(script), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     w0 = torch.load(out / "rank0.pt", weights_only=True)
     w1 = torch.load(out / "rank1.pt", weights_only=True)
@@ -87,8 +93,7 @@ def test_label_tokens_can_weigh_more_in_the_loss():
     from genomicllm_kernel.training import weighted_loss
 
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                         intermediate_size=32))
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32))
     ids = torch.randint(10, 50, (2, 8))
     ids[0, 5] = 7  # a "label" token among the answer tokens of row 0
     labels = ids.clone()
@@ -96,8 +101,9 @@ def test_label_tokens_can_weigh_more_in_the_loss():
     out = model(input_ids=ids, labels=labels)
     token_weights = torch.ones(50)
     assert torch.allclose(weighted_loss(out.logits, labels, token_weights), out.loss, atol=1e-6)
-    ce = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, 50), labels[:, 1:].reshape(-1), reduction="none",
-                                           ignore_index=-100).view(2, 7)
+    ce = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, 50), labels[:, 1:].reshape(-1), reduction="none", ignore_index=-100).view(
+        2, 7
+    )
     w = (labels[:, 1:] != -100).float()
     w[0, 4] = 10.0  # position 5 is predicted from position 4
     token_weights[7] = 10.0
@@ -129,15 +135,18 @@ def test_gpu_lease_driver_fills_time_and_packs_transferable_parts(small_corpus, 
     gpu_train = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gpu_train)
     cfg_file = tmp_path / "lease.toml"
-    cfg_file.write_text((ROOT / "configs" / "tiny.toml").read_text()
-                        .replace('data = "data/small"', f'data = "{small_corpus}"')
-                        .replace('out = "runs/tiny"', f'out = "{tmp_path / "run"}"')
-                        .replace("max_steps = 4", "max_steps = 9").replace("warmup_steps = 1", "warmup_steps = 5"))
+    cfg_file.write_text(
+        (ROOT / "configs" / "tiny.toml")
+        .read_text()
+        .replace('data = "data/small"', f'data = "{small_corpus}"')
+        .replace('out = "runs/tiny"', f'out = "{tmp_path / "run"}"')
+        .replace("max_steps = 4", "max_steps = 9")
+        .replace("warmup_steps = 1", "warmup_steps = 5")
+    )
     monkeypatch.setattr(gpu_train, "seconds_per_step", lambda log, skip: 0.001)  # any time fills the cap
     monkeypatch.setattr(gpu_train, "PART_BYTES", 64 * 1024)
     pack = tmp_path / "pack"
-    assert gpu_train.main(["--config", str(cfg_file), "--seconds", "60", "--calibrate-steps", "2",
-                           "--pack", str(pack), "--snapshots", "2"]) == 0
+    assert gpu_train.main(["--config", str(cfg_file), "--seconds", "60", "--calibrate-steps", "2", "--pack", str(pack), "--snapshots", "2"]) == 0
     run = tmp_path / "run"
     used = json.loads((run / "checkpoint" / "train_config.json").read_text())
     assert used["max_steps"] == 9 and used["snapshot_every"] == 3
@@ -211,8 +220,7 @@ def test_augmented_views_keep_the_answer():
     tf = parse_prompt("AACCGGTTTG, transcription factor binding site =")
     assert [v.sequence for v in views(tf, rng, 6)] == ["AACCGGTTTG", "CAAACCGGTT"]
     # frames: both strands, 1 and 2 nt trimmed, so every 3-mer chunking of a motif is seen
-    assert [v.sequence for v in views(tf, rng, 6, frames=True)] == [
-        "AACCGGTTTG", "CAAACCGGTT", "ACCGGTTTG", "CCGGTTTG", "AAACCGGTT", "AACCGGTT"]
+    assert [v.sequence for v in views(tf, rng, 6, frames=True)] == ["AACCGGTTTG", "CAAACCGGTT", "ACCGGTTTG", "CCGGTTTG", "AAACCGGTT", "AACCGGTT"]
     assert len(views(parse_prompt("AACCGGTTTG, core promoter ="), rng, 6, frames=True)) == 1
     assert len(views(parse_prompt("AACCGGTTTG, core promoter ="), rng, 6)) == 1
     rc = parse_prompt("symbol = OCLN, chromosome = 5, map location = 5q13.2, reading comprehension: map location =")

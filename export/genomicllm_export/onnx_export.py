@@ -4,6 +4,7 @@ key values), ``onnx.checker``, and a parity check against PyTorch on a fixed pro
 dynamic quantization (per channel, MatMul weights only), which measured faster here than Optimum's
 ORTQuantizer; its agreement with fp32 is reported, not assumed.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,7 @@ def keep_last_logits(path: Path) -> None:
     (head,) = [n for n in graph.node if "logits" in n.output]
     hidden = head.input[0]
     graph.initializer.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "genomicllm_last_index"))
-    gather = helper.make_node("Gather", [hidden, "genomicllm_last_index"], ["genomicllm_last_hidden"], axis=1,
-                              name="genomicllm/keep_last_position")
+    gather = helper.make_node("Gather", [hidden, "genomicllm_last_index"], ["genomicllm_last_hidden"], axis=1, name="genomicllm/keep_last_position")
     head.input[0] = "genomicllm_last_hidden"
     graph.node.insert(list(graph.node).index(head), gather)
     out = [o for o in graph.output if o.name == "logits"][0]
@@ -77,16 +77,18 @@ def parity_report(model_dir: Path, onnx_folder: Path, filename: str = "model.onn
     for text in prompts or PARITY_PROMPTS:
         p = parse_prompt(text)
         a, b = torch_dec.answer_batch([p])[0], ort_dec.answer_batch([p])[0]
-        diff = max((abs(a.labels[k] - b.labels[k]) for k in a.labels), default=abs(a.probability - b.probability)) if a.labels else abs(a.probability - b.probability)
+        diff = (
+            max((abs(a.labels[k] - b.labels[k]) for k in a.labels), default=abs(a.probability - b.probability))
+            if a.labels
+            else abs(a.probability - b.probability)
+        )
         max_diff = max(max_diff, diff)
         same += a.text == b.text
         rows.append({"prompt": text, "torch": a.text, "onnx": b.text, "prob_diff": diff})
-    return {"n": len(rows), "identical_answers": same, "max_probability_diff": max_diff, "rows": rows,
-            "provider": ort_dec.provider}
+    return {"n": len(rows), "identical_answers": same, "max_probability_diff": max_diff, "rows": rows, "provider": ort_dec.provider}
 
 
-def export_model(model_dir: str | Path, out: str | Path | None = None, quantize: str | None = None,
-                 check: bool = True, progress=print) -> Path:
+def export_model(model_dir: str | Path, out: str | Path | None = None, quantize: str | None = None, check: bool = True, progress=print) -> Path:
     import onnx
     from optimum.exporters.onnx import main_export
 
@@ -99,8 +101,7 @@ def export_model(model_dir: str | Path, out: str | Path | None = None, quantize:
     tmp = Path(tempfile.mkdtemp(prefix=".onnx-", dir=out.parent if out.parent.exists() else None))
     try:
         progress(f"exporting {model_dir} with Optimum (text-generation-with-past)")
-        main_export(str(model_dir), output=str(tmp), task="text-generation-with-past", do_validation=False,
-                    no_post_process=False)
+        main_export(str(model_dir), output=str(tmp), task="text-generation-with-past", do_validation=False, no_post_process=False)
         for name in ("vocab.json", "tokenizer_config.json", "special_tokens_map.json"):
             if (model_dir / name).exists():
                 shutil.copy(model_dir / name, tmp / name)
@@ -112,14 +113,15 @@ def export_model(model_dir: str | Path, out: str | Path | None = None, quantize:
             report["fp32"] = parity_report(model_dir, tmp)
             r = report["fp32"]
             if r["identical_answers"] != r["n"] or r["max_probability_diff"] > 1e-4:
-                raise RuntimeError(f"ONNX parity failed: {r['identical_answers']}/{r['n']} identical answers, "
-                                   f"max probability difference {r['max_probability_diff']:.2e}")
+                raise RuntimeError(
+                    f"ONNX parity failed: {r['identical_answers']}/{r['n']} identical answers, "
+                    f"max probability difference {r['max_probability_diff']:.2e}"
+                )
         if quantize == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             progress("quantizing to int8 (dynamic, per channel)")
-            quantize_dynamic(str(tmp / "model.onnx"), str(tmp / "model_int8.onnx"), per_channel=True,
-                             weight_type=QuantType.QInt8)
+            quantize_dynamic(str(tmp / "model.onnx"), str(tmp / "model_int8.onnx"), per_channel=True, weight_type=QuantType.QInt8)
             if check:
                 report["int8"] = parity_report(model_dir, tmp, "model_int8.onnx")
         (tmp / "export_report.json").write_text(json.dumps(report, indent=1))
@@ -130,10 +132,14 @@ def export_model(model_dir: str | Path, out: str | Path | None = None, quantize:
         shutil.rmtree(tmp, ignore_errors=True)
     if check:
         r = report["fp32"]
-        progress(f"parity: {r['identical_answers']}/{r['n']} identical answers, max probability difference "
-                 f"{r['max_probability_diff']:.2e} ({r['provider']})")
+        progress(
+            f"parity: {r['identical_answers']}/{r['n']} identical answers, max probability difference "
+            f"{r['max_probability_diff']:.2e} ({r['provider']})"
+        )
         if "int8" in report:
             q = report["int8"]
-            progress(f"int8: {q['identical_answers']}/{q['n']} answers identical to PyTorch fp32, max probability "
-                     f"difference {q['max_probability_diff']:.2e}")
+            progress(
+                f"int8: {q['identical_answers']}/{q['n']} answers identical to PyTorch fp32, max probability "
+                f"difference {q['max_probability_diff']:.2e}"
+            )
     return out

@@ -7,6 +7,7 @@ The help of each tool quotes the shipped model's evaluation (``models/default/ev
 ``eval_dev.json``, written by ``genomicllm evaluate``), so what a Galaxy user reads is what the
 model measured.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,22 +26,33 @@ GUE_TASKS = {"promoter", "splice_site", "tf_binding"}
 #: per task: a small test input (galaxy_tools/test-data), the parameters its test sets, and the
 #: exact value the check must report for the first record (tasks with an exact computation)
 TESTS = {
-    "splice_site": ("splice.fa", {}, None), "enhancer": ("regulatory.fa", {}, None),
-    "promoter": ("promoter.fa", {"question": "core promoter"}, None), "open_chromatin": ("regulatory.fa", {}, None),
-    "regulatory": ("regulatory.fa", {}, None), "tf_binding": ("tf.fa", {"transcription_factor": "CTCF"}, None),
-    "orf": ("cds.fa", {}, None), "sequence_direction": ("cds.fa", {}, None), "gene_biotype": ("cds.fa", {}, None),
-    "gc_content": ("gc.fa", {}, "0.500"), "nt2aa": ("cds.fa", {}, "MAASE*"),
+    "splice_site": ("splice.fa", {}, None),
+    "enhancer": ("regulatory.fa", {}, None),
+    "promoter": ("promoter.fa", {"question": "core promoter"}, None),
+    "open_chromatin": ("regulatory.fa", {}, None),
+    "regulatory": ("regulatory.fa", {}, None),
+    "tf_binding": ("tf.fa", {"transcription_factor": "CTCF"}, None),
+    "orf": ("cds.fa", {}, None),
+    "sequence_direction": ("cds.fa", {}, None),
+    "gene_biotype": ("cds.fa", {}, None),
+    "gc_content": ("gc.fa", {}, "0.500"),
+    "nt2aa": ("cds.fa", {}, "MAASE*"),
     "reverse_complement": ("gc.fa", {"question": "reverse complementary sequence"}, "TGCAACGT"),
     "gene_description": ("cds.fa", {"symbol": "BRCA1"}, None),
     "reading_comprehension": ("cds.fa", {"item_name": "symbol", "symbol": "BRCA1"}, "BRCA1"),
 }
-ITEM_VALIDATOR = ('            <validator type="regex" message="letters, digits, space, colon, dot, dash or underscore">'
-                  '^[A-Za-z0-9 :._-]{quantifier}$</validator>\n')
+ITEM_VALIDATOR = (
+    '            <validator type="regex" message="letters, digits, space, colon, dot, dash or underscore">'
+    "^[A-Za-z0-9 :._-]{quantifier}$</validator>\n"
+)
 
 
 def _metrics_line(task: Task) -> str:
     lines = []
-    for split, what in (("test", "held-out test regions (chr3/chr4/chr5 slices, hg38 alpha-globin)"), ("dev", "dev split (held-out loci and GUE dev, leak-filtered)")):
+    for split, what in (
+        ("test", "held-out test regions (chr3/chr4/chr5 slices, hg38 alpha-globin)"),
+        ("dev", "dev split (held-out loci and GUE dev, leak-filtered)"),
+    ):
         path = ROOT / "models" / "default" / f"eval_{split}.json"
         if not path.exists():
             continue
@@ -57,13 +69,16 @@ def _metrics_line(task: Task) -> str:
 
 def _question_param(task: Task) -> str:
     if task.extractive:  # the question names the item to read back
-        return (f'        <param name="item_name" type="text" value={quoteattr(task.items[0].name)} label="Item to read back" '
-                'help="the name of an item given below">\n' + ITEM_VALIDATOR.format(quantifier="+") + '        </param>\n')
+        return (
+            f'        <param name="item_name" type="text" value={quoteattr(task.items[0].name)} label="Item to read back" '
+            'help="the name of an item given below">\n' + ITEM_VALIDATOR.format(quantifier="+") + "        </param>\n"
+        )
     if len(task.question_keys) == 1:
         return ""
     selected = ' selected="true"'
-    opts = "\n".join(f'            <option value={quoteattr(k)}{selected if i == 0 else ""}>{escape(k)}</option>'
-                     for i, k in enumerate(task.question_keys))
+    opts = "\n".join(
+        f"            <option value={quoteattr(k)}{selected if i == 0 else ''}>{escape(k)}</option>" for i, k in enumerate(task.question_keys)
+    )
     return f'        <param argument="--question" type="select" label="Question">\n{opts}\n        </param>\n'
 
 
@@ -100,17 +115,35 @@ def _extra_tests(task: Task, n_cols: int) -> str:
     exact check holds whatever the model), and per-record items from FASTA headers (reading
     comprehension: the exact check is the header's value)."""
     if task.id == "gc_content":
-        return _test(['<param name="input" value="gc.fa" ftype="fasta"/>', '<conditional name="model_source">',
-                      '    <param name="source" value="history"/>', '    <param name="model_archive" value="tiny_model.zip" ftype="zip"/>',
-                      "</conditional>"],
-                     [f'<has_n_columns n="{n_cols}"/>',
-                      '<has_line_matching expression="^0\\tseq1\\t\\t\\tgc_content\\t.*\\t0\\.500\\t(agree|disagree)\\ttiny_random_model@[0-9a-f]{12}$"/>'])
+        return _test(
+            [
+                '<param name="input" value="gc.fa" ftype="fasta"/>',
+                '<conditional name="model_source">',
+                '    <param name="source" value="history"/>',
+                '    <param name="model_archive" value="tiny_model.zip" ftype="zip"/>',
+                "</conditional>",
+            ],
+            [
+                f'<has_n_columns n="{n_cols}"/>',
+                '<has_line_matching expression="^0\\tseq1\\t\\t\\tgc_content\\t.*\\t0\\.500\\t(agree|disagree)\\ttiny_random_model@[0-9a-f]{12}$"/>',
+            ],
+        )
     if task.id == "reading_comprehension":
         row = '<has_line_matching expression="^{n}\\t{rid}\\t\\t\\treading_comprehension\\treading comprehension: map location\\t.*\\t{value}\\t(agree|disagree)\\t.*$"/>'
-        return _test(['<param name="input" value="items.fa" ftype="fasta"/>', '<param name="item_name" value="map location"/>',
-                      '<param name="record_items" value="true"/>', '<expand macro="builtin_model_test"/>'],
-                     [f'<has_n_columns n="{n_cols}"/>', '<has_n_lines n="3"/>', row.format(n=0, rid="seq1", value="17q21\\.31"),
-                      row.format(n=1, rid="seq2", value="17p13\\.1")])
+        return _test(
+            [
+                '<param name="input" value="items.fa" ftype="fasta"/>',
+                '<param name="item_name" value="map location"/>',
+                '<param name="record_items" value="true"/>',
+                '<expand macro="builtin_model_test"/>',
+            ],
+            [
+                f'<has_n_columns n="{n_cols}"/>',
+                '<has_n_lines n="3"/>',
+                row.format(n=0, rid="seq1", value="17q21\\.31"),
+                row.format(n=1, rid="seq2", value="17p13\\.1"),
+            ],
+        )
     return ""
 
 
@@ -124,7 +157,10 @@ def tool_xml(task: Task) -> str:
     item_cmd = "".join(f"#if str(${var}).strip():\n    --item '{name}=${var}'\n#end if\n" for name, var, _ in _item_params(task))
     item_params = "".join(
         f'        <param name="{var}" type="text" value="" optional="true" label={quoteattr(name)} help={quoteattr(help_)}>\n'
-        + ITEM_VALIDATOR.format(quantifier="*") + '        </param>\n' for name, var, help_ in _item_params(task))
+        + ITEM_VALIDATOR.format(quantifier="*")
+        + "        </param>\n"
+        for name, var, help_ in _item_params(task)
+    )
     labels = list(task.labels)
     header = "\t".join(_header(labels))
     n_cols = len(header.split("\t"))
@@ -157,14 +193,24 @@ def tool_xml(task: Task) -> str:
         </test>
 '''
     cites = '        <expand macro="citation_dnabert2"/>\n' if task.id in GUE_TASKS else ""
-    labels_rst = ", ".join(f"``{x}``" for x in labels) if labels else {"number": "a fraction with three decimals", "dna": "a nucleotide sequence",
-                                                                      "protein": "an amino-acid sequence (``*`` = stop)", "text": "free text"}[task.answer_kind]
+    labels_rst = (
+        ", ".join(f"``{x}``" for x in labels)
+        if labels
+        else {
+            "number": "a fraction with three decimals",
+            "dna": "a nucleotide sequence",
+            "protein": "an amino-acid sequence (``*`` = stop)",
+            "text": "free text",
+        }[task.answer_kind]
+    )
     keys_rst = ", ".join(f"``{k}``" for k in task.question_keys)
     derived = ""
     if task.id in ("enhancer", "regulatory"):
-        derived = ("\n\n.. class:: warningmark\n\nThe shipped model learned **derived** labels: no curated enhancer annotation was reachable, "
-                   "so enhancer-like regions are distal ATAC-seq peaks (more than 5 kb from a TSS, outside CpG islands). "
-                   "Treat its answers as a screen, not an annotation.")
+        derived = (
+            "\n\n.. class:: warningmark\n\nThe shipped model learned **derived** labels: no curated enhancer annotation was reachable, "
+            "so enhancer-like regions are distal ATAC-seq peaks (more than 5 kb from a TSS, outside CpG islands). "
+            "Treat its answers as a screen, not an annotation."
+        )
     check_rst = ""
     if task.checker:
         check_rst = "\n\nThe answer is checked against the exact computation, which is reported beside it (``check`` and ``agree`` columns)."
@@ -244,7 +290,7 @@ truth. Sequences far longer than the training windows (up to about 400 nt) are e
 
 
 def ask_xml() -> str:
-    return '''<tool id="genomicllm_ask" name="Ask GenomicLLM" version="@TOOL_VERSION@+galaxy@VERSION_SUFFIX@" profile="@PROFILE@">
+    return """<tool id="genomicllm_ask" name="Ask GenomicLLM" version="@TOOL_VERSION@+galaxy@VERSION_SUFFIX@" profile="@PROFILE@">
     <description>answer questions written in the GenomicLLM grammar</description>
     <macros>
         <import>macros.xml</import>
@@ -310,7 +356,7 @@ codes, no sequence) fails the job with one line on stderr naming the line and th
     ]]></help>
     <expand macro="citations"/>
 </tool>
-'''
+"""
 
 
 def render_all() -> dict[str, str]:
@@ -334,8 +380,7 @@ def main(argv=None) -> int:
         else:
             path.write_text(text)
     if stale:
-        print(f"generated Galaxy tools differ from the committed ones: {', '.join(stale)}; run python -m genomicllm_galaxy.generate",
-              file=sys.stderr)
+        print(f"generated Galaxy tools differ from the committed ones: {', '.join(stale)}; run python -m genomicllm_galaxy.generate", file=sys.stderr)
         return 1
     return 0
 

@@ -7,6 +7,7 @@ this project's ``bin`` folder is put first on Galaxy's PATH (conda resolution is
 settings follow ``shared/notes/galaxy.md``: no conda, no containers, no celery, one gunicorn worker,
 a bootstrap admin key, and a user created through the API.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,9 +52,12 @@ def _free_port() -> int:
 
 
 def _api(url: str, path: str, key: str, data: dict | None = None, method: str | None = None):
-    req = urllib.request.Request(f"{url}/api/{path}", data=json.dumps(data).encode() if data is not None else None,
-                                 method=method or ("POST" if data is not None else "GET"),
-                                 headers={"x-api-key": key, "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{url}/api/{path}",
+        data=json.dumps(data).encode() if data is not None else None,
+        method=method or ("POST" if data is not None else "GET"),
+        headers={"x-api-key": key, "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=60) as resp:
         return json.loads(resp.read() or b"null")
 
@@ -65,14 +69,18 @@ def write_config(root: Path, port: int, admin_key: str, model: Path, project_bin
     tools = sorted(HERE.glob("genomicllm_*.xml"))
     (cfg / "tool_conf.xml").write_text(
         '<toolbox monitor="false">\n  <section id="genomicllm" name="GenomicLLM">\n'
-        + "".join(f'    <tool file="{t}"/>\n' for t in tools) + "  </section>\n</toolbox>\n")
+        + "".join(f'    <tool file="{t}"/>\n' for t in tools)
+        + "  </section>\n</toolbox>\n"
+    )
     (data / "tool-data" / "genomicllm_models.loc").write_text(f"default\tGenomicLLM default (shipped)\t{model.resolve()}\n")
     (cfg / "tool_data_table_conf.xml").write_text(
         '<tables>\n  <table name="genomicllm_models" comment_char="#">\n    <columns>value, name, path</columns>\n'
-        f'    <file path="{data / "tool-data" / "genomicllm_models.loc"}"/>\n  </table>\n</tables>\n')
+        f'    <file path="{data / "tool-data" / "genomicllm_models.loc"}"/>\n  </table>\n</tables>\n'
+    )
     (cfg / "job_conf.yml").write_text(
         "runners:\n  local:\n    load: galaxy.jobs.runners.local:LocalJobRunner\n    workers: 2\n"
-        "execution:\n  default: local\n  environments:\n    local:\n      runner: local\n")
+        "execution:\n  default: local\n  environments:\n    local:\n      runner: local\n"
+    )
     # gunicorn comes from Galaxy's venv; jobs find genomicllm in the project's venv
     path_env = f"{galaxy_bin}:{project_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}"
     (cfg / "galaxy.yml").write_text(f"""gravity:
@@ -115,18 +123,23 @@ galaxy:
     return cfg / "galaxy.yml"
 
 
-def start(galaxy_venv: Path, root: Path, model: Path, project_bin: Path | None = None, timeout: float = 600,
-          log=print) -> GalaxyServer:
+def start(galaxy_venv: Path, root: Path, model: Path, project_bin: Path | None = None, timeout: float = 600, log=print) -> GalaxyServer:
     galaxy_venv = Path(galaxy_venv).resolve()
     project_bin = project_bin or Path(sys.executable).parent
     port, admin_key = _free_port(), secrets.token_hex(16)
     config = write_config(root, port, admin_key, model, project_bin, galaxy_venv / "bin")
-    env = {**os.environ, "GRAVITY_SKIP_SYSTEMD": "1", "PATH": f"{galaxy_venv / 'bin'}:{project_bin}:{os.environ.get('PATH', '')}",
-           "GALAXY_CONFIG_FILE": str(config), "VIRTUAL_ENV": str(galaxy_venv)}
+    env = {
+        **os.environ,
+        "GRAVITY_SKIP_SYSTEMD": "1",
+        "PATH": f"{galaxy_venv / 'bin'}:{project_bin}:{os.environ.get('PATH', '')}",
+        "GALAXY_CONFIG_FILE": str(config),
+        "VIRTUAL_ENV": str(galaxy_venv),
+    }
     env.pop("PYTHONPATH", None)
     logfile = open(root / "galaxy.log", "w")
-    proc = subprocess.Popen([str(galaxy_venv / "bin" / "galaxy"), "-c", str(config)], stdout=logfile, stderr=subprocess.STDOUT,
-                            env=env, cwd=root, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(galaxy_venv / "bin" / "galaxy"), "-c", str(config)], stdout=logfile, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     t0 = time.time()
     while True:

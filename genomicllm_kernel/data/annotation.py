@@ -4,6 +4,7 @@ Builders only see :class:`Transcript` objects (0-based half-open exons, CDS incl
 codon, transcript orientation given by ``strand``). Readers exist for GTF, GFF3, and the bundled
 GENCODE v19 parquet tables + SpliceAI canonical transcripts that are reachable on these machines.
 """
+
 from __future__ import annotations
 
 import re

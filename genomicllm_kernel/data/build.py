@@ -17,6 +17,7 @@ Output: ``train.jsonl``, ``dev.jsonl``, ``test.jsonl`` (one example per line: ta
 prompt, answer, source, region, split, leak) and ``DATA_CARD.md``, written to a temporary folder
 and renamed into place, so an interrupted build never looks complete.
 """
+
 from __future__ import annotations
 
 import csv
@@ -88,8 +89,7 @@ def _load_gene_records(sqlite_path: Path) -> dict[str, dict]:
     recs: dict[str, dict] = {}
     by_id: dict[int, dict] = {}
     for _id, gid, sym, name, chrom, band, gtype in con.execute(q):
-        rec = {"id": gid, "symbol": sym, "name": name, "chromosome": chrom or "", "map location": band or "",
-               "gene type": gtype or ""}
+        rec = {"id": gid, "symbol": sym, "name": name, "chromosome": chrom or "", "map location": band or "", "gene type": gtype or ""}
         recs.setdefault(sym, rec)
         by_id[_id] = rec
     for _id, mim in con.execute("select _id, omim_id from omim"):
@@ -135,9 +135,11 @@ def _read_peaks(paths: dict[str, Path], genome: Genome) -> list[tuple[str, int, 
 def _read_chip_peaks(paths, splitter: "Splitter", seed: int, small: bool):
     """Oct4 / Mafk (janggu) and CTCF (gimmemotifs) peak sequences with their hg19 coordinates."""
     out = []
-    for tf, path, source in (("POU5F1", paths["janggu"]["oct4"], "ChIP-seq Oct4 peaks (janggu)"),
-                             ("MAFK", paths["janggu"]["mafk"], "ChIP-seq Mafk peaks (janggu)"),
-                             ("CTCF", paths["gimme"]["ctcf"], "ChIP-seq GM12878 CTCF peaks (gimmemotifs)")):
+    for tf, path, source in (
+        ("POU5F1", paths["janggu"]["oct4"], "ChIP-seq Oct4 peaks (janggu)"),
+        ("MAFK", paths["janggu"]["mafk"], "ChIP-seq Mafk peaks (janggu)"),
+        ("CTCF", paths["gimme"]["ctcf"], "ChIP-seq GM12878 CTCF peaks (gimmemotifs)"),
+    ):
         for rec in read_fasta_contigs(path):
             chrom, _, span = rec.chrom.partition(":")
             try:
@@ -191,8 +193,7 @@ def _gue_examples(gue_dir: Path, rng: random.Random, small: bool) -> list[Exampl
                     target = "dev"
                 seq = row["sequence"].upper()
                 prompt = f"{seq}, {question} ="
-                out.append(Example(task, question, prompt, labels[row["label"]], f"GUE:{name}",
-                                   f"GUE:{name}:{split}:{i}", target))
+                out.append(Example(task, question, prompt, labels[row["label"]], f"GUE:{name}", f"GUE:{name}:{split}:{i}", target))
     return out
 
 
@@ -265,9 +266,17 @@ def _drop_overlaps(examples: list[Example]) -> int:
     return dropped
 
 
-def build(out: Path, small: bool = False, seed: int = 0, cache: Path | None = None,
-          fasta: Path | None = None, gtf: Path | None = None, enhancers: Path | None = None,
-          gue_dir: Path | None = None, progress=print) -> Path:
+def build(
+    out: Path,
+    small: bool = False,
+    seed: int = 0,
+    cache: Path | None = None,
+    fasta: Path | None = None,
+    gtf: Path | None = None,
+    enhancers: Path | None = None,
+    gue_dir: Path | None = None,
+    progress=print,
+) -> Path:
     t0 = time.time()
     out = Path(out).resolve()
     cache = Path(cache or Path.home() / ".cache" / "genomicllm" / "data")
@@ -305,12 +314,16 @@ def build(out: Path, small: bool = False, seed: int = 0, cache: Path | None = No
 
     genes = pd.read_parquet(gdir / "genes.parquet")
     genes = genes[genes._labels.isin(genome.contigs)]
-    extra_tss = [(c, int(s) - 1 if st == "+" else int(e) - 1, st, g)
-                 for g, st, c, s, e in zip(genes.gene_name, genes.Strand, genes._labels, genes._starts, genes._ends)]
+    extra_tss = [
+        (c, int(s) - 1 if st == "+" else int(e) - 1, st, g)
+        for g, st, c, s, e in zip(genes.gene_name, genes.Strand, genes._labels, genes._starts, genes._ends)
+    ]
     exons = pd.read_parquet(gdir / "exons.parquet")
     exons = exons[exons._labels.isin(genome.contigs)].drop_duplicates(["_labels", "_starts", "_ends"])
-    exon_rows = [(g, t, c, st, int(s) - 1, int(e)) for g, t, c, st, s, e in
-                 zip(exons.gene_name, exons.gene_type, exons._labels, exons.Strand, exons._starts, exons._ends)]
+    exon_rows = [
+        (g, t, c, st, int(s) - 1, int(e))
+        for g, t, c, st, s, e in zip(exons.gene_name, exons.gene_type, exons._labels, exons.Strand, exons._starts, exons._ends)
+    ]
     cpg_df = pd.read_parquet(gdir / "CpG_islands.parquet")
     cpg = defaultdict(list)
     for c, s, e in zip(cpg_df._labels, cpg_df._starts, cpg_df._ends):
@@ -325,8 +338,20 @@ def build(out: Path, small: bool = False, seed: int = 0, cache: Path | None = No
     if enhancers:
         peaks += [p for p in read_bed_regions(enhancers) if p[0] in genome.contigs]
 
-    ctx = Context(genome, ann, splitter, rng, scale, peaks, tf_sites, {c: sorted(v) for c, v in cpg.items()},
-                  records, extra_tss, exon_rows=exon_rows, chip_peaks=_read_chip_peaks(paths, splitter, seed, small))
+    ctx = Context(
+        genome,
+        ann,
+        splitter,
+        rng,
+        scale,
+        peaks,
+        tf_sites,
+        {c: sorted(v) for c, v in cpg.items()},
+        records,
+        extra_tss,
+        exon_rows=exon_rows,
+        chip_peaks=_read_chip_peaks(paths, splitter, seed, small),
+    )
     examples: list[Example] = []
     try:
         from tqdm import tqdm
@@ -386,9 +411,21 @@ def build(out: Path, small: bool = False, seed: int = 0, cache: Path | None = No
                     fh.write(json.dumps(ex.as_dict(), sort_keys=True) + "\n")
     from .card import write_data_card
 
-    write_data_card(tmp / "DATA_CARD.md", examples, source_record(Path(cache).resolve()), dropped, leaks,
-               dict(small=small, seed=seed, fasta=str(fasta) if fasta else None, gtf=str(gtf) if gtf else None,
-                    enhancers=str(enhancers) if enhancers else None), test_genome.spans())
+    write_data_card(
+        tmp / "DATA_CARD.md",
+        examples,
+        source_record(Path(cache).resolve()),
+        dropped,
+        leaks,
+        dict(
+            small=small,
+            seed=seed,
+            fasta=str(fasta) if fasta else None,
+            gtf=str(gtf) if gtf else None,
+            enhancers=str(enhancers) if enhancers else None,
+        ),
+        test_genome.spans(),
+    )
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

@@ -5,6 +5,7 @@ random generator) and draws windows in transcript orientation. Negatives come fr
 background: same chromosome pieces, GC content matched to the positives in 0.05-wide bins, same
 length. Labels that are derived rather than annotated (enhancer, regulatory) say so in ``source``.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -170,8 +171,7 @@ def splice_site(ctx: Context):
         seq = ctx.genome.fetch(t.chrom, p - half, p + half, t.strand) if split else None
         if not seq:
             continue
-        out.append(_ex("splice_site", "splice site", seq, f"{kind} site", "GENCODE exon boundaries",
-                       t.chrom, p - half, p + half, split))
+        out.append(_ex("splice_site", "splice site", seq, f"{kind} site", "GENCODE exon boundaries", t.chrom, p - half, p + half, split))
         # matched negative: a position inside the same gene, not a boundary, same centre dinucleotide half of the time
         for _ in range(30):
             q = ctx.rng.randrange(t.start + half, max(t.start + half + 1, t.end - half))
@@ -184,8 +184,7 @@ def splice_site(ctx: Context):
             decoy = neg[200:202] == "GT" or neg[198:200] == "AG"
             if ctx.rng.random() < 0.6 and not decoy:
                 continue
-            out.append(_ex("splice_site", "splice site", neg, "non-splice site", "GENCODE gene bodies (matched)",
-                           t.chrom, q - half, q + half, sp))
+            out.append(_ex("splice_site", "splice site", neg, "non-splice site", "GENCODE gene bodies (matched)", t.chrom, q - half, q + half, sp))
             break
     return out
 
@@ -215,8 +214,7 @@ def promoter(ctx: Context):
         bg = ctx.background(len(seq), gc, split, lambda c, a, b: ctx.distance_to_tss(c, (a + b) // 2) < 2000)
         if bg:
             c, a, bseq, sp = bg
-            out.append(_ex("promoter", question, bseq, "False", "background (GC-matched, >2 kb from TSS)",
-                           c, a, a + len(bseq), sp))
+            out.append(_ex("promoter", question, bseq, "False", "background (GC-matched, >2 kb from TSS)", c, a, a + len(bseq), sp))
     return out
 
 
@@ -238,8 +236,7 @@ def orf(ctx: Context):
             length = ctx.rng.randint(60, min(150, len(cds)))
             o = ctx.rng.randrange(0, len(cds) - length + 1)
             frame = {0: "1", 1: "3", 2: "2"}[o % 3]
-            out.append(_ex("orf", "open reading frame", cds[o : o + length], frame, "GENCODE CDS",
-                           t.chrom, t.start, t.end, split))
+            out.append(_ex("orf", "open reading frame", cds[o : o + length], frame, "GENCODE CDS", t.chrom, t.start, t.end, split))
     return out
 
 
@@ -250,14 +247,12 @@ def nt2aa(ctx: Context):
             length = ctx.rng.randint(12, min(150, len(cds)))
             o = 3 * ctx.rng.randrange(0, (len(cds) - length) // 3 + 1)
             seq = cds[o : o + length]
-            out.append(_ex("nt2aa", "protein sequence", seq, checks.translate(seq), "GENCODE CDS",
-                           t.chrom, t.start, t.end, split))
+            out.append(_ex("nt2aa", "protein sequence", seq, checks.translate(seq), "GENCODE CDS", t.chrom, t.start, t.end, split))
     for _ in range(ctx.n(3000)):
         w = ctx.random_window(ctx.rng.randint(12, 150))
         if w:
             chrom, s, seq, split = w
-            out.append(_ex("nt2aa", "protein sequence", seq, checks.translate(seq), "genomic windows",
-                           chrom, s, s + len(seq), split))
+            out.append(_ex("nt2aa", "protein sequence", seq, checks.translate(seq), "genomic windows", chrom, s, s + len(seq), split))
     return out
 
 
@@ -274,8 +269,7 @@ def sequence_direction(ctx: Context):
             seq = mrna[o : o + length]
             direction = ctx.rng.choice(["forward", "reverse"])
             seq = seq if direction == "forward" else seq[::-1]
-            out.append(_ex("sequence_direction", "sequence direction", seq, direction, "GENCODE transcripts",
-                           t.chrom, t.start, t.end, split))
+            out.append(_ex("sequence_direction", "sequence direction", seq, direction, "GENCODE transcripts", t.chrom, t.start, t.end, split))
     return out
 
 
@@ -309,23 +303,24 @@ def gc_content(ctx: Context):
         w = ctx.random_window(ctx.rng.randint(10, 200))
         if w:
             chrom, s, seq, split = w
-            out.append(_ex("gc_content", "GC content", seq, checks.gc_content(seq), "genomic windows",
-                           chrom, s, s + len(seq), split))
+            out.append(_ex("gc_content", "GC content", seq, checks.gc_content(seq), "genomic windows", chrom, s, s + len(seq), split))
     return out
 
 
 def reverse_complement(ctx: Context):
     out = []
-    questions = {"reverse sequence": checks.reverse, "complementary sequence": checks.complement,
-                 "reverse complementary sequence": checks.reverse_complement}
+    questions = {
+        "reverse sequence": checks.reverse,
+        "complementary sequence": checks.complement,
+        "reverse complementary sequence": checks.reverse_complement,
+    }
     for _ in range(ctx.n(12000)):
         length = int(min(200, max(8, ctx.rng.expovariate(1 / 60))))
         w = ctx.random_window(length)
         if w:
             chrom, s, seq, split = w
             q = ctx.rng.choice(list(questions))
-            out.append(_ex("reverse_complement", q, seq, questions[q](seq), "genomic windows",
-                           chrom, s, s + len(seq), split))
+            out.append(_ex("reverse_complement", q, seq, questions[q](seq), "genomic windows", chrom, s, s + len(seq), split))
     return out
 
 
@@ -361,20 +356,27 @@ def regulatory_family(ctx: Context):
             bg = ctx.background(width, gc, split, lambda c, a, b: ctx.near_peak(c, a, b))
             if bg:
                 c, a, bseq, sp = bg
-                out.append(_ex("open_chromatin", "open chromatin region", bseq, "False",
-                               "background (GC-matched, no peak within 500 bp)", c, a, a + width, sp))
+                out.append(
+                    _ex(
+                        "open_chromatin",
+                        "open chromatin region",
+                        bseq,
+                        "False",
+                        "background (GC-matched, no peak within 500 bp)",
+                        c,
+                        a,
+                        a + width,
+                        sp,
+                    )
+                )
                 if cls == "enhancer" or ctx.rng.random() < 0.5:
-                    out.append(_ex("enhancer", "enhancer", bseq, "False", "derived: background (GC-matched)",
-                                   c, a, a + width, sp))
+                    out.append(_ex("enhancer", "enhancer", bseq, "False", "derived: background (GC-matched)", c, a, a + width, sp))
             if cls == "enhancer":
-                out.append(_ex("enhancer", "enhancer", seq, "True", f"derived: distal ATAC peak ({source})",
-                               chrom, s, s + width, split))
+                out.append(_ex("enhancer", "enhancer", seq, "True", f"derived: distal ATAC peak ({source})", chrom, s, s + width, split))
             elif cls == "promoter" and ctx.rng.random() < 0.5:
-                out.append(_ex("enhancer", "enhancer", seq, "False", f"derived: TSS-proximal ATAC peak ({source})",
-                               chrom, s, s + width, split))
+                out.append(_ex("enhancer", "enhancer", seq, "False", f"derived: TSS-proximal ATAC peak ({source})", chrom, s, s + width, split))
             items = {"chromosome": "chromosome" + chrom.removeprefix("chr")} if ctx.rng.random() < 0.5 else {}
-            out.append(_ex("regulatory", "regulatory", seq, cls, f"derived: ATAC peak class ({source})",
-                           chrom, s, s + width, split, **items))
+            out.append(_ex("regulatory", "regulatory", seq, cls, f"derived: ATAC peak class ({source})", chrom, s, s + width, split, **items))
     return out
 
 
@@ -388,14 +390,13 @@ def tf_binding(ctx: Context):
             continue
         seq, s, e, split = w
         items = {"transcription factor": tf}
-        out.append(_ex("tf_binding", "transcription factor binding site", seq, "True",
-                       "GENCODE Top1000sites_TF", chrom, s, e, split, **items))
-        bg = ctx.background(len(seq), float(checks.gc_content(seq)), split,
-                            lambda c, a, b: ctx.distance_to_tss(c, (a + b) // 2) < 0)
+        out.append(_ex("tf_binding", "transcription factor binding site", seq, "True", "GENCODE Top1000sites_TF", chrom, s, e, split, **items))
+        bg = ctx.background(len(seq), float(checks.gc_content(seq)), split, lambda c, a, b: ctx.distance_to_tss(c, (a + b) // 2) < 0)
         if bg:
             c, a, bseq, sp = bg
-            out.append(_ex("tf_binding", "transcription factor binding site", bseq, "False",
-                           "background (GC-matched)", c, a, a + len(bseq), sp, **items))
+            out.append(
+                _ex("tf_binding", "transcription factor binding site", bseq, "False", "background (GC-matched)", c, a, a + len(bseq), sp, **items)
+            )
     return out
 
 
@@ -415,13 +416,13 @@ def tf_peaks(ctx: Context):
         if len(core) != 101 or core.count("N") > 5:
             continue
         items = {"transcription factor": tf}
-        out.append(_ex("tf_binding", "transcription factor binding site", core, "True", source,
-                       chrom, start + mid - 50, start + mid + 51, split, **items))
+        out.append(
+            _ex("tf_binding", "transcription factor binding site", core, "True", source, chrom, start + mid - 50, start + mid + 51, split, **items)
+        )
         bg = ctx.background(101, float(checks.gc_content(core)), split, lambda c, a, b: False)
         if bg:
             c, a, bseq, sp = bg
-            out.append(_ex("tf_binding", "transcription factor binding site", bseq, "False",
-                           "background (GC-matched)", c, a, a + 101, sp, **items))
+            out.append(_ex("tf_binding", "transcription factor binding site", bseq, "False", "background (GC-matched)", c, a, a + 101, sp, **items))
     return out
 
 
@@ -444,8 +445,20 @@ def gene_description(ctx: Context):
             items = {"symbol": t.gene}
             if ctx.rng.random() < 0.5:
                 items["id"] = rec["id"]
-            out.append(_ex("gene_description", "description", mrna[o : o + length], rec["name"],
-                           "org.Hs.eg.db + GENCODE", t.chrom, t.start, t.end, split, **items))
+            out.append(
+                _ex(
+                    "gene_description",
+                    "description",
+                    mrna[o : o + length],
+                    rec["name"],
+                    "org.Hs.eg.db + GENCODE",
+                    t.chrom,
+                    t.start,
+                    t.end,
+                    split,
+                    **items,
+                )
+            )
     return out
 
 
@@ -470,8 +483,20 @@ def reading_comprehension(ctx: Context):
             if ctx.rng.random() < 0.5:
                 w = ctx.genome.fetch(t.chrom, t.start, t.start + ctx.rng.randint(12, 48))
                 seq = w or None
-            out.append(_ex("reading_comprehension", f"reading comprehension: {target}", seq, items[target],
-                           "org.Hs.eg.db records", t.chrom, t.start, t.end, split, **items))
+            out.append(
+                _ex(
+                    "reading_comprehension",
+                    f"reading comprehension: {target}",
+                    seq,
+                    items[target],
+                    "org.Hs.eg.db records",
+                    t.chrom,
+                    t.start,
+                    t.end,
+                    split,
+                    **items,
+                )
+            )
     return out
 
 

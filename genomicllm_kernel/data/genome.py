@@ -4,6 +4,7 @@ A piece knows its 0-based offset on the chromosome, so annotation coordinates ca
 directly; ``fetch`` returns None when a window leaves the sequenced part or is mostly N, so
 builders never emit a window of unknown sequence.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -53,8 +54,9 @@ def _open_text(path: Path):
     return gzip.open(path, "rt") if gz else open(path)
 
 
-def read_fasta_contigs(path: Path, offsets: dict[str, int] | None = None, rename: dict[str, str] | None = None,
-                       assembly: str = "hg19") -> list[Contig]:
+def read_fasta_contigs(
+    path: Path, offsets: dict[str, int] | None = None, rename: dict[str, str] | None = None, assembly: str = "hg19"
+) -> list[Contig]:
     """Read a (possibly gzipped) FASTA into contigs; ``offsets`` gives 0-based starts of slices."""
     contigs: list[Contig] = []
     name, parts = None, []

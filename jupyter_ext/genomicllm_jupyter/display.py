@@ -2,6 +2,7 @@
 JSON under a vendor mimetype (a plain ``application/json`` entry would win over HTML in JupyterLab),
 and a pandas DataFrame for batches.
 """
+
 from __future__ import annotations
 
 import html
@@ -69,19 +70,27 @@ class AnswerTable:
             labels = "<br>".join(f"{html.escape(k)}: {_bar(v)}" for k, v in (a.labels or {}).items())
             check = ""
             if a.check:
-                state = "" if a.check.agree is None else (" <span class='agree'>agree</span>" if a.check.agree else " <span class='disagree'>disagree</span>")
+                state = (
+                    ""
+                    if a.check.agree is None
+                    else (" <span class='agree'>agree</span>" if a.check.agree else " <span class='disagree'>disagree</span>")
+                )
                 check = f"{html.escape(_short(a.check.expected))}{state}"
             answer = html.escape(_short(a.answer)) if a.answer is not None else "<i>no model answer</i>"
             where = f"{html.escape(a.id or '')}{f' {a.window[0]}-{a.window[1]}' if a.window else ''}"
-            body.append(f"<tr><td>{where or a.index}</td><td>{html.escape(a.question)}</td><td><b>{answer}</b></td>"
-                        f"<td>{_bar(a.probability)}</td><td>{labels}</td><td>{check}</td></tr>")
+            body.append(
+                f"<tr><td>{where or a.index}</td><td>{html.escape(a.question)}</td><td><b>{answer}</b></td>"
+                f"<td>{_bar(a.probability)}</td><td>{labels}</td><td>{check}</td></tr>"
+            )
         model = next((a.model for a in self.answers if a.model), None)
         runtime = next((a.runtime for a in self.answers if a.runtime), None)
         note = next((a.note for a in self.answers if a.note), None)
         foot = f"<div style='font-size:11px;color:#666'>model {html.escape(model or 'none')} · {html.escape(runtime or 'exact only')}"
         foot += f" · {html.escape(note)}</div>" if note else "</div>"
-        cols = "<colgroup><col style='width:9%'><col style='width:17%'><col style='width:20%'><col style='width:14%'>" \
-               "<col style='width:20%'><col style='width:20%'></colgroup>"
+        cols = (
+            "<colgroup><col style='width:9%'><col style='width:17%'><col style='width:20%'><col style='width:14%'>"
+            "<col style='width:20%'><col style='width:20%'></colgroup>"
+        )
         return f"{_STYLE}<div class='gllm-wrap'><table class='gllm'>{cols}{head}{''.join(body)}</table></div>{foot}"
 
     def __repr__(self) -> str:
@@ -95,8 +104,7 @@ class AnswerTable:
         return "\n".join(lines)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {"text/html": self._repr_html_(), "text/plain": repr(self),
-                MIMETYPE: json.loads(json.dumps(self.to_records()))}
+        return {"text/html": self._repr_html_(), "text/plain": repr(self), MIMETYPE: json.loads(json.dumps(self.to_records()))}
 
 
 class JSONAnswers(AnswerTable):

@@ -7,6 +7,7 @@
   ``.backend``, ``.batch_size``.
 * User mistakes become a ``UsageError``: one readable line, no traceback.
 """
+
 from __future__ import annotations
 
 import io
@@ -30,6 +31,7 @@ _NAME = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 
 def interpolate(text: str, namespace: dict) -> str:
     """Replace ``{name}`` with namespace values; leave unknown names and doubled braces as written."""
+
     def sub(m):
         name = m.group(1)
         return str(namespace[name]) if name in namespace else m.group(0)
@@ -107,9 +109,20 @@ class GenomicLLMMagics(Magics):
             records = read_fasta(box)
             progress = _progress(None)
             try:
-                answers = list(predict(args.task, records, question=args.question, items=items, model=model, backend=backend,
-                                       batch_size=self.batch_size, window_size=args.window_size,
-                                       window_step=args.window_step, progress=progress.update))
+                answers = list(
+                    predict(
+                        args.task,
+                        records,
+                        question=args.question,
+                        items=items,
+                        model=model,
+                        backend=backend,
+                        batch_size=self.batch_size,
+                        window_size=args.window_size,
+                        window_step=args.window_step,
+                        progress=progress.update,
+                    )
+                )
             finally:
                 progress.close()
             return AnswerTable(answers)

@@ -4,6 +4,7 @@ Long sequences are answered window by window and, for classification tasks, the 
 probability of the first label along the sequence (an inline SVG, so no plotting library is
 needed and Voila serves it as a standalone page).
 """
+
 from __future__ import annotations
 
 import html
@@ -31,15 +32,17 @@ def probability_plot(answers, label: str, width: int = 520, height: int = 140) -
     sy = lambda y: 10 + (height - 35) * (1 - y)  # noqa: E731
     path = " ".join(f"{'M' if i == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for i, (x, y) in enumerate(pts))
     dots = "".join(f"<circle cx='{sx(x):.1f}' cy='{sy(y):.1f}' r='2.5' fill='#4c78a8'/>" for x, y in pts)
-    return (f"<svg class='gllm-plot' width='{width}' height='{height}' xmlns='http://www.w3.org/2000/svg'>"
-            f"<line x1='40' y1='{sy(0.5):.1f}' x2='{width - 10}' y2='{sy(0.5):.1f}' stroke='#ccc' stroke-dasharray='4'/>"
-            f"<line x1='40' y1='{sy(0)}' x2='{width - 10}' y2='{sy(0)}' stroke='#888'/>"
-            f"<line x1='40' y1='{sy(1)}' x2='40' y2='{sy(0)}' stroke='#888'/>"
-            f"<text x='4' y='{sy(1) + 4}' font-size='10'>1.0</text><text x='4' y='{sy(0) + 4}' font-size='10'>0.0</text>"
-            f"<text x='40' y='{height - 5}' font-size='10'>{int(x0)}</text>"
-            f"<text x='{width - 60}' y='{height - 5}' font-size='10'>{int(x1)} nt</text>"
-            f"<text x='{width / 2 - 60}' y='{height - 5}' font-size='10'>P({html.escape(label)}) by window</text>"
-            f"<path d='{path}' fill='none' stroke='#4c78a8' stroke-width='1.5'/>{dots}</svg>")
+    return (
+        f"<svg class='gllm-plot' width='{width}' height='{height}' xmlns='http://www.w3.org/2000/svg'>"
+        f"<line x1='40' y1='{sy(0.5):.1f}' x2='{width - 10}' y2='{sy(0.5):.1f}' stroke='#ccc' stroke-dasharray='4'/>"
+        f"<line x1='40' y1='{sy(0)}' x2='{width - 10}' y2='{sy(0)}' stroke='#888'/>"
+        f"<line x1='40' y1='{sy(1)}' x2='40' y2='{sy(0)}' stroke='#888'/>"
+        f"<text x='4' y='{sy(1) + 4}' font-size='10'>1.0</text><text x='4' y='{sy(0) + 4}' font-size='10'>0.0</text>"
+        f"<text x='40' y='{height - 5}' font-size='10'>{int(x0)}</text>"
+        f"<text x='{width - 60}' y='{height - 5}' font-size='10'>{int(x1)} nt</text>"
+        f"<text x='{width / 2 - 60}' y='{height - 5}' font-size='10'>P({html.escape(label)}) by window</text>"
+        f"<path d='{path}' fill='none' stroke='#4c78a8' stroke-width='1.5'/>{dots}</svg>"
+    )
 
 
 class QuestionPanel(W.VBox):
@@ -47,10 +50,12 @@ class QuestionPanel(W.VBox):
         self.model, self.backend = model, backend
         # widths: a described widget adds its label to its width, so 100% overflowed the page; 'auto'
         # with max 100% keeps every row inside the notebook (and the Voila page)
-        self.sequence = W.Textarea(placeholder="Paste a DNA sequence or FASTA records",
-                                   layout=W.Layout(width="auto", max_width="100%", height="90px"), description="Sequence")
-        self.task = W.Dropdown(options=[(f"{t.title} ({t.id})", t.id) for t in TASKS.values()], value="promoter",
-                               description="Task")
+        self.sequence = W.Textarea(
+            placeholder="Paste a DNA sequence or FASTA records",
+            layout=W.Layout(width="auto", max_width="100%", height="90px"),
+            description="Sequence",
+        )
+        self.task = W.Dropdown(options=[(f"{t.title} ({t.id})", t.id) for t in TASKS.values()], value="promoter", description="Task")
         self.question = W.Dropdown(description="Question")
         self.items_box = W.VBox()
         self.window = W.BoundedIntText(value=window_size, min=10, max=100000, description="Window (nt)")
@@ -64,16 +69,27 @@ class QuestionPanel(W.VBox):
         self._task_changed()
         row = dict(layout=W.Layout(flex_flow="row wrap", max_width="100%"))
         kwargs.setdefault("layout", W.Layout(width="100%", max_width="100%", overflow="hidden"))
-        super().__init__([self.sequence, W.HBox([self.task, self.question], **row), self.items_box,
-                          W.HBox([self.window, self.button], **row), self.status, self.answer, self.plot], **kwargs)
+        super().__init__(
+            [
+                self.sequence,
+                W.HBox([self.task, self.question], **row),
+                self.items_box,
+                W.HBox([self.window, self.button], **row),
+                self.status,
+                self.answer,
+                self.plot,
+            ],
+            **kwargs,
+        )
         self.add_class("genomicllm-panel")
 
     def _task_changed(self, change=None) -> None:
         t = TASKS[self.task.value]
         self.question.options = t.questions()
         self.question.value = self.question.options[0]
-        self.item_fields = {spec.name: W.Text(description=spec.name, placeholder=spec.help, style={"description_width": "initial"})
-                            for spec in t.items}
+        self.item_fields = {
+            spec.name: W.Text(description=spec.name, placeholder=spec.help, style={"description_width": "initial"}) for spec in t.items
+        }
         self.items_box.children = list(self.item_fields.values())
 
     def ask(self) -> AnswerTable | None:
@@ -111,6 +127,15 @@ class QuestionPanel(W.VBox):
         if not records:
             return AnswerTable(ask([make_prompt(self.question.value, None, items).text()], model=self.model, backend=self.backend))
         long_ = any(len(r.sequence) > self.window.value for r in records)
-        return AnswerTable(predict(t.id, records, question=self.question.value, items=items, model=self.model,
-                                   backend=self.backend, window_size=self.window.value if long_ else None,
-                                   window_step=max(1, self.window.value // 2) if long_ else None))
+        return AnswerTable(
+            predict(
+                t.id,
+                records,
+                question=self.question.value,
+                items=items,
+                model=self.model,
+                backend=self.backend,
+                window_size=self.window.value if long_ else None,
+                window_step=max(1, self.window.value // 2) if long_ else None,
+            )
+        )
