@@ -42,7 +42,8 @@ class Task:
     needs_sequence: bool = True
     #: exact computation: (sequence, question key, annotations) -> expected answer
     checker: Callable[[str, str, dict], str] | None = field(default=None, compare=False)
-    #: largest answer, in tokens, for a given input length in nucleotides (for context budgeting)
+    #: the longest free-text answer, in tokens, for an input of n nt (TextFormat's bound; the other
+    #: answer formats derive their length from the sequence itself)
     max_answer_tokens: Callable[[int], int] = field(default=lambda n: 1, compare=False)
     truth: str = ""
     #: the answer is the value of an item of the prompt, and the question names that item
@@ -65,10 +66,6 @@ class Task:
         if self.extractive:
             return [f"{self.default_question} {spec.name}" for spec in self.items]
         return list(self.question_keys)
-
-
-def _chunks(n: int) -> int:
-    return (n + 2) // 3
 
 
 def _revcomp_checker(sequence: str, question: str, annotations: dict) -> str:
@@ -197,7 +194,6 @@ TASKS: dict[str, Task] = {
             ("mae", "pearson_r"),
             "Fraction of G+C, three decimals.",
             checker=lambda s, q, a: checks.gc_content(s),
-            max_answer_tokens=_chunks,
             truth="exact (count)",
         ),
         Task(
@@ -208,7 +204,6 @@ TASKS: dict[str, Task] = {
             ("exact_match", "per_residue_accuracy"),
             "Translate from the first base with the standard genetic code (* = stop).",
             checker=lambda s, q, a: checks.translate(s),
-            max_answer_tokens=lambda n: n // 3,
             truth="exact (standard genetic code)",
         ),
         Task(
@@ -219,7 +214,6 @@ TASKS: dict[str, Task] = {
             ("exact_match",),
             "Reverse, complement or reverse-complement the sequence.",
             checker=_revcomp_checker,
-            max_answer_tokens=_chunks,
             truth="exact",
         ),
         Task(
