@@ -15,7 +15,7 @@ MIMETYPE = "application/vnd.genomicllm+json"
 _STYLE = (
     "<style>.gllm-wrap{max-width:100%;overflow-x:auto}"
     ".gllm{table-layout:fixed;width:100%;max-width:100%;border-collapse:collapse}"
-    ".gllm td,.gllm th{padding:2px 8px;text-align:left;font-family:monospace;font-size:12px;"
+    ".gllm td,.gllm th{padding:2px 8px;text-align:left !important;font-family:monospace;font-size:12px;"
     "overflow-wrap:anywhere;word-break:break-word;vertical-align:top}"
     ".gllm .bar{display:inline-block;height:9px;background:#4c78a8;vertical-align:middle;margin-right:4px}"
     ".gllm .agree{color:#2a7d2a;font-weight:bold}.gllm .disagree{color:#b22222;font-weight:bold}</style>"
