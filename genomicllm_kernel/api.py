@@ -8,11 +8,12 @@ with no model answer); other tasks are refused with a clear message. No answer i
 
 from __future__ import annotations
 
+import functools
 from typing import Iterable, Iterator
 
 from .answer import Answer, exact_value
 from .checks import Check
-from .engine import BACKENDS, GenomicLLM, in_chunks, job_names, parse_prompts, prediction_jobs, windows_of  # noqa: F401
+from .engine import BACKENDS, GenomicLLM, answer_jobs, parse_prompts, prediction_jobs, windows_of  # noqa: F401
 from .errors import ModelUnavailableError
 from .grammar import Prompt, make_prompt, parse_prompt  # noqa: F401 (re-exported)
 
@@ -89,17 +90,6 @@ def predict(
     ends at the sequence end), each answer carrying its 1-based window coordinates. Streams: the
     input is read and answered in chunks, so memory stays flat with its length.
     """
-    offset = 0
-    for jobs in in_chunks(prediction_jobs(task, sequences, question, items, batch_size, window_size, window_step), batch_size * 8):
-        yield from answer_prompts(
-            [j[1] for j in jobs],
-            model,
-            backend,
-            batch_size,
-            progress,
-            ids=[j[0] for j in jobs],
-            windows=[j[2] for j in jobs],
-            where=job_names(jobs),
-            offset=offset,
-        )
-        offset += len(jobs)
+    jobs = prediction_jobs(task, sequences, question, items, batch_size, window_size, window_step)
+    answer = functools.partial(answer_prompts, model=model, backend=backend, batch_size=batch_size, progress=progress)
+    yield from answer_jobs(answer, jobs, batch_size * 8)

@@ -177,14 +177,14 @@ def _positive(name: str, value: int | None) -> None:
 
 def _prompt_lines(batch: str | None):
     """(file line number, prompt) for every prompt line, read lazily; '#' and blank lines are skipped."""
-    from .fasta import _open
+    from .fasta import open_text
 
     if batch in (None, "-"):
         if sys.stdin.isatty():
             raise InputError("no prompt given: write 'genomicllm ask \"ACGT, GC content =\"' or pipe prompts on stdin")
-        handle, name, owned = _open(sys.stdin.buffer, "stdin")
+        handle, name, owned = open_text(sys.stdin.buffer, "stdin")
     else:
-        handle, name, owned = _open(batch)
+        handle, name, owned = open_text(batch)
 
     def lines():
         seen = 0

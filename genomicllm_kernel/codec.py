@@ -247,8 +247,6 @@ class HybridCodec:
         codec.inferred = inferred
         return codec
 
-    from_dir = from_pretrained  # the earlier name
-
     def __len__(self) -> int:
         return len(self.vocab)
 

@@ -9,6 +9,7 @@ shortcuts over a cached instance.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import replace
 from pathlib import Path
@@ -123,8 +124,15 @@ def in_chunks(jobs: Iterable, size: int) -> Iterator[list]:
         yield buffer
 
 
-def job_names(jobs: list) -> list[str]:
-    return [f"record {rid!r}" + (f" window {w[0]}-{w[1]}" if w else "") for rid, _, w in jobs]
+def answer_jobs(answer, jobs: Iterable, chunk: int) -> Iterator[Answer]:
+    """Answer ``(record id, prompt, window)`` jobs chunk by chunk, in constant memory, with
+    ``answer(prompts, ids=, windows=, where=, offset=)`` (:meth:`GenomicLLM.answer` or
+    :func:`~.api.answer_prompts`); errors name the record and window."""
+    offset = 0
+    for part in in_chunks(jobs, chunk):
+        where = [f"record {rid!r}" + (f" window {w[0]}-{w[1]}" if w else "") for rid, _, w in part]
+        yield from answer([j[1] for j in part], ids=[j[0] for j in part], windows=[j[2] for j in part], where=where, offset=offset)
+        offset += len(part)
 
 
 class GenomicLLM:
@@ -289,18 +297,8 @@ class GenomicLLM:
         progress=None,
     ) -> Iterator[Answer]:
         """Ask one task about many sequences (see :func:`genomicllm_kernel.api.predict`)."""
-        offset = 0
-        for jobs in in_chunks(prediction_jobs(task, sequences, question, items, batch_size, window_size, window_step), batch_size * 8):
-            yield from self.answer(
-                [j[1] for j in jobs],
-                batch_size,
-                progress,
-                ids=[j[0] for j in jobs],
-                windows=[j[2] for j in jobs],
-                where=job_names(jobs),
-                offset=offset,
-            )
-            offset += len(jobs)
+        jobs = prediction_jobs(task, sequences, question, items, batch_size, window_size, window_step)
+        yield from answer_jobs(functools.partial(self.answer, batch_size=batch_size, progress=progress), jobs, batch_size * 8)
 
 
 def parse_prompts(prompts: str | Iterable[str]) -> tuple[bool, list[Prompt], list[str | None]]:

@@ -66,8 +66,9 @@ def _text_stream(raw: IO[bytes], name: str) -> IO[str]:
     return io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="replace", newline=None)
 
 
-def _open(source: str | Path | IO, label: str | None = None) -> tuple[IO[str], str, bool]:
-    """(text handle, name for messages, whether we opened it and must close it)."""
+def open_text(source: str | Path | IO, label: str | None = None) -> tuple[IO[str], str, bool]:
+    """(text handle, name for messages, whether we opened it and must close it): a path or stream
+    opened once, through gzip, with a byte-order mark dropped and UTF-16 refused."""
     if hasattr(source, "read"):
         name = label or getattr(source, "name", "<stream>")
         if isinstance(source, io.TextIOBase):
@@ -246,7 +247,7 @@ def read_sequences(source: str | Path | IO, fmt: str = "auto", label: str | None
     """
     if fmt not in FORMATS:
         raise FastaError(f"input format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    handle, name, owned = _open(source, label)
+    handle, name, owned = open_text(source, label)
     try:
         pieces = _pieces(handle, name)
         buffered: list[tuple[int, str, bool]] = []

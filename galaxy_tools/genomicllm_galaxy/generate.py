@@ -11,6 +11,7 @@ model measured.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -86,16 +87,22 @@ def _item_params(task: Task) -> list[tuple[str, str, str]]:
     return [(spec.name, spec.name.replace(" ", "_"), spec.help) for spec in task.items]
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped_codec():
+    """(codec, context) of the shipped model, read once for all tools."""
+    from genomicllm_kernel.codec import HybridCodec
+
+    model = ROOT / "models" / "default"
+    return HybridCodec.from_pretrained(model), json.loads((model / "config.json").read_text())["max_position_embeddings"]
+
+
 def window_limit(task: Task) -> int:
     """The longest window (nt) the shipped model reads for every question of ``task`` without items:
     the Galaxy window-size bound, computed by the same function the kernel's length check uses."""
-    from genomicllm_kernel.codec import HybridCodec
     from genomicllm_kernel.engine import sequence_limit
     from genomicllm_kernel.grammar import make_prompt
 
-    model = ROOT / "models" / "default"
-    context = json.loads((model / "config.json").read_text())["max_position_embeddings"]
-    codec = HybridCodec.from_pretrained(model)
+    codec, context = _shipped_codec()
     keys = task.question_keys if not task.extractive else [f"{task.default_question} symbol"]
     items = {"symbol": "X"} if task.extractive else None
     return min(sequence_limit(codec, make_prompt(k, "A", items), context) for k in keys)
