@@ -281,11 +281,18 @@ def cmd_predict(args) -> int:
 
 
 def cmd_tasks(args) -> int:
+    from .baselines import format_figure, load_evaluation, question_figures
+    from .model import default_model_dir
     from .registry import TASKS
 
+    evaluation = load_evaluation(Path(args.model) if getattr(args, "model", None) else default_model_dir())
     for t in TASKS.values():
         labels = f"  labels: {' / '.join(t.labels)}" if t.labels else ""
         print(f"{t.id:22s} {t.answer_kind:8s} keys: {' | '.join(t.question_keys)}{labels}")
+        for row in question_figures(t.id, evaluation) if evaluation else []:
+            print(f"{'':31s}dev {format_figure(row)}")
+    if evaluation:
+        print(f"(dev figures: {evaluation.get('model')}, leak-filtered dev split; 'genomicllm evaluate' reproduces them)")
     return 0
 
 
@@ -392,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_opts(pr)
     pr.set_defaults(func=cmd_predict)
 
-    t = sub.add_parser("tasks", help="list tasks, question keys and labels")
+    t = sub.add_parser("tasks", help="list tasks, question keys, labels and the model's dev figure per question")
+    t.add_argument("--model", help="model folder whose eval_dev.json to show (default: the shipped model)")
     t.set_defaults(func=cmd_tasks)
 
     d = sub.add_parser("data", help="build the training and evaluation corpus")

@@ -349,6 +349,30 @@ class HybridCodec:
                 out += tok.encode("utf-8")
         return out.decode("utf-8", errors="replace")
 
+    def dna_runs(self, ids: Iterable[int]) -> list[str]:
+        """The sequence items of an encoded prompt as the model reads them (runs of DNA tokens)."""
+        if not hasattr(self, "_chunk_of_id"):
+            self._chunk_of_id = {i: t[5:-1] for t, i in self.vocab.items() if t.startswith("<dna:")}
+        runs, current = [], []
+        for i in ids:
+            chunk = self._chunk_of_id.get(int(i))
+            if chunk is not None:
+                current.append(chunk)
+            elif current:
+                runs.append("".join(current))
+                current = []
+        if current:
+            runs.append("".join(current))
+        return runs
+
+    def composition_features(self, encoded: list[list[int]], ks):
+        """[rows, features] float32: the k-mer composition of each encoded prompt (:mod:`.composition`)."""
+        import numpy as np
+
+        from .composition import composition
+
+        return np.stack([composition(self.dna_runs(ids), ks) for ids in encoded])
+
     # ---- answers ---------------------------------------------------------------------------
     def answer_tokens(self, prompt: Prompt, answer: str) -> list[str]:
         """Encode an answer to ``prompt`` (aligned to the input for DNA, protein and GC answers)."""

@@ -21,12 +21,18 @@ class Decoder:
 
     name = "abstract"
 
-    def __init__(self, tokenizer: HybridCodec, context: int):
+    def __init__(self, tokenizer: HybridCodec, context: int, composition_ks=None):
         self.tok = tokenizer
         self.context = context
+        #: k-mer sizes of the model's composition input (:mod:`.composition`); None: the model has none
+        self.composition_ks = tuple(composition_ks) if composition_ks else None
+
+    def features(self, seqs: list[list[int]]) -> np.ndarray | None:
+        """The composition input for encoded prompts, or None for a model without one."""
+        return self.tok.composition_features(seqs, self.composition_ks) if self.composition_ks else None
 
     # A backend gives logits for the last position of each row, and a cache to continue from.
-    def start(self, ids: np.ndarray, mask: np.ndarray, pos: np.ndarray):  # -> (logits[B,V], state)
+    def start(self, ids: np.ndarray, mask: np.ndarray, pos: np.ndarray, features: np.ndarray | None = None):  # -> (logits[B,V], state)
         raise NotImplementedError
 
     def step(self, state, next_ids: np.ndarray):  # -> (logits[B,V], state)
@@ -55,7 +61,7 @@ class Decoder:
         fmt = self.tok.answer_format(prompts[0].task)
         seqs = encoded if encoded is not None else [self.tok.encode_prompt(p) for p in prompts]
         ids, mask = self.pad_batch(seqs)
-        logits, state = self.start(ids, mask, self.positions(mask, fmt.aligned))
+        logits, state = self.start(ids, mask, self.positions(mask, fmt.aligned), self.features(seqs))
         if fmt.single_pass:
             return fmt.score(prompts, logits)
         return self._generate(prompts, fmt, logits, state)
@@ -102,14 +108,16 @@ class TorchDecoder(Decoder):
             torch.set_num_threads(threads)
         self.model = model
         self.torch = torch
-        super().__init__(getattr(tokenizer, "codec", tokenizer), model.config.max_position_embeddings)
+        ks = getattr(model.config, "composition_ks", None)
+        super().__init__(getattr(tokenizer, "codec", tokenizer), model.config.max_position_embeddings, ks)
 
-    def start(self, ids, mask, pos):
+    def start(self, ids, mask, pos, features=None):
         torch = self.torch
         ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
         pos = torch.from_numpy(pos)
+        extra = {} if features is None else {"dna_features": torch.from_numpy(features)}
         with torch.inference_mode():
-            out = self.model(input_ids=ids_t, attention_mask=mask_t, position_ids=pos, use_cache=True, logits_to_keep=1)
+            out = self.model(input_ids=ids_t, attention_mask=mask_t, position_ids=pos, use_cache=True, logits_to_keep=1, **extra)
         return out.logits[:, -1].float().numpy(), (out.past_key_values, mask_t, pos[:, -1])
 
     def step(self, state, next_ids):

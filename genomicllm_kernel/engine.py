@@ -142,6 +142,15 @@ class GenomicLLM:
 
     def __init__(self, path: Path, backend: str, decoder, model_id: str, runtime: str):
         self.path, self.backend, self.decoder, self.model_id, self.runtime = path, backend, decoder, model_id, runtime
+        from .gene_table import gene_table_for
+
+        #: the gene table shipped beside the model (gene_table.py): the database check of description answers
+        self.gene_table = gene_table_for(path)
+
+    def gene_record_name(self, prompt) -> str | None:
+        """The full name of the gene the prompt's symbol / id items name, from the shipped gene table."""
+        row = self.gene_table.lookup(prompt.annotations) if self.gene_table else None
+        return row[2] if row else None
 
     @property
     def codec(self):
@@ -261,6 +270,8 @@ class GenomicLLM:
             for i in chunk:
                 raw, p = results[i], prompts[i]
                 e = exact_value(p)
+                if e is None and p.task.id == "gene_description":
+                    e = self.gene_record_name(p)
                 check = Check(e, raw.text == e) if e is not None else None
                 yield Answer(
                     offset + i,

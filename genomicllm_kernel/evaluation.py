@@ -25,12 +25,20 @@ from .errors import InputError
 from .grammar import parse_prompt
 from .registry import TASKS
 
-BUCKETS = [(1, 32), (33, 64), (65, 128), (129, 256), (257, 10**9)]
+BUCKETS = [(1, 32), (33, 64), (65, 128), (129, 256), (257, 512), (513, 10**9)]
 
 
 def source_group(source: str) -> str:
+    """The group a figure is reported for: each GUE set, each Genomic Benchmarks set, known and unseen
+    genes, generated item names, else annotation (per extra genome) or derived labels."""
     if source.startswith("GUE:"):
         return source
+    if source.startswith("Genomic Benchmarks "):
+        return "GB:" + source.split()[2].rstrip(":")
+    if source.startswith("org.Hs.eg.db ("):
+        return source[len("org.Hs.eg.db (") : -1]
+    if source.startswith("generated item names"):
+        return "generated item names"
     if "[" in source:
         return "annotation " + source[source.index("[") :]
     return "annotation" if not source.startswith("derived") else "derived"

@@ -177,7 +177,11 @@ class GCScratchpadFormat(_ChunkSized):
         for t in tokens:
             k, m = t[4:-1].split("/")
             gc, known = gc + int(k), known + int(m)
-        return gc_fraction_text(gc, known)
+        # S (G or C) and W (A or T) reach the model as N, so its counts leave them out; their GC
+        # status is known all the same, and the exact check counts them (checks.gc_content)
+        seq = prompt.sequence.upper()
+        strong, weak = seq.count("S"), seq.count("W")
+        return gc_fraction_text(gc + strong, known + strong + weak)
 
     @staticmethod
     def is_valid(task, answer: str) -> bool:

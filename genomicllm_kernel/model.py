@@ -173,8 +173,17 @@ ARCHITECTURES = ("llama", "qwen3")
 
 
 def build_model(
-    tokenizer, hidden: int = 256, layers: int = 4, heads: int = 4, ffn: int = 768, context: int = 512, seed: int = 0, architecture: str = "llama"
+    tokenizer,
+    hidden: int = 256,
+    layers: int = 4,
+    heads: int = 4,
+    ffn: int = 768,
+    context: int = 512,
+    seed: int = 0,
+    architecture: str = "llama",
+    composition_ks=None,
 ):
+    """A new model; with ``composition_ks`` a Llama with the k-mer composition input (composition_model.py)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
@@ -197,7 +206,15 @@ def build_model(
         attention_dropout=0.0,
     )
     if architecture == "qwen3":
+        if composition_ks:
+            raise InputError("composition features are implemented for the llama architecture only")
         return Qwen3ForCausalLM(Qwen3Config(head_dim=hidden // heads, **shape))
+    if composition_ks:
+        from .composition_model import GenomicLlamaConfig, GenomicLlamaForCausalLM
+
+        config = GenomicLlamaConfig(composition_ks=tuple(composition_ks), composition_token_id=tokenizer.codec.vocab["<ans>"], **shape)
+        config.architectures = ["GenomicLlamaForCausalLM"]
+        return GenomicLlamaForCausalLM(config)
     return LlamaForCausalLM(LlamaConfig(**shape))
 
 
@@ -205,6 +222,8 @@ def load_causal_lm(path: str | Path):
     """The model class that the folder's config.json names (Llama or Qwen3), in fp32, from safetensors."""
     import torch
     from transformers import AutoModelForCausalLM
+
+    from . import composition_model  # noqa: F401 (registers GenomicLlamaForCausalLM with the Auto classes)
 
     return AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, dtype=torch.float32)
 

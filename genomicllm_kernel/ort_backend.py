@@ -60,10 +60,15 @@ class ORTDecoder(Decoder):
         self.head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
-        super().__init__(codec, cfg["max_position_embeddings"])
+        ks = cfg.get("composition_ks") if "dna_features" in self.inputs else None
+        super().__init__(codec, cfg["max_position_embeddings"], ks)
+        self.feature_size = sum(4**k for k in ks) if ks else 0
 
-    def _run(self, ids, mask, pos, past):
+    def _run(self, ids, mask, pos, past, features=None):
         feed = {"input_ids": ids, "attention_mask": mask}
+        if self.composition_ks:
+            # decoding steps feed zeros: the features act only at the prompt's <ans> token
+            feed["dna_features"] = features if features is not None else np.zeros((ids.shape[0], self.feature_size), dtype=np.float32)
         if "position_ids" in self.inputs:
             feed["position_ids"] = pos
         for i in range(self.layers):
@@ -73,10 +78,10 @@ class ORTDecoder(Decoder):
         present = [(named[f"present.{i}.key"], named[f"present.{i}.value"]) for i in range(self.layers)]
         return named["logits"][:, -1], present
 
-    def start(self, ids, mask, pos):
+    def start(self, ids, mask, pos, features=None):
         b = ids.shape[0]
         empty = np.zeros((b, self.kv_heads, 0, self.head_dim), dtype=np.float32)
-        logits, present = self._run(ids, mask, pos, [(empty, empty)] * self.layers)
+        logits, present = self._run(ids, mask, pos, [(empty, empty)] * self.layers, features)
         return logits, (present, mask, pos[:, -1])
 
     def step(self, state, next_ids):

@@ -98,7 +98,7 @@ TASKS: dict[str, Task] = {
             ("enhancer",),
             LABEL,
             _CLS,
-            "Is the sequence an enhancer? (The shipped model learned derived, enhancer-like labels.)",
+            "Is the sequence an enhancer? (Trained on Genomic Benchmarks' Ensembl and Cohn enhancer sets.)",
             labels=_TRUE_FALSE,
             truth="enhancer annotations",
             strand_symmetric=True,
@@ -152,7 +152,12 @@ TASKS: dict[str, Task] = {
             _CLS,
             "Is the sequence bound by a transcription factor (ChIP-seq peak)?",
             labels=_TRUE_FALSE,
-            items=(ItemSpec("transcription factor", "name of the factor, e.g. CTCF (optional)"),),
+            items=(
+                ItemSpec(
+                    "transcription factor",
+                    "the factor, e.g. CTCF, or one of the GUE ChIP-seq sets 'GUE tf_0' .. 'GUE tf_4' (optional; without it the answer is pooled over all sets)",
+                ),
+            ),
             truth="ChIP-seq peaks; GUE tf",
             strand_symmetric=True,
         ),

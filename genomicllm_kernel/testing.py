@@ -18,7 +18,7 @@ from pathlib import Path
 TINY_SHAPE = dict(hidden=32, layers=2, heads=2, ffn=64, context=512)
 
 
-def build_random_model(out: str | Path, seed: int = 0, architecture: str = "llama") -> Path:
+def build_random_model(out: str | Path, seed: int = 0, architecture: str = "llama", composition_ks=None) -> Path:
     """Write a random model folder (config.json, model.safetensors, tokenizer files) to ``out``."""
     from .model import build_model
     from .tokenizer import GenomicLLMTokenizer
@@ -26,7 +26,7 @@ def build_random_model(out: str | Path, seed: int = 0, architecture: str = "llam
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = GenomicLLMTokenizer(text_pieces=None, item_pointers=True, item_marker="after_name")
-    model = build_model(tokenizer, seed=seed, architecture=architecture, **TINY_SHAPE)
+    model = build_model(tokenizer, seed=seed, architecture=architecture, composition_ks=composition_ks, **TINY_SHAPE)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return out

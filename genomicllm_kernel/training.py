@@ -80,6 +80,9 @@ class TrainConfig:
     augment_frames: bool = False
     #: start from this model folder's weights and tokenizer (a fresh optimizer and schedule): continued training
     init_from: str = ""
+    #: k-mer sizes of the composition input added at the <ans> token (composition.py); empty: none.
+    #: An init_from model without the layer gets it at zero (composition_model.with_composition)
+    composition: list = field(default_factory=list)
     task_weights: dict = field(default_factory=dict)
 
     @classmethod
@@ -389,7 +392,13 @@ class Trainer:
                 torch.manual_seed(cfg.seed)
             else:
                 self.tokenizer = build_tokenizer(cfg)
-                self.model = build_model(self.tokenizer, cfg.hidden, cfg.layers, cfg.heads, cfg.ffn, cfg.context, cfg.seed, cfg.architecture)
+                self.model = build_model(
+                    self.tokenizer, cfg.hidden, cfg.layers, cfg.heads, cfg.ffn, cfg.context, cfg.seed, cfg.architecture, cfg.composition or None
+                )
+            if cfg.composition and not getattr(self.model.config, "composition_ks", None):
+                from .composition_model import with_composition
+
+                self.model = with_composition(self.model, self.tokenizer.codec.vocab["<ans>"], tuple(cfg.composition))
             if cfg.item_marker:
                 self.tokenizer.use_item_marker(cfg.item_marker)
         self.model.to(self.device)
@@ -461,15 +470,20 @@ class Trainer:
         cpu_batch = _collate(batch, self.tokenizer.pad_token_id)
         n_tok = int(cpu_batch[1].sum()) * self.world  # counted on the CPU: no GPU sync per step
         ids, mask, labels, pos = (t.to(self.device, non_blocking=True) for t in cpu_batch)
+        extra = {}
+        ks = getattr(self.model.config, "composition_ks", None)
+        if ks:
+            feats = self.tokenizer.codec.composition_features([p for _, p, _, _ in batch], ks)
+            extra["dna_features"] = torch.from_numpy(feats).to(self.device, non_blocking=True)
         for g in self.opt.param_groups:
             g["lr"] = lr_at(cfg, step)
         token_weights = self.weights_by_phase[step >= cfg.label_loss_from_step]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if token_weights is not None:
-                logits = self.net(input_ids=ids, attention_mask=mask, position_ids=pos).logits
+                logits = self.net(input_ids=ids, attention_mask=mask, position_ids=pos, **extra).logits
                 loss = weighted_loss(logits, labels, token_weights)
             else:
-                loss = self.net(input_ids=ids, attention_mask=mask, position_ids=pos, labels=labels).loss
+                loss = self.net(input_ids=ids, attention_mask=mask, position_ids=pos, labels=labels, **extra).loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)

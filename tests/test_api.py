@@ -97,7 +97,7 @@ def test_a_text_answer_never_decodes_empty_but_may_start_with_a_space_piece():
             logits[0, self.script[min(step, len(self.script) - 1)]] = 10.0
             return logits
 
-        def start(self, ids, mask, pos):
+        def start(self, ids, mask, pos, features=None):
             return self._logits(0), 1
 
         def step(self, state, next_ids):

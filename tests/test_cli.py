@@ -94,7 +94,18 @@ def test_unknown_task_and_item_errors(random_model, tmp_path):
 
 
 def test_tasks_lists_the_registry():
+    from genomicllm_kernel.registry import TASKS
+
     r = run("tasks")
+    lines = r.stdout.strip().split("\n")
+    assert r.returncode == 0 and [line.split()[0] for line in lines if line[:1].isalpha()] == list(TASKS)
+    # the shipped model's dev figure per question, with the k-mer baseline beside the GUE ones
+    per_question = [line.strip() for line in lines if line.startswith(" ") and "dev " in line]
+    assert any(line.startswith("dev GUE:tf_0 (transcription factor = GUE tf_0") and "k-mer + logistic regression" in line for line in per_question)
+
+
+def test_tasks_without_an_evaluation_lists_only_the_registry(random_model):
+    r = run("tasks", "--model", str(random_model))
     assert r.returncode == 0 and len(r.stdout.strip().split("\n")) == 14
 
 

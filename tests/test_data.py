@@ -3,7 +3,7 @@
 import json
 from collections import Counter
 
-from genomicllm_kernel.data.build import TEST_SLICES, build
+from genomicllm_kernel.data.build import TEST_SLICES, _coords, build
 from genomicllm_kernel.grammar import parse_prompt
 from genomicllm_kernel.registry import TASKS
 
@@ -21,7 +21,7 @@ def test_every_task_in_train_and_test(small_corpus):
         assert train[task] > 0, task
         assert test[task] > 0, task
     card = (small_corpus / "DATA_CARD.md").read_text()
-    assert "derived" in card and "sha256" in card
+    assert "Genomic Benchmarks" in card and "sha256" in card
 
 
 def test_every_example_parses_and_answers_in_format(small_corpus):
@@ -40,17 +40,39 @@ def test_no_test_region_base_in_train_or_dev(small_corpus):
     for split in ("train", "dev"):
         for r in _rows(small_corpus / f"{split}.jsonl"):
             assert "alpha-globin" not in r["region"] and "hg38" not in r["source"]
-            if r["region"].startswith("GUE"):
+            where = _coords(r["region"])
+            if where is None:  # GUE rows, gene records, generated item names: no genome coordinates
+                assert r["region"].startswith(("GUE", "gene:", "rc-names:")), r["region"]
                 continue
-            chrom, span = r["region"].rsplit(":", 1)
-            s, e = map(int, span.split("-"))
+            chrom, s, e = where
             for c, ts, te in test_spans:
                 assert not (chrom == c and s < te and e > ts), r["region"]
 
 
+def test_held_out_names_and_genes_never_reach_training(small_corpus):
+    """Reading comprehension's dev / test item names are never asked in train; unseen genes are never
+    trained; Genomic Benchmarks records and GUE TF items are in the corpus."""
+    asked = {split: set() for split in ("train", "dev", "test")}
+    genes = {split: set() for split in ("train", "dev", "test")}
+    sources = set()
+    for split in asked:
+        for r in _rows(small_corpus / f"{split}.jsonl"):
+            sources.add(r["source"].split(":")[0])
+            if r["source"].startswith("generated item names"):
+                asked[split].add(r["question"].split(":", 1)[1].strip().lower())
+            if r["source"].startswith("org.Hs.eg.db ("):
+                genes[split if "unseen" in r["source"] else "train"].add(r["region"])
+            if r["source"].startswith("GUE:tf_") and split == "dev":
+                assert "transcription factor = GUE tf_" in r["prompt"]
+    assert asked["dev"] and asked["test"] and not (asked["dev"] | asked["test"]) & asked["train"]
+    assert genes["dev"] | genes["test"] and not (genes["dev"] | genes["test"]) & genes["train"]
+    assert any(s.startswith("Genomic Benchmarks") for s in sources)
+    assert (small_corpus / "gene_table.tsv.gz").exists()
+
+
 def test_same_seed_same_bytes(tmp_path, small_corpus):
     again = build(tmp_path / "again", small=True, seed=0, cache=data_cache(), progress=lambda m: None)
-    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "DATA_CARD.md"):
+    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "DATA_CARD.md", "gene_table.tsv.gz"):
         assert (again / name).read_bytes() == (small_corpus / name).read_bytes(), name
     assert not (tmp_path / "again.partial").exists()
 

@@ -101,7 +101,12 @@ def export_model(model_dir: str | Path, out: str | Path | None = None, quantize:
     tmp = Path(tempfile.mkdtemp(prefix=".onnx-", dir=out.parent if out.parent.exists() else None))
     try:
         progress(f"exporting {model_dir} with Optimum (text-generation-with-past)")
-        main_export(str(model_dir), output=str(tmp), task="text-generation-with-past", do_validation=False, no_post_process=False)
+        from genomicllm_kernel.composition_model import register_onnx_config
+
+        register_onnx_config()  # GenomicLlamaForCausalLM (the composition input) beside Optimum's own configs
+        main_export(
+            str(model_dir), output=str(tmp), task="text-generation-with-past", do_validation=False, no_post_process=False, library_name="transformers"
+        )
         for name in ("vocab.json", "tokenizer_config.json", "special_tokens_map.json"):
             if (model_dir / name).exists():
                 shutil.copy(model_dir / name, tmp / name)

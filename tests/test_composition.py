@@ -1,0 +1,159 @@
+"""The k-mer composition input (composition.py, composition_model.py) and the other answer-side
+checks of this round: GC content with S / W, the gene table's database check, held-out item names.
+Fast layer: random tiny models, no corpus."""
+
+from __future__ import annotations
+
+import gzip
+import random
+
+import numpy as np
+import pytest
+
+from genomicllm_kernel.composition import composition, kmer_counts
+from genomicllm_kernel.grammar import parse_prompt
+
+
+def test_kmer_counts_skip_n_and_item_boundaries():
+    assert kmer_counts(["ACGTA"], 4).sum() == 2
+    assert kmer_counts(["ACGNTACG"], 4).sum() == 1  # only TACG has no N
+    # two items are counted apart: no k-mer spans the boundary
+    assert kmer_counts(["ACG", "TAC"], 4).sum() == 0
+    f = composition(["ACGTACGTAC"])
+    assert f.shape == (256 + 1024,) and f.dtype == np.float32
+    assert f[:256].sum() == pytest.approx(256 / 16) and f[256:].sum() == pytest.approx(1024 / 16)
+
+
+def test_codec_reads_the_same_bases_from_ids_as_from_text(random_model):
+    from genomicllm_kernel.codec import HybridCodec, model_view
+
+    codec = HybridCodec.from_pretrained(random_model)
+    p = parse_prompt("ACGTTGCARYGGCTTAGCCNNACGTAC, symbol = BRCA1, core promoter =")
+    runs = codec.dna_runs(codec.encode_prompt(p))
+    assert runs == [model_view(s) for s in p.sequences]
+    a = codec.composition_features([codec.encode_prompt(p)], (4, 5))[0]
+    assert np.array_equal(a, composition(p.sequences))
+
+
+@pytest.fixture(scope="module")
+def composition_model(tmp_path_factory):
+    """A random composition model whose composition layer is large enough to move answers, exported."""
+    import torch
+
+    from genomicllm_export import export_model
+    from genomicllm_kernel.model import load_torch_model
+    from genomicllm_kernel.testing import build_random_model
+
+    folder = build_random_model(tmp_path_factory.mktemp("comp") / "composition_model", composition_ks=(4, 5))
+    net, _ = load_torch_model(folder)
+    with torch.no_grad():
+        net.composition.weight.normal_(0, 2.0)
+    net.save_pretrained(folder, safe_serialization=True)
+    export_model(folder, quantize="int8", progress=lambda m: None)
+    return folder
+
+
+PROMPTS = ["ACGTTGCAAGGCTTAGCCGATTACGGA, core promoter =", "TTTTTTTTTTTTAAAAAAAAAAAACC, core promoter =", "GGGCCCGGGCCCGGGCCCGGGCCC, core promoter ="]
+
+
+def test_features_reach_the_answer_and_onnx_matches_torch(composition_model):
+
+    from genomicllm_kernel.codec import HybridCodec
+    from genomicllm_kernel.decoding import TorchDecoder
+    from genomicllm_kernel.model import load_torch_model
+    from genomicllm_kernel.ort_backend import ORTDecoder
+
+    net, tok = load_torch_model(composition_model)
+    torch_dec = TorchDecoder(net, tok, threads=1)
+    ort_dec = ORTDecoder(composition_model / "onnx", HybridCodec.from_pretrained(composition_model / "onnx"), threads=1)
+    assert torch_dec.composition_ks == ort_dec.composition_ks == (4, 5)
+    prompts = [parse_prompt(t) for t in PROMPTS]
+    with_features = torch_dec.answer_batch(prompts)
+    onnx = ort_dec.answer_batch(prompts)
+    for a, b in zip(with_features, onnx):
+        assert max(abs(a.labels[k] - b.labels[k]) for k in a.labels) < 1e-4
+    torch_dec.composition_ks = None  # the same model without its composition input answers differently
+    without = torch_dec.answer_batch(prompts)
+    assert max(abs(a.labels["True"] - b.labels["True"]) for a, b in zip(with_features, without)) > 1e-3
+    # generation with the KV cache: the features act at <ans> only, and ONNX decodes the same text
+    gen = [parse_prompt("ACGTTGCAAGGCTTAGC, reverse complementary sequence ="), parse_prompt("ATGGCGGCTTCAGAGTAA, protein sequence =")]
+    torch_dec.composition_ks = (4, 5)
+    assert [r.text for r in torch_dec.answer_batch(gen)] == [r.text for r in ort_dec.answer_batch(gen)]
+
+
+def test_stock_model_with_zero_composition_answers_as_before(random_model):
+    import torch
+
+    from genomicllm_kernel.composition_model import with_composition
+    from genomicllm_kernel.decoding import TorchDecoder
+    from genomicllm_kernel.model import load_torch_model
+
+    net, tok = load_torch_model(random_model)
+    before = TorchDecoder(net, tok, threads=1).answer_batch([parse_prompt(t) for t in PROMPTS])
+    upgraded = with_composition(net, tok.codec.vocab["<ans>"])
+    assert torch.count_nonzero(upgraded.composition.weight) == 0
+    after = TorchDecoder(upgraded.eval(), tok, threads=1).answer_batch([parse_prompt(t) for t in PROMPTS])
+    for a, b in zip(before, after):
+        assert a.labels == pytest.approx(b.labels, abs=1e-6)
+
+
+def test_gc_content_counts_s_and_w_like_its_check(random_model):
+    from genomicllm_kernel.codec import HybridCodec
+    from genomicllm_kernel import checks
+
+    codec = HybridCodec.from_pretrained(random_model)
+    p = parse_prompt("SSWWACGTNN, GC content =")
+    fmt = codec.answer_format(p.task)
+    # the model's per-chunk counts of the sequence as it reads it (NNN NAC GTN N): S / W are N to it
+    tokens = [codec.ids_to_tokens[i] for i in codec.encode_answer(p, checks.gc_content("NNNNACGTNN"))[:-1]]
+    assert fmt.decode(p, tokens) == checks.gc_content("SSWWACGTNN") == "0.500"
+
+
+def _table(tmp_path):
+    from genomicllm_kernel.gene_table import GeneTable, write_gene_table
+
+    recs = {
+        "BRCA1": {"symbol": "BRCA1", "id": "672", "name": "BRCA1 DNA repair associated"},
+        "RNF53": {"symbol": "BRCA1", "id": "672", "name": "BRCA1 DNA repair associated"},  # an alias: not a row
+        "TP53": {"symbol": "TP53", "id": "7157", "name": "tumor protein p53"},
+    }
+    path = tmp_path / "gene_table.tsv.gz"
+    assert write_gene_table(path, recs, "org.Hs.eg.db test") == 2
+    return GeneTable(path), path
+
+
+def test_gene_table_lookup(tmp_path):
+    table, path = _table(tmp_path)
+    assert table.release == "org.Hs.eg.db test" and len(table) == 2
+    assert table.lookup({"symbol": "TP53"})[2] == "tumor protein p53"
+    assert table.lookup({"symbol": "tp53"})[0] == "TP53"
+    assert table.lookup({"id": "672"})[2] == "BRCA1 DNA repair associated"
+    assert table.lookup({"symbol": "NOPE"}) is None and table.lookup({}) is None
+    assert gzip.open(path, "rt").read().count("\n") == 4
+
+
+def test_description_answers_carry_the_database_check(random_model, tmp_path):
+    import shutil
+
+    from genomicllm_kernel.engine import GenomicLLM
+
+    folder = tmp_path / "model"
+    shutil.copytree(random_model, folder)
+    _, path = _table(tmp_path)
+    shutil.copy(path, folder / "gene_table.tsv.gz")
+    llm = GenomicLLM.from_pretrained(folder, backend="onnx")
+    a = llm.ask("symbol = TP53, description =")
+    assert a.check is not None and a.check.expected == "tumor protein p53" and a.check.agree == (a.answer == "tumor protein p53")
+    assert llm.ask("symbol = NOTAGENE, description =").check is None
+
+
+def test_held_out_item_names_are_stable_and_disjoint():
+    from genomicllm_kernel.data.builders import RC_FIELDS, rc_name_split, synthetic_name
+
+    rng = random.Random(0)
+    names = {synthetic_name(rng) for _ in range(3000)}
+    splits = {n: rc_name_split(n) for n in names}
+    share = {s: sum(v == s for v in splits.values()) / len(names) for s in ("train", "dev", "test")}
+    assert 0.05 < share["dev"] < 0.15 and 0.05 < share["test"] < 0.15
+    assert all(rc_name_split(n.upper()) == splits[n] for n in list(names)[:100])  # by name, case-insensitive
+    assert {rc_name_split(f) for f in RC_FIELDS} == {"train"}  # the old corpus's names are never "unseen"
