@@ -34,7 +34,7 @@ GUE_QUESTIONS = {
     "GUE:prom_300_all": "proximal promoter",
     "GUE:prom_300_notata": "proximal notata promoter",
     "GUE:splice_reconstructed": "splice site",
-    **{f"GUE:tf_{k}": f"transcription factor = GUE tf_{k}, transcription factor binding site" for k in range(5)},
+    **{f"GUE:tf_{k}": "transcription factor binding site" for k in range(5)},  # asked with the item "GUE tf_K" in corpora from this one on
 }
 PRIMARY = ("mcc", "exact_match", "mae", "rouge_l")
 

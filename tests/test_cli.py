@@ -101,7 +101,9 @@ def test_tasks_lists_the_registry():
     assert r.returncode == 0 and [line.split()[0] for line in lines if line[:1].isalpha()] == list(TASKS)
     # the shipped model's dev figure per question, with the k-mer baseline beside the GUE ones
     per_question = [line.strip() for line in lines if line.startswith(" ") and "dev " in line]
-    assert any(line.startswith("dev GUE:tf_0 (transcription factor = GUE tf_0") and "k-mer + logistic regression" in line for line in per_question)
+    assert any(
+        line.startswith("dev GUE:tf_0 (transcription factor binding site =)") and "k-mer + logistic regression" in line for line in per_question
+    )
 
 
 def test_tasks_without_an_evaluation_lists_only_the_registry(random_model):
