@@ -25,23 +25,21 @@ KMER_LR_DEV_MCC = {
     "GUE:tf_3": 0.421,
     "GUE:tf_4": 0.604,
 }
-#: the question each GUE group asks (the registry key plus the item the corpus gives it)
-GUE_QUESTIONS = {
-    "GUE:prom_core_all": "core promoter",
-    "GUE:prom_core_notata": "core notata promoter",
-    "GUE:prom_core_tata": "core tata promoter",
-    "GUE:prom_300_tata": "proximal tata promoter",
-    "GUE:prom_300_all": "proximal promoter",
-    "GUE:prom_300_notata": "proximal notata promoter",
-    "GUE:splice_reconstructed": "splice site",
-    **{f"GUE:tf_{k}": "transcription factor binding site" for k in range(5)},  # asked with the item "GUE tf_K" in corpora from this one on
-}
+
+
+def _gue_questions() -> dict[str, str]:
+    """The question each GUE group asks: the corpus's own mapping (data.build.GUE_TASKS)."""
+    from .data.build import GUE_TASKS
+
+    return {f"GUE:{name}": question for name, (_task, question) in GUE_TASKS.items()}
+
+
 PRIMARY = ("mcc", "exact_match", "mae", "rouge_l")
 
 
 def question_figures(task_id: str, evaluation: dict) -> list[dict]:
     """One row per evaluated group of ``task_id``: group, question, metric, value, n, baseline, verdict."""
-    rows = []
+    rows, questions = [], _gue_questions()
     for key, m in evaluation.get("groups", {}).items():
         task, group = key.split(" | ", 1)
         if task != task_id:
@@ -56,7 +54,7 @@ def question_figures(task_id: str, evaluation: dict) -> list[dict]:
         rows.append(
             {
                 "group": group,
-                "question": GUE_QUESTIONS.get(group, ""),
+                "question": questions.get(group, ""),
                 "metric": metric,
                 "value": m[metric],
                 "n": m["n"],

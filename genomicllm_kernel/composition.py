@@ -27,13 +27,15 @@ def feature_size(ks=DEFAULT_KS) -> int:
     return sum(4**k for k in ks)
 
 
+#: byte -> base code (0-3 for A/C/G/T in either case, 4 for anything else), built once: this runs per prompt
+_CODE_TABLE = np.full(256, 4, dtype=np.int64)
+for _base, _code in BASE_CODE.items():
+    _CODE_TABLE[ord(_base)] = _CODE_TABLE[ord(_base.lower())] = _code
+
+
 def _codes(sequence: str) -> np.ndarray:
     """Bases as 0-3, anything else (N, other IUPAC codes) as 4."""
-    arr = np.frombuffer(sequence.upper().encode("ascii", "replace"), dtype=np.uint8)
-    table = np.full(256, 4, dtype=np.int64)
-    for base, code in BASE_CODE.items():
-        table[ord(base)] = code
-    return table[arr]
+    return _CODE_TABLE[np.frombuffer(sequence.encode("ascii", "replace"), dtype=np.uint8)]
 
 
 def kmer_counts(sequences, k: int) -> np.ndarray:

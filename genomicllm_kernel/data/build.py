@@ -54,11 +54,17 @@ GUE_TASKS = {
 GUE_LABELS = {"splice_site": {"0": "acceptor site", "1": "donor site", "2": "non-splice site"}}
 
 
-def find_gue_dir() -> Path | None:
-    for cand in (Path.cwd().parent / "shared" / "data" / "gue", Path.cwd() / "shared" / "data" / "gue", GUE_DIR_DEFAULT):
+def find_shared_data(name: str) -> Path | None:
+    """``../shared/data/<name>`` beside the working directory or beside this checkout, if present."""
+    beside_checkout = GUE_DIR_DEFAULT.parent / name
+    for cand in (Path.cwd().parent / "shared" / "data" / name, Path.cwd() / "shared" / "data" / name, beside_checkout):
         if cand.is_dir():
             return cand
     return None
+
+
+def find_gue_dir() -> Path | None:
+    return find_shared_data("gue")
 
 
 class Splitter:
@@ -375,7 +381,7 @@ def build(
     progress("reading gene records (org.Hs.eg.db)")
     records = _load_gene_records(paths["orgdb"]["sqlite"])
     peaks = _read_peaks(paths, genome)
-    gb_dir = genomic_benchmarks.find_dir()
+    gb_dir = find_shared_data("genomic_benchmarks")
     gb_records, gb_counts = [], {}
     if gb_dir is not None:
         progress(f"lifting Genomic Benchmarks records from {gb_dir} to GRCh37")

