@@ -1,6 +1,6 @@
 """GenomicLLM kernel: grammar, task registry, hybrid tokenizer, answer formats, exact checks, model runtime.
 
-Front ends use :func:`ask` and :func:`predict` (or a :class:`GenomicLLM` from
+Front ends use :func:`ask`, :func:`predict` and :func:`explain` (or a :class:`GenomicLLM` from
 ``GenomicLLM.from_pretrained``) only; they never reach into the model.
 """
 
@@ -10,7 +10,7 @@ from .errors import GenomicLLMError, InputError  # noqa: E402,F401
 
 
 def __getattr__(name):  # lazy: importing the package must not import torch
-    if name in ("ask", "predict", "Answer", "GenomicLLM"):
+    if name in ("ask", "predict", "explain", "Answer", "GenomicLLM"):
         from . import api
 
         return getattr(api, name)

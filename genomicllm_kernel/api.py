@@ -17,7 +17,7 @@ from .engine import BACKENDS, GenomicLLM, answer_jobs, parse_prompts, prediction
 from .errors import ModelUnavailableError
 from .grammar import Prompt, make_prompt, parse_prompt  # noqa: F401 (re-exported)
 
-__all__ = ["Answer", "BACKENDS", "GenomicLLM", "answer_prompts", "ask", "predict", "windows_of"]
+__all__ = ["Answer", "BACKENDS", "GenomicLLM", "answer_prompts", "ask", "explain", "predict", "windows_of"]
 
 
 def answer_prompts(
@@ -93,3 +93,31 @@ def predict(
     jobs = prediction_jobs(task, sequences, question, items, batch_size, window_size, window_step)
     answer = functools.partial(answer_prompts, model=model, backend=backend, batch_size=batch_size, progress=progress)
     yield from answer_jobs(answer, jobs, batch_size * 8)
+
+
+def explain(prompt, model=None, backend=None, batch_size: int = 64, progress=None):
+    """Which bases drove a classification answer: in-silico mutagenesis of ``prompt`` (a string in
+    the grammar, e.g. ``"SEQ, core promoter ="``). Returns an :class:`~.mutagenesis.Explanation` with
+    ``importance`` ([L]), ``delta()`` ([L, 4]) and ``probs`` ([L, 4, labels]) as NumPy arrays and a
+    rich ``_repr_html_``. Needs a trained model (no exact computation explains anything)."""
+    return GenomicLLM.from_pretrained(model, backend).explain(prompt, batch_size, progress)
+
+
+def explain_records(
+    task: str,
+    sequences,
+    question: str | None = None,
+    items: dict[str, str] | None = None,
+    model=None,
+    backend=None,
+    batch_size: int = 64,
+    window_size: int | None = None,
+    progress=None,
+):
+    """Explanations of many sequences (as :func:`predict` takes them), in order; with ``window_size``
+    a long sequence is explained tile by tile (non-overlapping, every base once)."""
+    from .mutagenesis import explain_jobs, tiled_jobs
+
+    llm = GenomicLLM.from_pretrained(model, backend)
+    jobs = tiled_jobs(prediction_jobs(task, sequences, question, items, batch_size), window_size)
+    yield from explain_jobs(llm, jobs, batch_size, progress)

@@ -146,9 +146,14 @@ def _umask() -> int:
 
 
 def _write_output(answers, fmt: str, output: str | None, labels: list[str] | None = None) -> None:
+    _write_atomically(output, lambda stream: write_answers(answers, fmt, stream, labels))
+
+
+def _write_atomically(output: str | None, write) -> None:
+    """``write(stream)`` to stdout, or to a hidden temporary file renamed to ``output`` when complete."""
     out = check_output_path(output)
     if out is None:
-        write_answers(answers, fmt, sys.stdout, labels)
+        write(sys.stdout)
         return
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent if str(out.parent) else ".")
@@ -157,7 +162,7 @@ def _write_output(answers, fmt: str, output: str | None, labels: list[str] | Non
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a finished output honours the umask
         with os.fdopen(fd, "w") as fh:
-            write_answers(answers, fmt, fh, labels)
+            write(fh)
         os.replace(tmp, out)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -280,6 +285,155 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _loaded_model(args):
+    from .api import GenomicLLM
+
+    return GenomicLLM.from_pretrained(args.model, args.backend)
+
+
+def write_explanations(explanations, fmt: str, stream) -> None:
+    """tsv (one row per base), jsonl (one object per sequence) or bedgraph (importance per base)."""
+    if fmt == "tsv":
+        stream.write("id\tposition\tbase\timportance\tdelta_A\tdelta_C\tdelta_G\tdelta_T\n")
+    elif fmt == "bedgraph":
+        stream.write('track type=bedGraph name="GenomicLLM importance"\n')
+    for e in explanations:
+        if fmt == "jsonl":
+            stream.write(json.dumps(e.to_dict()) + "\n")
+            continue
+        for rid, pos, base, imp, *d in e.rows():
+            if fmt == "tsv":
+                stream.write("\t".join([rid, str(pos), base, f"{imp:.6f}"] + [f"{x:.6f}" for x in d]) + "\n")
+            else:
+                stream.write(f"{rid or 'sequence'}\t{pos - 1}\t{pos}\t{imp:.6f}\n")
+
+
+def cmd_explain(args) -> int:
+    """In-silico mutagenesis of a prompt, or of every record (window) of a FASTA (mutagenesis.py)."""
+    from .engine import prediction_jobs
+    from .mutagenesis import explain_jobs, tiled_jobs
+    from .fasta import read_sequences
+    from .grammar import parse_prompt
+
+    if bool(args.prompt) == bool(args.fasta):
+        raise InputError('give a prompt ("SEQ, core promoter =") or --task T --fasta FILE, not both and not neither')
+    _positive("--batch-size", args.batch_size)
+    check_output_path(args.output)
+    if args.prompt:
+        prompt = parse_prompt(args.prompt)
+        jobs = iter([(None, prompt, None)])
+        from .mutagenesis import check_explainable
+
+        check_explainable(prompt)
+    else:
+        if not args.task:
+            raise InputError("--fasta needs --task (see 'genomicllm tasks')")
+        records = read_sequences(args.fasta, args.input_format, args.input_label, record_items=args.record_items)
+        jobs = tiled_jobs(prediction_jobs(args.task, records, args.question, _parse_items(args.item), args.batch_size), args.window_size)
+    llm = _loaded_model(args)
+    bar = _progress_bar(None, "explaining (variant sequences)", args.output)
+    try:
+        _write_atomically(args.output, lambda stream: write_explanations(explain_jobs(llm, jobs, args.batch_size, bar.update), args.format, stream))
+    finally:
+        bar.close()
+    return 0
+
+
+def cmd_variants(args) -> int:
+    """Label probabilities of ref and alt windows for every VCF record (variants.py)."""
+    from .variants import Summary, open_reference, open_vcf, read_cds, score_variants, write_tabular, write_vcf
+
+    _positive("--batch-size", args.batch_size)
+    _positive("--window", args.window)
+    check_output_path(args.output)
+    vcf = open_vcf(args.vcf)
+    fasta = open_reference(args.reference)
+    cds = read_cds(args.cds)
+    llm = _loaded_model(args)
+    summary = Summary()
+    bar = _progress_bar(None, "scoring variants", args.output)
+    try:
+        results = score_variants(
+            llm, vcf, fasta, args.task, args.question, _parse_items(args.item), args.window, cds, args.batch_size, summary, bar.update
+        )
+        if args.format == "vcf":
+            _write_atomically(args.output, lambda stream: write_vcf(results, vcf, stream))
+        else:
+            _write_atomically(args.output, lambda stream: write_tabular(results, stream))
+    finally:
+        bar.close()
+    print(summary.line(), file=sys.stderr)
+    return 0
+
+
+def cmd_scan(args) -> int:
+    """Every window's label probability over a FASTA, streamed, as BED hits or a bedGraph (scan.py)."""
+    from .registry import get_task
+    from .scan import scan, write_bed, write_bedgraph
+
+    _positive("--batch-size", args.batch_size)
+    _positive("--window-size", args.window_size)
+    _positive("--window-step", args.window_step)
+    if not 0.0 <= args.threshold <= 1.0:
+        raise InputError(f"--threshold must be a probability between 0 and 1, not {args.threshold}")
+    check_output_path(args.output)
+    task = get_task(args.task)
+    label = args.label or (task.labels[0] if task.labels else None)
+    llm = _loaded_model(args)
+    counts = {}
+    bar = _progress_bar(None, "scanning (windows)", args.output)
+    try:
+        hits = scan(
+            llm,
+            args.fasta,
+            args.task,
+            args.question,
+            _parse_items(args.item),
+            args.window_size,
+            args.window_step,
+            label,
+            args.batch_size,
+            bar.update,
+            args.input_label,
+        )
+
+        def write(stream):
+            counts["n"] = write_bed(hits, stream, args.threshold, label) if args.format == "bed" else write_bedgraph(hits, stream, label)
+
+        _write_atomically(args.output, write)
+    finally:
+        bar.close()
+    what = f"windows with p({label}) >= {args.threshold}" if args.format == "bed" else "bedGraph intervals"
+    print(f"scan: {counts.get('n', 0)} {what}", file=sys.stderr)
+    return 0
+
+
+def cmd_split_fasta(args) -> int:
+    """Chunks of a FASTA whose scans, concatenated in order, equal the whole file's scan (scan.split_fasta);
+    written into a hidden folder beside ``--out-dir`` and renamed when complete."""
+    import shutil
+
+    from .scan import split_fasta
+
+    out = Path(args.out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"--out-dir {out}: exists and is not an empty folder")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out-dir {out}: the folder {parent} does not exist or is not writable")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        files = split_fasta(args.fasta, tmp, args.window_size, args.window_step or args.window_size, args.chunk_size, args.input_label)
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(f"split-fasta: {len(files)} chunks in {out}", file=sys.stderr)
+    return 0
+
+
 def cmd_tasks(args) -> int:
     from .baselines import format_figure, load_evaluation, question_figures
     from .model import default_model_dir
@@ -363,14 +517,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"genomicllm {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def model_opts(sp):
+    def model_opts(sp, formats=FORMATS, batch_size=32):
         sp.add_argument("--model", help="model folder or a zip of one (default: the shipped model, or $GENOMICLLM_MODEL)")
         sp.add_argument(
             "--backend", default="auto", choices=BACKENDS, help="auto (default): ONNX Runtime when the model has its ONNX export, else PyTorch"
         )
-        sp.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+        sp.add_argument("--format", choices=formats, default=formats[0], help=f"output format (default: {formats[0]})")
         sp.add_argument("--output", "-o", help="write to this file instead of stdout (written atomically)")
-        sp.add_argument("--batch-size", type=int, default=32)
+        sp.add_argument("--batch-size", type=int, default=batch_size)
+
+    def task_opts(sp, required=True):
+        sp.add_argument("--task", required=required, help="task id (see 'genomicllm tasks')")
+        sp.add_argument("--question", help="question key of the task (default: its first key)")
+        sp.add_argument(
+            "--item", action="append", metavar="NAME=VALUE", help="context item added to every prompt (e.g. 'transcription factor=GUE tf_2')"
+        )
 
     a = sub.add_parser("ask", help="answer prompts written in the GenomicLLM grammar")
     a.add_argument("prompt", nargs="?", help='e.g. "ACGTTGCA, GC content ="')
@@ -398,6 +559,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model_opts(pr)
     pr.set_defaults(func=cmd_predict)
+
+    x = sub.add_parser("explain", help="which bases drove a classification: in-silico mutagenesis (every position x every other base)")
+    x.add_argument("prompt", nargs="?", help='e.g. "TATAAAAG..., core promoter ="')
+    task_opts(x, required=False)
+    x.add_argument("--fasta", help="FASTA (or id<TAB>sequence) file: explain every record")
+    x.add_argument("--input-format", choices=("auto", "fasta", "tabular"), default="auto")
+    x.add_argument("--input-label", help="name of the input in error messages (default: its path)")
+    x.add_argument("--window-size", type=int, help="explain long records window by window (nt, non-overlapping)")
+    x.add_argument("--record-items", action="store_true", help="add each record's header name=value pairs to its prompt (as predict does)")
+    model_opts(x, ("tsv", "jsonl", "bedgraph"), batch_size=64)
+    x.set_defaults(func=cmd_explain)
+
+    v = sub.add_parser("variants", help="effect of each VCF variant on a classification: ref vs alt window probabilities")
+    v.add_argument("--vcf", required=True, help="VCF (plain or bgzip)")
+    v.add_argument("--reference", required=True, help="reference FASTA (plain or bgzip; indexed if it has a .fai)")
+    task_opts(v)
+    v.add_argument("--window", type=int, default=300, help="window centred on each variant (nt, default 300)")
+    v.add_argument("--cds", help="BED of coding segments (strand in column 6): SNVs inside one get their protein change")
+    model_opts(v, ("vcf", "tabular"))
+    v.set_defaults(func=cmd_variants)
+
+    sc = sub.add_parser("scan", help="every window's label probability over a FASTA (a genome), streamed, as BED or bedGraph")
+    sc.add_argument("--fasta", required=True, help="FASTA file (gzip allowed), read as a stream: memory stays flat")
+    sc.add_argument("--input-label", help="name of the input in error messages (default: its path)")
+    task_opts(sc)
+    sc.add_argument("--window-size", type=int, required=True, help="window length (nt)")
+    sc.add_argument("--window-step", type=int, help="step between windows (nt; default the window size)")
+    sc.add_argument("--label", help="label whose probability is reported (default: the task's first label, e.g. True)")
+    sc.add_argument("--threshold", type=float, default=0.5, help="BED: report windows whose probability is at least this (default 0.5)")
+    model_opts(sc, ("bed", "bedgraph"), batch_size=64)
+    sc.set_defaults(func=cmd_scan)
+
+    sp = sub.add_parser("split-fasta", help="cut a FASTA into chunks for parallel scan jobs (their scans, concatenated, equal the whole scan)")
+    sp.add_argument("--fasta", required=True, help="FASTA file (gzip allowed)")
+    sp.add_argument("--input-label", help="name of the input in error messages (default: its path)")
+    sp.add_argument("--window-size", type=int, required=True, help="the scan's window size (nt)")
+    sp.add_argument("--window-step", type=int, help="the scan's window step (nt; default the window size)")
+    sp.add_argument("--chunk-size", type=int, default=5_000_000, help="about this many nt per chunk (default 5,000,000)")
+    sp.add_argument("--out-dir", required=True, help="new folder for chunk_0001.fa, chunk_0002.fa, ...")
+    sp.set_defaults(func=cmd_split_fasta)
 
     t = sub.add_parser("tasks", help="list tasks, question keys, labels and the model's dev figure per question")
     t.add_argument("--model", help="model folder whose eval_dev.json to show (default: the shipped model)")

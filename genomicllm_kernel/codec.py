@@ -366,12 +366,28 @@ class HybridCodec:
         return runs
 
     def composition_features(self, encoded: list[list[int]], ks):
-        """[rows, features] float32: the k-mer composition of each encoded prompt (:mod:`.composition`)."""
+        """[rows, features] float32: the k-mer composition of each encoded prompt (:mod:`.composition`).
+
+        Only classification questions (tasks with labels) get it; every other row is zeros. Why: the
+        features are added at the ``<ans>`` token, and on short sequences they are large (one 5-mer
+        of a 5 nt sequence is a value of 64). Fed to generation questions they cost the stage-6
+        model exact answers on short windows (reverse complement 1-32 nt 0.84, 1.00 with the
+        features zeroed; docs/experiments.md), and generation has no use for them.
+        """
         import numpy as np
 
-        from .composition import composition
+        from .composition import composition, feature_size
 
-        return np.stack([composition(self.dna_runs(ids), ks) for ids in encoded])
+        if not hasattr(self, "_label_question_ids"):
+            keys = [key for task in registry.TASKS.values() if task.labels for key in task.question_keys]
+            self._label_question_ids = {self.vocab[f"<q:{k}>"] for k in keys if f"<q:{k}>" in self.vocab}
+        rows = []
+        for ids in encoded:
+            if self._label_question_ids.isdisjoint(int(i) for i in ids):
+                rows.append(np.zeros(feature_size(ks), dtype=np.float32))
+            else:
+                rows.append(composition(self.dna_runs(ids), ks))
+        return np.stack(rows)
 
     # ---- answers ---------------------------------------------------------------------------
     def answer_tokens(self, prompt: Prompt, answer: str) -> list[str]:

@@ -311,6 +311,13 @@ class GenomicLLM:
         jobs = prediction_jobs(task, sequences, question, items, batch_size, window_size, window_step)
         yield from answer_jobs(functools.partial(self.answer, batch_size=batch_size, progress=progress), jobs, batch_size * 8)
 
+    def explain(self, prompt, batch_size: int = 64, progress=None):
+        """In-silico mutagenesis of one classification prompt: an :class:`~.mutagenesis.Explanation`
+        (every position x every other base, each variant sequence one forward pass, batched)."""
+        from .mutagenesis import explain_prompt
+
+        return explain_prompt(self, prompt, batch_size, progress)
+
 
 def parse_prompts(prompts: str | Iterable[str]) -> tuple[bool, list[Prompt], list[str | None]]:
     """(one prompt given, parsed prompts, their names for messages: ``prompt N`` in a list)."""

@@ -258,7 +258,7 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
             f"excluded), {state['minutes']:.1f} minutes of training on {_hardware(state, cfg)}."
             + (
                 f" The run was stopped there, before `max_steps` {cfg['max_steps']} (so the learning rate had not finished "
-                f"its cosine decay); `STOP_AT_STEP={state['step']} scripts/release_model.sh` reproduces it."
+                f"its cosine decay); the config's `stop_at_step = {state['step']}` makes `scripts/release_model.sh` stop there too."
                 if stopped
                 else ""
             )

@@ -51,6 +51,9 @@ class TrainConfig:
     min_lr_ratio: float = 0.05
     warmup_steps: int = 100
     max_steps: int = 3000
+    #: the step a stage was stopped at for time (its lr schedule still runs to max_steps), so that
+    #: the config alone reproduces the shipped weights; None: run to max_steps
+    stop_at_step: int | None = None
     weight_decay: float = 0.01
     curriculum_start_tokens: int = 48
     curriculum_steps: int = 1000
@@ -604,7 +607,7 @@ class Trainer:
 
 def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = None, progress: bool = True, stop_at_step: int | None = None) -> Path:
     """Train (or resume) a run; ``max_minutes`` / ``stop_at_step`` stop early with a checkpoint, as a kill would."""
-    return Trainer(cfg, resume, progress).train(max_minutes, stop_at_step)
+    return Trainer(cfg, resume, progress).train(max_minutes, stop_at_step if stop_at_step is not None else cfg.stop_at_step)
 
 
 def _rng_state_to_list(state):

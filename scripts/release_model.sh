@@ -16,8 +16,8 @@ CONFIGS="${CONFIGS:-configs/gpu.toml configs/cpu_finetune.toml configs/cpu_stage
 run_dir() { "$BIN/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["out"])' "$1"; }
 if [ "${1:-}" != "--skip-train" ]; then
   for c in $CONFIGS; do
-    # STOP_AT_STEP reproduces a run that was stopped before max_steps (the model card says where)
-    "$BIN/genomicllm" train --config "$c" --resume ${STOP_AT_STEP:+--stop-at-step "$STOP_AT_STEP"}
+    # a stage stopped before max_steps for time says where in its config (stop_at_step)
+    "$BIN/genomicllm" train --config "$c" --resume
   done
 fi
 RUN="$(run_dir "${CONFIGS##* }")"

@@ -69,6 +69,22 @@ def context(tool_source, job: Path, identifier: str, ext: str, source: str) -> d
                 ctx[name] = "symbol" if name == "item_name" else ""
             elif kind == "boolean":
                 ctx[name] = True
+            elif kind in ("integer", "float"):
+                ctx[name] = param.get("value")
+    if "window" not in ctx:
+        ctx["window"] = Obj(mode="windows", size=100, step=50)
+    ctx.update(
+        # the analysis tools' conditionals and extra inputs (explain, variant effect, scan)
+        task=Obj(id="tf_binding", question="transcription factor binding site", transcription_factor="GUE tf_2", chromosome="", label="True"),
+        vcf=Data(job / "vcf.dat", identifier, "vcf"),
+        inputs=[Data(job / "part1.dat", identifier, "bed"), Data(job / "part2.dat", identifier, "bed")],
+        cds=Data(job / "cds.dat", identifier, "bed"),
+        reference_source=Obj(
+            source=source == "builtin" and "cached" or "history",
+            reference=Data(job / "ref.dat", identifier, "fasta"),
+            genome=Obj(fields=Obj(path="/genomes/hg19.fa")),
+        ),
+    )
     ctx.update(
         input=Data(job / "input.dat", identifier, ext),
         prompts=Data(job / "prompts.dat", identifier, "txt"),
@@ -79,7 +95,6 @@ def context(tool_source, job: Path, identifier: str, ext: str, source: str) -> d
             model_archive=Data(job / "model.zip", identifier, "zip"),
             backend="auto",
         ),
-        window=Obj(mode="windows", size=100, step=50),
     )
     return ctx
 

@@ -35,6 +35,19 @@ def test_codec_reads_the_same_bases_from_ids_as_from_text(random_model):
     assert np.array_equal(a, composition(p.sequences))
 
 
+def test_only_classification_questions_get_the_features(random_model):
+    """Generation questions get zeros: large short-sequence features at <ans> cost exact answers."""
+    from genomicllm_kernel.codec import HybridCodec
+
+    codec = HybridCodec.from_pretrained(random_model)
+    seq = "ACGTTGCAAGGCTTAGCCGATTACGGA"
+    prompts = [f"{seq}, {q} =" for q in ("core promoter", "splice site", "reverse complementary sequence", "protein sequence", "GC content")]
+    prompts.append(f"{seq}, symbol = BRCA1, reading comprehension: symbol =")
+    f = codec.composition_features([codec.encode_prompt(t) for t in prompts], (4, 5))
+    assert [bool(row.any()) for row in f] == [True, True, False, False, False, False]
+    assert np.array_equal(f[0], composition([seq]))
+
+
 @pytest.fixture(scope="module")
 def composition_model(tmp_path_factory):
     """A random composition model whose composition layer is large enough to move answers, exported."""

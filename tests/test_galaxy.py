@@ -31,7 +31,16 @@ def test_committed_tools_match_the_generator():
     assert r.returncode == 0, r.stderr
     from genomicllm_kernel.registry import TASKS
 
-    assert sorted(p.name for p in TOOLS.glob("genomicllm_*.xml")) == sorted([f"genomicllm_{t}.xml" for t in TASKS] + ["genomicllm_ask.xml"])
+    analysis = [
+        "genomicllm_explain.xml",
+        "genomicllm_variant_effect.xml",
+        "genomicllm_scan.xml",
+        "genomicllm_split_fasta.xml",
+        "genomicllm_merge_bed.xml",
+    ]
+    assert sorted(p.name for p in TOOLS.glob("genomicllm_*.xml")) == sorted(
+        [f"genomicllm_{t}.xml" for t in TASKS] + ["genomicllm_ask.xml"] + analysis
+    )
 
 
 def test_every_user_value_is_quoted():
@@ -109,7 +118,7 @@ def test_every_tool_test_passes_on_galaxy(galaxy, tmp_path):
     print(f"{len(tests)} Galaxy tool tests in {time.time() - t0:.0f} s")
     assert not failed, f"failed: {failed}\n{r.stdout[-3000:]}"
     ids = {t["id"].split("/")[0] for t in tests}
-    assert len(ids) == 15 and len(tests) >= 25
+    assert len(ids) == 20 and len(tests) >= 34
 
 
 def _history_with_fasta(galaxy, tmp_path, name: str, text: str):
@@ -155,12 +164,10 @@ def test_bioblend_upload_run_two_tools_and_a_bad_fasta(galaxy, tmp_path):
     assert job["exit_code"] == 2
 
 
-@needs_galaxy
-def test_workflow_promoter_then_splice(galaxy, tmp_path):
-    planemo = _planemo()
+def _planemo_workflow_test(galaxy, tmp_path, workflow: str):
     r = subprocess.run(
         [
-            planemo,
+            _planemo(),
             "test",
             "--engine",
             "external_galaxy",
@@ -176,7 +183,7 @@ def test_workflow_promoter_then_splice(galaxy, tmp_path):
             str(tmp_path / "wf.html"),
             "--test_data",
             str(TOOLS / "test-data"),
-            str(TOOLS / "workflows" / "promoter_and_splice.gxwf.yml"),
+            str(TOOLS / "workflows" / workflow),
         ],
         capture_output=True,
         text=True,
@@ -186,6 +193,63 @@ def test_workflow_promoter_then_splice(galaxy, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     tests = json.loads((tmp_path / "wf.json").read_text())["tests"]
     assert tests and all(t["data"]["status"] == "success" for t in tests)
+
+
+@needs_galaxy
+def test_workflow_promoter_then_splice(galaxy, tmp_path):
+    _planemo_workflow_test(galaxy, tmp_path, "promoter_and_splice.gxwf.yml")
+
+
+@needs_galaxy
+def test_genome_scan_workflow_spreads_scan_jobs_over_the_runners(galaxy, tmp_path, shipped_or_tiny_model):
+    """split -> scan mapped over the chunks -> merge, on the real server (4 local job workers):
+    the merged BED equals the scan of the whole FASTA, and at least 4 scan jobs ran at once
+    (their start / end times from Galaxy's core job metrics)."""
+    from bioblend.galaxy import GalaxyInstance
+
+    since = time.time() - 5
+    _planemo_workflow_test(galaxy, tmp_path, "genome_scan.gxwf.yml")
+    gi, admin = GalaxyInstance(galaxy.url, key=galaxy.user_key), GalaxyInstance(galaxy.url, key=galaxy.admin_key)
+    spans = []
+    for job in gi.jobs.get_jobs(tool_id=["genomicllm_scan"], limit=100):
+        details = admin.jobs.show_job(job["id"], full_details=True)
+        metrics = {m["name"]: float(m["raw_value"]) for m in details.get("job_metrics", []) if m["name"] in ("start_epoch", "end_epoch")}
+        if len(metrics) == 2 and metrics["start_epoch"] >= since:
+            spans.append((metrics["start_epoch"], metrics["end_epoch"]))
+    assert len(spans) == 9, spans
+    most = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+    print(f"{len(spans)} scan jobs, at most {most} at once")
+    assert most >= 4, spans
+    # the merged output is the scan of the whole file
+    hist = max(gi.histories.get_histories(), key=lambda h: h["update_time"])
+    merged = [d for d in gi.histories.show_history(hist["id"], contents=True) if d.get("name", "").startswith("GenomicLLM merge")]
+    rows = gi.datasets.download_dataset(merged[-1]["id"]).decode()
+    whole = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genomicllm_kernel.cli",
+            "scan",
+            "--fasta",
+            str(TOOLS / "test-data" / "genome.fa"),
+            "--task",
+            "promoter",
+            "--question",
+            "proximal promoter",
+            "--window-size",
+            "300",
+            "--window-step",
+            "150",
+            "--threshold",
+            "0",
+            "--model",
+            str(shipped_or_tiny_model),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert rows == whole
 
 
 @needs_galaxy
@@ -201,12 +265,22 @@ def test_hostile_identifiers_never_reach_the_shell(tmp_path):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
-    assert len(report) == 15 * 8 * 2
+    assert len(report) == 20 * 8 * 2
     for row in report:
+        if row["tool"] == "genomicllm_merge_bed":  # plain cat of its inputs: never calls genomicllm, never runs a name
+            assert row["calls"] == 0 and not [p for p in row["stray"] if "PWNED" in p], row
+            continue
         assert row["rc"] == 0 and row["calls"] == 1, row
-        assert row["stray"] == [], row
-        if row["tool"] != "genomicllm_ask":
+        assert [p for p in row["stray"] if not p.startswith("jobs/genomicllm_merge_bed-")] == [], row  # merge's own output.dat
+        if row["tool"] not in ("genomicllm_ask", "genomicllm_variant_effect", "genomicllm_merge_bed"):  # these read no labelled sequence input
             assert row["label"] and all(c.isalnum() or c in "_.-" for c in row["label"]), row
+        if row["tool"] not in (
+            "genomicllm_ask",
+            "genomicllm_variant_effect",
+            "genomicllm_scan",
+            "genomicllm_split_fasta",
+            "genomicllm_merge_bed",
+        ):  # FASTA only
             assert row["input_format"] == ("fasta" if row["ext"] == "fasta" else "tabular"), row
 
 

@@ -88,3 +88,34 @@ def test_panel_click_answers_and_plots(random_model):
     panel.sequence.value = "ACGTXX"
     panel.button.click()
     assert "character 'X'" in panel.status.value and panel.answer.value == ""
+
+
+def test_explain_magic_draws_a_logo_of_the_models_importance(ip, random_model):
+    pytest.importorskip("logomaker")
+    from genomicllm_kernel import explain
+
+    seq = "TTGACAATTAATCATCGGCTCGTATAATGTGTGG"
+    view = ip.run_line_magic("genomicllm", f"--explain {seq}, core promoter =")
+    bundle = view._repr_mimebundle_()
+    assert "data:image/png;base64," in bundle["text/html"]
+    rec = bundle[MIMETYPE][0]
+    direct = explain(f"{seq}, core promoter =", model=str(random_model))
+    assert rec["importance"] == pytest.approx(list(direct.importance), abs=1e-5) and len(rec["importance"]) == len(seq)
+    df = ip.run_cell_magic("genomicllm", "--explain --task promoter --window-size 20 --format table", f">a\n{seq}\n")
+    assert list(df["position"]) == list(range(1, len(seq) + 1)) and set(df["id"]) == {"a"}
+    with pytest.raises(UsageError, match="classification question"):
+        ip.run_line_magic("genomicllm", f"--explain {seq}, GC content =")
+
+
+def test_panel_explain_button(random_model):
+    pytest.importorskip("logomaker")
+    from genomicllm_jupyter import question_panel
+
+    panel = question_panel(model=str(random_model), window_size=60)
+    panel.task.value = "splice_site"
+    panel.sequence.value = "ACGTAGGTAAGTCCGATTAGC"
+    panel.explain_button.click()
+    assert "data:image/png" in panel.answer.value and len(panel.last_explanation[0].sequence) == 21
+    panel.task.value = "gc_content"
+    panel.explain_button.click()
+    assert "classification tasks" in panel.status.value

@@ -32,5 +32,6 @@ def test_quickstart_runs_clean(tmp_path, shipped_or_tiny_model):
         assert not [o for o in c.outputs if o.output_type == "stream" and "Error" in o.get("text", "")], c.source
     html = "".join(o.get("data", {}).get("text/html", "") for c in code for o in c.outputs)
     assert "protein sequence" in html and "core promoter" in html and ("agree" in html)
+    assert "data:image/png;base64," in html, "the --explain cell draws its logo"
     widgets = [o for o in code[-2].outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert widgets, "the panel cell should display a widget"

@@ -23,7 +23,10 @@ def _cfg(small_corpus, out, steps):
 
 def test_resume_is_exact(small_corpus, tmp_path):
     straight = train(_cfg(small_corpus, tmp_path / "a", 6), progress=False)
-    train(_cfg(small_corpus, tmp_path / "b", 6), progress=False, stop_at_step=3)  # as if killed after step 3
+    stopped = _cfg(small_corpus, tmp_path / "b", 6)
+    stopped.stop_at_step = 3  # the config field a stage stopped for time carries (as if killed after step 3)
+    assert TrainConfig.load(ROOT / "configs" / "cpu_stage6.toml").stop_at_step == 483
+    train(stopped, progress=False)
     resumed = train(_cfg(small_corpus, tmp_path / "b", 6), resume=True, progress=False)
     a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert a.keys() == b.keys()

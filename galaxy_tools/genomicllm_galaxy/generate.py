@@ -295,8 +295,9 @@ Input record ``seq1`` = ``{example_seq}`` gives one row with the answer for ``{e
 
 **Limits**
 
-A small model trained on a few million tokens on CPUs: use it to screen sequences, not as ground
-truth. Sequences far longer than the training windows (up to about 400 nt) are extrapolations.
+A small model (about 7 M parameters) trained here on public data: use it to screen sequences, not
+as ground truth; where the figures above say it is not above a k-mer baseline, prefer the baseline.
+Sequences far longer than the training windows (see the model card) are extrapolations.
     ]]></help>
     <expand macro="citations">
 {cites}    </expand>
@@ -377,6 +378,9 @@ codes, no sequence) fails the job with one line on stderr naming the line and th
 def render_all() -> dict[str, str]:
     files = {f"genomicllm_{t.id}.xml": tool_xml(t) for t in TASKS.values()}
     files["genomicllm_ask.xml"] = ask_xml()
+    from .analysis_tools import render_analysis_tools
+
+    files.update(render_analysis_tools())
     return files
 
 

@@ -78,9 +78,11 @@ def write_config(root: Path, port: int, admin_key: str, model: Path, project_bin
         f'    <file path="{data / "tool-data" / "genomicllm_models.loc"}"/>\n  </table>\n</tables>\n'
     )
     (cfg / "job_conf.yml").write_text(
-        "runners:\n  local:\n    load: galaxy.jobs.runners.local:LocalJobRunner\n    workers: 2\n"
+        "runners:\n  local:\n    load: galaxy.jobs.runners.local:LocalJobRunner\n    workers: 4\n"
         "execution:\n  default: local\n  environments:\n    local:\n      runner: local\n"
     )
+    # the core plugin records each job's start and end (the genome-scan test measures concurrency with it)
+    (cfg / "job_metrics_conf.yml").write_text("- type: core\n")
     # gunicorn comes from Galaxy's venv; jobs find genomicllm in the project's venv
     path_env = f"{galaxy_bin}:{project_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}"
     (cfg / "galaxy.yml").write_text(f"""gravity:
@@ -106,6 +108,7 @@ galaxy:
   tool_data_table_config_path: {cfg / "tool_data_table_conf.xml"}
   tool_data_path: {data / "tool-data"}
   job_config_file: {cfg / "job_conf.yml"}
+  job_metrics_config_file: {cfg / "job_metrics_conf.yml"}
   conda_auto_init: false
   conda_auto_install: false
   involucro_auto_init: false

@@ -112,3 +112,106 @@ class JSONAnswers(AnswerTable):
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         return {MIMETYPE: self.to_records(), "text/plain": json.dumps(self.to_records(), indent=1)}
+
+
+#: bases per row of an explanation logo: long sequences wrap, so 1,500 nt stay readable
+LOGO_ROW_NT = 150
+
+
+def explanation_figure(e, row_nt: int = LOGO_ROW_NT):
+    """A matplotlib figure: per row of ``row_nt`` bases, the sequence logo of the importance
+    (logomaker; letter height = importance, below the axis where the base works against the answer)
+    over the line of the lowest probability one substitution reaches at each position."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import logomaker
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    n = len(e.sequence)
+    rows = max(1, -(-n // row_nt))
+    imp = e.importance
+    lowest = e.probability + e.delta().min(axis=1)
+    fig, axes = plt.subplots(
+        2 * rows, 1, figsize=(min(16, 2 + row_nt * 0.09), 2.3 * rows), squeeze=False, gridspec_kw={"height_ratios": [3, 1] * rows}
+    )
+    scale = float(np.abs(imp).max()) or 1.0
+    for r in range(rows):
+        s, t = r * row_nt, min(n, (r + 1) * row_nt)
+        matrix = pd.DataFrame(0.0, index=range(e.offset + s, e.offset + t), columns=list("ACGT"))
+        for i in range(s, t):
+            if e.sequence[i] in "ACGT":
+                matrix.loc[e.offset + i, e.sequence[i]] = imp[i]
+        logo_ax, line_ax = axes[2 * r, 0], axes[2 * r + 1, 0]
+        logomaker.Logo(matrix, ax=logo_ax, color_scheme="classic", flip_below=False)
+        logo_ax.set_ylim(-scale * 1.05, scale * 1.05)
+        logo_ax.axhline(0, color="#999", lw=0.5)
+        logo_ax.set_ylabel("importance", fontsize=8)
+        line_ax.plot(range(e.offset + s, e.offset + t), lowest[s:t], color="#4c78a8", lw=1)
+        line_ax.axhline(e.probability, color="#999", ls="--", lw=0.7)
+        line_ax.set_ylim(0, 1)
+        line_ax.set_xlim(logo_ax.get_xlim())
+        line_ax.set_ylabel(f"p({e.label})", fontsize=8)
+        for ax in (logo_ax, line_ax):
+            ax.tick_params(labelsize=7)
+    axes[0, 0].set_title(
+        f"{e.id or 'sequence'}: {e.question} = {e.label} (p {e.probability:.3f}); dashed: unchanged, line: lowest after one substitution", fontsize=9
+    )
+    fig.tight_layout()
+    return fig
+
+
+class ExplanationView:
+    """Explanations rendered as sequence logos (PNG, embedded), with the records as JSON."""
+
+    def __init__(self, explanations):
+        self.explanations = list(explanations)
+
+    def __len__(self) -> int:
+        return len(self.explanations)
+
+    def __getitem__(self, i):
+        return self.explanations[i]
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        cols = ["id", "position", "base", "importance", "delta_A", "delta_C", "delta_G", "delta_T"]
+        return pd.DataFrame([row for e in self.explanations for row in e.rows()], columns=cols)
+
+    def _logo_png(self, e) -> str | None:
+        try:
+            import base64
+            import io
+
+            import matplotlib.pyplot as plt
+
+            fig = explanation_figure(e)
+        except ImportError:  # logomaker / matplotlib not installed: the shaded sequence instead
+            return None
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        plt.close(fig)
+        return base64.b64encode(buf.getvalue()).decode()
+
+    def _repr_html_(self) -> str:
+        parts = []
+        for e in self.explanations:
+            png = self._logo_png(e)
+            title = html.escape(f"{e.id or 'sequence'}{f' {e.offset}-{e.offset + len(e.sequence) - 1}' if e.offset != 1 else ''}")
+            if png:
+                parts.append(f"<div class='gllm-explain'><div>{title}</div><img style='max-width:100%' src='data:image/png;base64,{png}'/></div>")
+            else:
+                parts.append(f"<div class='gllm-explain'><div>{title}</div>{e._repr_html_()}</div>")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        return "\n".join(
+            f"{e.id or 'sequence'}: {e.question} = {e.label} (p={e.probability:.3f}); top bases {', '.join(str(e.offset + int(i)) for i in e.importance.argsort()[::-1][:5])}"
+            for e in self.explanations
+        )
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/html": self._repr_html_(), "text/plain": repr(self), MIMETYPE: [e.to_dict() for e in self.explanations]}

@@ -19,12 +19,13 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Int, Unicode
 
 from genomicllm_kernel import ask, predict
+from genomicllm_kernel.api import explain, explain_records
 from genomicllm_kernel.api import BACKENDS
 from genomicllm_kernel.errors import GenomicLLMError
 from genomicllm_kernel.fasta import read_fasta
 from genomicllm_kernel.grammar import parse_item_pairs
 
-from .display import AnswerTable, JSONAnswers
+from .display import AnswerTable, ExplanationView, JSONAnswers
 
 _NAME = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 
@@ -62,6 +63,12 @@ class GenomicLLMMagics(Magics):
     @argument("--out", "-o", help="store the results in this notebook variable")
     @argument("--window-size", type=int, help="answer long sequences window by window (nt)")
     @argument("--window-step", type=int, help="step between windows (nt)")
+    @argument(
+        "--explain",
+        "-x",
+        action="store_true",
+        help="explain classification answers: per-base importance (in-silico mutagenesis) drawn as a sequence logo",
+    )
     @argument("prompt", nargs="*", help="a question in the grammar (line magic)")
     @line_cell_magic
     def genomicllm(self, line: str, cell: str | None = None, local_ns=None):
@@ -80,9 +87,16 @@ class GenomicLLMMagics(Magics):
         model = args.model or self.model or None
         backend = args.backend or self.backend
         try:
-            answers = self._answer(args, cell, namespace, model, backend)
+            if args.explain:
+                view = self._explain(args, cell, namespace, model, backend)
+            else:
+                answers = self._answer(args, cell, namespace, model, backend)
         except GenomicLLMError as exc:
             raise UsageError(str(exc)) from None
+        if args.explain:
+            if args.out:
+                self.shell.user_ns[args.out] = view
+            return view.to_dataframe() if fmt == "table" else view
         if args.out:
             self.shell.user_ns[args.out] = answers
         if fmt == "table":
@@ -90,6 +104,28 @@ class GenomicLLMMagics(Magics):
         if fmt == "json":
             return JSONAnswers(answers.answers)
         return answers
+
+    def _explain(self, args, cell, namespace, model, backend) -> ExplanationView:
+        """``--explain``: a question (line), one per line (cell), or FASTA records with ``--task``."""
+        text = interpolate(" ".join(args.prompt) if cell is None else cell, namespace).strip()
+        if not text:
+            raise UsageError("write a classification question to explain, e.g. %genomicllm --explain TATAAAAGGC..., core promoter =")
+        progress = _progress(None)
+        try:
+            if text.startswith(">") or args.task:
+                if not args.task:
+                    raise UsageError("a FASTA cell needs --task (e.g. %%genomicllm --explain --task promoter)")
+                box = io.StringIO(text if text.startswith(">") else f">sequence\n{text}")
+                box.name = "cell"
+                records = read_fasta(box)
+                items = parse_item_pairs(args.item, "--item")
+                return ExplanationView(
+                    explain_records(args.task, records, args.question, items, model, backend, window_size=args.window_size, progress=progress.update)
+                )
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+            return ExplanationView([explain(line, model=model, backend=backend, progress=progress.update) for line in lines])
+        finally:
+            progress.close()
 
     def _answer(self, args, cell, namespace, model, backend) -> AnswerTable:
         if cell is None:

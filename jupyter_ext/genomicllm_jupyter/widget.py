@@ -13,13 +13,14 @@ import io
 import ipywidgets as W
 
 from genomicllm_kernel import ask, predict
+from genomicllm_kernel.api import explain_records
 from genomicllm_kernel.errors import GenomicLLMError
 from genomicllm_kernel.alphabet import normalise_sequence
 from genomicllm_kernel.fasta import Record, read_fasta
 from genomicllm_kernel.grammar import make_prompt
 from genomicllm_kernel.registry import TASKS
 
-from .display import AnswerTable
+from .display import AnswerTable, ExplanationView
 
 
 def probability_plot(answers, label: str, width: int = 520, height: int = 140) -> str:
@@ -60,12 +61,15 @@ class QuestionPanel(W.VBox):
         self.items_box = W.VBox()
         self.window = W.BoundedIntText(value=window_size, min=10, max=100000, description="Window (nt)")
         self.button = W.Button(description="Ask", button_style="primary", icon="question")
+        # in-silico mutagenesis of a classification answer, drawn as a sequence logo (display.py)
+        self.explain_button = W.Button(description="Explain", icon="search", tooltip="which bases drove the answer (classification tasks)")
         self.answer = W.HTML(value="")
         self.plot = W.HTML(value="")
         self.status = W.HTML(value="")
         self.last: AnswerTable | None = None
         self.task.observe(self._task_changed, names="value")
         self.button.on_click(lambda _: self.ask())
+        self.explain_button.on_click(lambda _: self.explain())
         self._task_changed()
         row = dict(layout=W.Layout(flex_flow="row wrap", max_width="100%"))
         kwargs.setdefault("layout", W.Layout(width="100%", max_width="100%", overflow="hidden"))
@@ -74,7 +78,7 @@ class QuestionPanel(W.VBox):
                 self.sequence,
                 W.HBox([self.task, self.question], **row),
                 self.items_box,
-                W.HBox([self.window, self.button], **row),
+                W.HBox([self.window, self.button, self.explain_button], **row),
                 self.status,
                 self.answer,
                 self.plot,
@@ -108,22 +112,48 @@ class QuestionPanel(W.VBox):
             self.plot.value = probability_plot(table.answers, t.labels[0])
         return table
 
+    def explain(self) -> ExplanationView | None:
+        """Explain the classification answer for every pasted record (tile by tile beyond the window size)."""
+        self.status.value = "<i>explaining (one answer per substitution)…</i>"
+        self.answer.value, self.plot.value = "", ""
+        try:
+            t = TASKS[self.task.value]
+            if not t.labels:
+                raise GenomicLLMError(f"Explain works for classification tasks; {t.title} answers {t.answer_kind}")
+            records = self._records()
+            if not records:
+                raise GenomicLLMError("paste a DNA sequence first")
+            items = {k: f.value.strip() for k, f in self.item_fields.items() if f.value.strip()}
+            view = ExplanationView(
+                explain_records(t.id, records, self.question.value, items, self.model, self.backend, window_size=self.window.value)
+            )
+        except GenomicLLMError as exc:
+            self.status.value = f"<span class='gllm-error' style='color:#b22222'>{html.escape(str(exc), quote=False)}</span>"
+            return None
+        self.status.value = ""
+        self.last_explanation = view
+        self.answer.value = view._repr_html_()
+        return view
+
+    def _records(self) -> list[Record]:
+        text = self.sequence.value.strip()
+        if text.startswith(">"):
+            box = io.StringIO(text)
+            box.name = "pasted FASTA"
+            return list(read_fasta(box))
+        if text:
+            raw = "".join(text.split())
+            make_prompt(self.question.value, raw)  # validates: names the bad character and its position
+            return [Record("sequence", normalise_sequence(raw))]
+        return []
+
     def _ask(self) -> AnswerTable:
         text = self.sequence.value.strip()
         items = {k: f.value.strip() for k, f in self.item_fields.items() if f.value.strip()}
         t = TASKS[self.task.value]
         if not text and t.needs_sequence:
             raise GenomicLLMError("paste a DNA sequence first")
-        if text.startswith(">"):
-            box = io.StringIO(text)
-            box.name = "pasted FASTA"
-            records = list(read_fasta(box))
-        elif text:
-            raw = "".join(text.split())
-            make_prompt(self.question.value, raw)  # validates: names the bad character and its position
-            records = [Record("sequence", normalise_sequence(raw))]
-        else:
-            records = []
+        records = self._records()
         if not records:
             return AnswerTable(ask([make_prompt(self.question.value, None, items).text()], model=self.model, backend=self.backend))
         long_ = any(len(r.sequence) > self.window.value for r in records)
