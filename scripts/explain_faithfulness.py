@@ -5,8 +5,10 @@
 1. For leak-filtered GUE prom_core_all dev promoters the model calls True (up to ``--n``): set the 10
    most important bases to the model's least-favoured base, and, separately, 10 random bases to a
    random other base; report the mean drop of p(True) of each and their ratio.
-2. For prom_core_tata dev promoters called True: how often a base of the TATA box (the first
-   ``TATA[AT]A[AT]`` match) is among the top 10% of positions by importance.
+2. For TATA promoters (leak-filtered prom_core_tata and prom_300_tata dev) called True: how often
+   a base of the TATA box (a ``TATA[AT]A[AT]`` match starting 20-40 nt upstream of the TSS, i.e.
+   within positions 0-20 of a core window, -34..+35, or 210-230 of a proximal one, -249..+50) is
+   among the top 10% of positions by importance.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def main(argv=None) -> int:
     llm = GenomicLLM.from_pretrained(args.model, args.backend, threads=2)
 
     explanations = []
-    for r in dev_rows(Path(args.data), "GUE:prom_core_all", 4 * args.n):
+    for r in dev_rows(Path(args.data), "GUE:prom_core_all", 100_000):
         if llm.ask(r["prompt"]).answer != "True":
             continue
         explanations.append(llm.explain(r["prompt"]))
@@ -60,9 +62,11 @@ def main(argv=None) -> int:
     faith = explanation_faithfulness(explanations, llm, top=10)
 
     hits, tata_n = 0, 0
-    for r in dev_rows(Path(args.data), "GUE:prom_core_tata", 400):
+    tata_rows = [(r, 0, 20) for r in dev_rows(Path(args.data), "GUE:prom_core_tata", 100_000)]
+    tata_rows += [(r, 210, 230) for r in dev_rows(Path(args.data), "GUE:prom_300_tata", 100_000)]
+    for r, lo, hi in tata_rows:
         seq = r["prompt"].split(",")[0]
-        m = TATA.search(seq)
+        m = TATA.search(seq, lo, hi + 7)
         if not m or llm.ask(r["prompt"]).answer != "True":
             continue
         e = llm.explain(r["prompt"])
@@ -80,10 +84,13 @@ def main(argv=None) -> int:
         "",
         f"`python scripts/explain_faithfulness.py --model {args.model} --backend {args.backend} --n {args.n}` ({result['model']}, {result['runtime']}).",
         "",
-        f"- Deletion test on {faith['n']} leak-filtered GUE prom_core_all dev promoters called True: setting the 10 most important "
+        f"- Deletion test on {faith['n']} leak-filtered GUE prom_core_all dev promoters called True"
+        + (" (all the dev split has)" if faith["n"] < args.n else "")
+        + ": setting the 10 most important "
         f"bases to the least-favoured base lowers p(True) by {faith['drop_top']:.3f} on average; 10 random substitutions lower it by "
         f"{faith['drop_random']:.3f}; ratio {faith['ratio']:.1f}.",
-        f"- TATA promoters (prom_core_tata dev, called True, with a TATA[AT]A[AT] box): a TATA-box base is in the top 10% of positions "
+        f"- TATA promoters (prom_core_tata and prom_300_tata dev, leak-filtered, called True, with a TATA[AT]A[AT] box 20-40 nt upstream of the TSS): "
+        f"a TATA-box base is in the top 10% of positions "
         f"in {hits} of {tata_n}" + (f" ({hits / tata_n:.2f})." if tata_n else "."),
     ]
     Path(args.out).write_text("\n".join(text) + "\n")

@@ -11,7 +11,7 @@ BIN="${BIN:-.venv/bin}"
 # The shipped model's training stages, in order (a later one starts init_from the one before):
 # ~6 minutes on an H200 (days on 2 CPU cores; scripts/gpu_train.py packs and unpacks a lent GPU's
 # run), then 42, 59, 79 and 72 minutes on 2 CPU cores. CONFIGS=configs/default.toml gives the CPU-only model.
-# configs/cpu_stage6.toml (the composition input) was trained and not shipped: docs/experiments.md.
+# configs/cpu_stage6.toml and cpu_stage7.toml (the composition input) were trained and not shipped: docs/experiments.md.
 CONFIGS="${CONFIGS:-configs/gpu.toml configs/cpu_finetune.toml configs/cpu_stage3.toml configs/cpu_stage4.toml configs/cpu_stage5.toml}"
 run_dir() { "$BIN/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["out"])' "$1"; }
 if [ "${1:-}" != "--skip-train" ]; then
