@@ -72,6 +72,18 @@ def windows_of(length: int, size: int, step: int) -> list[tuple[int, int]]:
     return [(s, s + size) for s in starts]
 
 
+def task_and_question(task: str, question: str | None = None, classification_for: str | None = None):
+    """(task, question key): the task's default key when none is given; a key of another task is
+    refused, and with ``classification_for`` (what needs it, e.g. 'scan') so is a task without labels."""
+    t = get_task(task)
+    q = question or t.default_question
+    if task_for_question(q).id != t.id:
+        raise InputError(f"question {q!r} belongs to task {task_for_question(q).id}, not {t.id}")
+    if classification_for and not t.labels:
+        raise InputError(f"{classification_for} needs a classification task (one with labels); {t.id} answers {t.answer_kind}")
+    return t, q
+
+
 def prediction_jobs(
     task: str,
     sequences,
@@ -82,10 +94,7 @@ def prediction_jobs(
     window_step: int | None = None,
 ):
     """Validate ``predict``'s options, then yield (record id, prompt, 1-based window or None) lazily."""
-    t = get_task(task)
-    q = question or t.default_question
-    if task_for_question(q).id != t.id:
-        raise InputError(f"question {q!r} belongs to task {task_for_question(q).id}, not {t.id}")
+    t, q = task_and_question(task, question)
     if batch_size < 1:
         raise InputError(f"--batch-size must be a positive whole number, not {batch_size}")
     if window_size is None and window_step is not None:

@@ -166,14 +166,9 @@ def scan(
 ) -> Iterator[tuple[str, int, int, float, str]]:
     """(record, start0, end, probability of ``label``, answered label) per window, streamed. The
     options are checked when this is called, before any input is read."""
-    from .registry import get_task, task_for_question
+    from .engine import task_and_question
 
-    t = get_task(task)
-    q = question or t.default_question
-    if task_for_question(q).id != t.id:
-        raise InputError(f"question {q!r} belongs to task {task_for_question(q).id}, not {t.id}")
-    if not t.labels:
-        raise InputError(f"scan needs a classification task (one with labels); {t.id} answers {t.answer_kind}")
+    t, q = task_and_question(task, question, classification_for="scan")
     label = label or t.labels[0]
     if label not in t.labels:
         raise InputError(f"--label {label!r} is not a label of task {t.id} ({', '.join(t.labels)})")

@@ -170,14 +170,9 @@ def score_variants(
     progress=None,
 ) -> Iterator[tuple[object, list[VariantCall]]]:
     """(pysam record, one VariantCall per ALT) for every record, in file order, scored in batches."""
-    from .registry import get_task, task_for_question
+    from .engine import task_and_question
 
-    t = get_task(task)
-    q = question or t.default_question
-    if task_for_question(q).id != t.id:
-        raise InputError(f"question {q!r} belongs to task {task_for_question(q).id}, not {t.id}")
-    if not t.labels:
-        raise InputError(f"variant effects need a classification task (one with labels); {t.id} answers {t.answer_kind}")
+    t, q = task_and_question(task, question, classification_for="variant effects")
     if window < 10:
         raise InputError(f"--window must be at least 10 nt, not {window}")
     summary = summary if summary is not None else Summary()
