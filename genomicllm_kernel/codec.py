@@ -365,7 +365,24 @@ class HybridCodec:
             runs.append("".join(current))
         return runs
 
-    def composition_features(self, encoded: list[list[int]], ks):
+    def composition_block(self, ids) -> str | None:
+        """The block of ``dna_features`` an encoded prompt's k-mers go to: its question key, and for
+        a TF question naming a factor, ``"<key> | <factor>"`` (a model with per-question blocks
+        has one per GUE TF set); None for a question without labels."""
+        if not hasattr(self, "_label_question_of_id"):
+            keys = [key for task in registry.TASKS.values() if task.labels for key in task.question_keys]
+            self._label_question_of_id = {self.vocab[f"<q:{k}>"]: k for k in keys if f"<q:{k}>" in self.vocab}
+        key = next((self._label_question_of_id[int(i)] for i in ids if int(i) in self._label_question_of_id), None)
+        if key is None or registry.task_for_question(key).items == ():
+            return key
+        try:
+            prompt = parse_prompt(self.decode_prompt_tokens([self._convert_id_to_token(int(i)) for i in ids]))
+        except InputError:
+            return key
+        named = [f"{key} | {v}" for k, v in prompt.annotations.items() if k.strip().lower() == registry.task_for_question(key).items[0].name]
+        return named[0] if named else key
+
+    def composition_features(self, encoded: list[list[int]], ks, blocks=()):
         """[rows, features] float32: the k-mer composition of each encoded prompt (:mod:`.composition`).
 
         Only classification questions (tasks with labels) get it; every other row is zeros. Why: the
@@ -381,12 +398,19 @@ class HybridCodec:
         if not hasattr(self, "_label_question_ids"):
             keys = [key for task in registry.TASKS.values() if task.labels for key in task.question_keys]
             self._label_question_ids = {self.vocab[f"<q:{k}>"] for k in keys if f"<q:{k}>" in self.vocab}
+        size = feature_size(ks)
         rows = []
         for ids in encoded:
-            if self._label_question_ids.isdisjoint(int(i) for i in ids):
-                rows.append(np.zeros(feature_size(ks), dtype=np.float32))
-            else:
-                rows.append(composition(self.dna_runs(ids), ks))
+            row = np.zeros(size * max(1, len(blocks)), dtype=np.float32)
+            if not self._label_question_ids.isdisjoint(int(i) for i in ids):
+                at = 0
+                if blocks:
+                    key = self.composition_block(ids)
+                    pooled = key.split(" | ")[0]
+                    at = blocks.index(key) if key in blocks else blocks.index(pooled) if pooled in blocks else -1
+                if at >= 0:
+                    row[at * size : (at + 1) * size] = composition(self.dna_runs(ids), ks)
+            rows.append(row)
         return np.stack(rows)
 
     # ---- answers ---------------------------------------------------------------------------

@@ -28,10 +28,36 @@ FEATURES_INPUT = "dna_features"
 class GenomicLlamaConfig(LlamaConfig):
     model_type = MODEL_TYPE
 
-    def __init__(self, composition_ks=DEFAULT_KS, composition_token_id: int | None = None, **kwargs):
+    def __init__(
+        self,
+        composition_ks=DEFAULT_KS,
+        composition_token_id: int | None = None,
+        composition_blocks=(),
+        composition_head_rank: int = 0,
+        **kwargs,
+    ):
         self.composition_ks = list(composition_ks)
         self.composition_token_id = composition_token_id
+        #: the questions (and GUE TF sets) that each get their own block of ``dna_features``
+        #: (codec.composition_block); empty: one block shared by every classification question
+        self.composition_blocks = list(composition_blocks)
+        #: rank of the per-question head on the final hidden state at <ans>; 0: no head
+        self.composition_head_rank = composition_head_rank
         super().__init__(**kwargs)
+
+
+def per_question_blocks() -> list[str]:
+    """Every classification question key of the registry, then one block per GUE TF set."""
+    from .registry import TASKS
+
+    keys = [key for task in TASKS.values() if task.labels for key in task.question_keys]
+    tf = TASKS["tf_binding"].question_keys[0]
+    return keys + [f"{tf} | GUE tf_{k}" for k in range(5)]
+
+
+def features_width(config) -> int:
+    """Length of the ``dna_features`` input: one k-mer block per composition block (at least one)."""
+    return feature_size(config.composition_ks) * max(1, len(getattr(config, "composition_blocks", ()) or ()))
 
 
 class GenomicLlamaForCausalLM(LlamaForCausalLM):
@@ -40,7 +66,18 @@ class GenomicLlamaForCausalLM(LlamaForCausalLM):
     def __init__(self, config: GenomicLlamaConfig):
         super().__init__(config)
         self.composition = nn.Linear(feature_size(config.composition_ks), config.hidden_size, bias=False)
+        rank = getattr(config, "composition_head_rank", 0)
+        if rank:
+            # per question: the block's k-mers -> rank numbers (its own weights), then one shared map
+            # onto the final hidden state, so each question's label logits gain a k-mer logistic
+            # regression of their own; the second layer starts at zero (the model answers as before)
+            self.composition_head = nn.Sequential(
+                nn.Linear(features_width(config), rank, bias=False), nn.Linear(rank, config.hidden_size, bias=False)
+            )
         self.post_init()
+        if rank:
+            with torch.no_grad():
+                self.composition_head[1].weight.zero_()
 
     def forward(
         self,
@@ -61,7 +98,14 @@ class GenomicLlamaForCausalLM(LlamaForCausalLM):
         if dna_features is not None and inputs_embeds is None:
             inputs_embeds = self.model.embed_tokens(input_ids)
             at_answer = (input_ids == self.config.composition_token_id).unsqueeze(-1).to(inputs_embeds.dtype)
-            inputs_embeds = inputs_embeds + at_answer * self.composition(dna_features.to(inputs_embeds.dtype)).unsqueeze(1)
+            feats = dna_features.to(inputs_embeds.dtype)
+            # the input side reads the k-mers whatever block they sit in (blocks are zero but one)
+            pooled = feats.view(feats.shape[0], -1, feature_size(self.config.composition_ks)).sum(1)
+            inputs_embeds = inputs_embeds + at_answer * self.composition(pooled).unsqueeze(1)
+            if hasattr(self, "composition_head"):
+                inputs = dict(attention_mask=attention_mask, position_ids=position_ids, past_key_values=past_key_values)
+                inputs.update(use_cache=use_cache, cache_position=cache_position, **kwargs)
+                return self._forward_with_head(at_answer, feats, inputs_embeds, labels, logits_to_keep, inputs)
         return super().forward(
             input_ids=None if inputs_embeds is not None else input_ids,
             attention_mask=attention_mask,
@@ -75,9 +119,23 @@ class GenomicLlamaForCausalLM(LlamaForCausalLM):
             **kwargs,
         )
 
+    def _forward_with_head(self, at_answer, feats, inputs_embeds, labels, logits_to_keep, inputs: dict):
+        """LlamaForCausalLM.forward with the per-question head added to the final hidden state at <ans>."""
+        from transformers.modeling_outputs import CausalLMOutputWithPast
 
-def with_composition(model, answer_token_id: int, ks=DEFAULT_KS) -> GenomicLlamaForCausalLM:
-    """A stock Llama as :class:`GenomicLlamaForCausalLM` with the composition layer at zero (same answers)."""
+        out = self.model(inputs_embeds=inputs_embeds, **inputs)
+        hidden = out.last_hidden_state + at_answer * self.composition_head(feats).unsqueeze(1)
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden[:, keep, :])
+        loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size) if labels is not None else None
+        return CausalLMOutputWithPast(
+            loss=loss, logits=logits, past_key_values=out.past_key_values, hidden_states=out.hidden_states, attentions=out.attentions
+        )
+
+
+def with_composition(model, answer_token_id: int, ks=DEFAULT_KS, blocks=(), head_rank: int = 0) -> GenomicLlamaForCausalLM:
+    """A stock Llama as :class:`GenomicLlamaForCausalLM` with the composition layer (and, with
+    ``head_rank``, the per-question head over ``blocks``) at zero: the same answers."""
     if isinstance(model, GenomicLlamaForCausalLM):
         return model
     if not isinstance(model, LlamaForCausalLM):
@@ -85,11 +143,13 @@ def with_composition(model, answer_token_id: int, ks=DEFAULT_KS) -> GenomicLlama
     cfg = model.config.to_dict()
     for key in ("model_type", "architectures", "transformers_version"):
         cfg.pop(key, None)
-    config = GenomicLlamaConfig(composition_ks=ks, composition_token_id=answer_token_id, **cfg)
+    config = GenomicLlamaConfig(
+        composition_ks=ks, composition_token_id=answer_token_id, composition_blocks=blocks, composition_head_rank=head_rank, **cfg
+    )
     config.architectures = ["GenomicLlamaForCausalLM"]
     new = GenomicLlamaForCausalLM(config)
     missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
-    if unexpected or set(missing) - {"composition.weight"}:
+    if unexpected or {m for m in missing if not m.startswith("composition_head.")} - {"composition.weight"}:
         raise RuntimeError(f"weights did not carry over: missing {missing}, unexpected {unexpected}")
     with torch.no_grad():
         new.composition.weight.zero_()
@@ -115,7 +175,7 @@ def register_onnx_config() -> None:
 
         def __init__(self, task, normalized_config, batch_size: int = 2, **kwargs):
             self.batch_size = batch_size
-            self.size = feature_size(normalized_config.config.composition_ks)
+            self.size = features_width(normalized_config.config)
 
         def generate(self, input_name, framework="pt", int_dtype="int64", float_dtype="fp32"):
             return self.random_float_tensor([self.batch_size, self.size], min_value=0, max_value=1, framework=framework, dtype=float_dtype)

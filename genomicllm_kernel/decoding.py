@@ -21,15 +21,17 @@ class Decoder:
 
     name = "abstract"
 
-    def __init__(self, tokenizer: HybridCodec, context: int, composition_ks=None):
+    def __init__(self, tokenizer: HybridCodec, context: int, composition_ks=None, composition_blocks=()):
         self.tok = tokenizer
         self.context = context
         #: k-mer sizes of the model's composition input (:mod:`.composition`); None: the model has none
         self.composition_ks = tuple(composition_ks) if composition_ks else None
+        #: the model's per-question blocks of that input (composition_model.GenomicLlamaConfig)
+        self.composition_blocks = tuple(composition_blocks or ())
 
     def features(self, seqs: list[list[int]]) -> np.ndarray | None:
         """The composition input for encoded prompts, or None for a model without one."""
-        return self.tok.composition_features(seqs, self.composition_ks) if self.composition_ks else None
+        return self.tok.composition_features(seqs, self.composition_ks, self.composition_blocks) if self.composition_ks else None
 
     # A backend gives logits for the last position of each row, and a cache to continue from.
     def start(self, ids: np.ndarray, mask: np.ndarray, pos: np.ndarray, features: np.ndarray | None = None):  # -> (logits[B,V], state)
@@ -65,6 +67,52 @@ class Decoder:
         if fmt.single_pass:
             return fmt.score(prompts, logits)
         return self._generate(prompts, fmt, logits, state)
+
+    #: whether :meth:`extend` continues from a slice of a cache (else :meth:`answer_sharing_prefix` runs full passes)
+    reuses_prefix = False
+
+    def extend(self, state, length: int, ids: np.ndarray, pos: np.ndarray, features: np.ndarray | None):  # -> logits[B,V]
+        """Logits at the last position of ``ids`` [B, S] read after the first ``length`` positions of a
+        one-row ``state`` from :meth:`start` (every row shares that prefix)."""
+        raise NotImplementedError
+
+    def answer_sharing_prefix(self, reference: list[int], prompts: list[Prompt], encoded: list[list[int]], batch_size: int = 64) -> list[RawAnswer]:
+        """Single-pass answers of prompts whose tokens start like ``reference``'s (the substitutions of
+        in-silico mutagenesis): the reference is run once and each batch continues from its cache
+        where its rows first differ, which halves the work on average for a causal model. Exactly
+        the answers of :meth:`answer_batch` (tested), only cheaper."""
+        fmt = self.tok.answer_format(prompts[0].task)
+        if not fmt.single_pass:
+            raise ValueError("prefix sharing serves single-pass (label) answers")
+        if not self.reuses_prefix:
+            out = []
+            for s in range(0, len(prompts), batch_size):
+                out += self.answer_batch(prompts[s : s + batch_size], encoded[s : s + batch_size])
+            return out
+        ref = np.asarray(reference, dtype=np.int64)[None]
+        ref_mask = np.ones_like(ref)
+        _, state = self.start(ref, ref_mask, self.positions(ref_mask, fmt.aligned), self.features([list(reference)]))
+
+        def shared(e):  # positions equal to the reference, leaving at least the last token to run
+            n = min(len(e), len(reference)) - 1
+            diff = np.flatnonzero(np.asarray(e[:n]) != ref[0, :n])
+            return int(diff[0]) if diff.size else n
+
+        order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), shared(encoded[i])))
+        results: dict[int, RawAnswer] = {}
+        s = 0
+        while s < len(order):
+            n_tok = len(encoded[order[s]])
+            batch = [order[s]]
+            while len(batch) < batch_size and s + len(batch) < len(order) and len(encoded[order[s + len(batch)]]) == n_tok:
+                batch.append(order[s + len(batch)])
+            s += len(batch)
+            length = min(shared(encoded[i]) for i in batch)
+            ids = np.asarray([encoded[i][length:] for i in batch], dtype=np.int64)
+            pos = self.positions(np.ones((len(batch), n_tok), dtype=np.int64), fmt.aligned)[:, length:]
+            logits = self.extend(state, length, ids, pos, self.features([encoded[i] for i in batch]))
+            results.update(zip(batch, fmt.score([prompts[i] for i in batch], logits)))
+        return [results[i] for i in range(len(prompts))]
 
     def _generate(self, prompts: list[Prompt], fmt, logits: np.ndarray, state) -> list[RawAnswer]:
         b = len(prompts)
@@ -109,7 +157,8 @@ class TorchDecoder(Decoder):
         self.model = model
         self.torch = torch
         ks = getattr(model.config, "composition_ks", None)
-        super().__init__(getattr(tokenizer, "codec", tokenizer), model.config.max_position_embeddings, ks)
+        blocks = getattr(model.config, "composition_blocks", ())
+        super().__init__(getattr(tokenizer, "codec", tokenizer), model.config.max_position_embeddings, ks, blocks)
 
     def start(self, ids, mask, pos, features=None):
         torch = self.torch
@@ -119,6 +168,29 @@ class TorchDecoder(Decoder):
         with torch.inference_mode():
             out = self.model(input_ids=ids_t, attention_mask=mask_t, position_ids=pos, use_cache=True, logits_to_keep=1, **extra)
         return out.logits[:, -1].float().numpy(), (out.past_key_values, mask_t, pos[:, -1])
+
+    reuses_prefix = True
+
+    def extend(self, state, length, ids, pos, features=None):
+        import copy
+
+        torch = self.torch
+        past = copy.deepcopy(state[0])
+        past.crop(length)
+        past.batch_repeat_interleave(ids.shape[0])
+        mask = torch.ones((ids.shape[0], length + ids.shape[1]), dtype=torch.int64)
+        extra = {} if features is None else {"dna_features": torch.from_numpy(features)}
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=torch.from_numpy(ids),
+                attention_mask=mask,
+                position_ids=torch.from_numpy(np.ascontiguousarray(pos)),
+                past_key_values=past,
+                use_cache=True,
+                logits_to_keep=1,
+                **extra,
+            )
+        return out.logits[:, -1].float().numpy()
 
     def step(self, state, next_ids):
         torch = self.torch

@@ -299,6 +299,16 @@ class GenomicLLM:
                 if progress:
                     progress(1)
 
+    def label_probabilities_of_variants(self, reference: Prompt, variants: list[Prompt], batch_size: int = 64) -> list[dict[str, float]]:
+        """Every label's probability for each of ``variants``, prompts of ``reference``'s
+        classification question whose sequence differs from it (in-silico mutagenesis); the backend
+        reuses the reference's KV cache up to each variant's first changed token where it can."""
+        ref = self.codec.encode_prompt(reference)
+        encoded = [self.codec.encode_prompt(p) for p in variants]
+        for p, e in zip(variants, encoded):
+            self.check_fits(p, e, None)
+        return [raw.labels for raw in self.decoder.answer_sharing_prefix(ref, variants, encoded, batch_size)]
+
     def ask(self, prompts: str | Iterable[str], batch_size: int = 32, progress=None):
         """Answer one prompt (returns an :class:`Answer`) or several (returns a list)."""
         single, parsed, where = parse_prompts(prompts)

@@ -185,6 +185,14 @@ def run_state(run: Path, log: list[dict] | None = None) -> dict:
     return state
 
 
+def getattr_cfg(model: Path, key: str):
+    """A value of the model folder's config.json (None when absent)."""
+    try:
+        return json.loads((Path(model) / "config.json").read_text()).get(key)
+    except (OSError, ValueError):
+        return None
+
+
 def run_stages(run: Path, model_cfg: dict | None = None, history: list[dict] | None = None) -> list[dict]:
     """The training stages behind a run, oldest first. A run started ``init_from`` another run's
     checkpoint continues it, so the compute, loss curve and snapshot curve of the model include both.
@@ -260,6 +268,12 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
                 f" The run was stopped there, before `max_steps` {cfg['max_steps']} (so the learning rate had not finished "
                 f"its cosine decay); the config's `stop_at_step = {state['step']}` makes `scripts/release_model.sh` stop there too."
                 if stopped
+                else ""
+            )
+            + (
+                f" Only the weights named {', '.join(f'`{t}*`' for t in cfg['trainable'])} trained (`trainable`); every other "
+                "weight stayed the previous stage's, bit for bit, and only classification questions were sampled."
+                if cfg.get("trainable")
                 else ""
             )
         )
@@ -381,13 +395,24 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
         # the composition input arrived with the rebuilt corpus (Genomic Benchmarks labels, prom_300 rows, generated item
         # names, every gene): a model none of whose stages has it was trained on the build before
         earlier = not any(st.get("cfg", {}).get("composition") for st in stages)
-        labels = (
-            "This model's training stages predate the current corpus build: they trained on enhancer and regulatory labels "
-            "derived from ATAC-seq peaks, without prom_300 training rows, generated reading-comprehension item names or "
-            "every gene's description (docs/experiments.md). The evaluation below scores it on the current corpus."
-            if earlier
-            else "Enhancer, open chromatin and regulatory labels come from Genomic Benchmarks records lifted to GRCh37 (DATA_CARD.md); open chromatin also from ATAC-seq peaks."
+        # a stage that trains only some weights (trainable) over a frozen model leaves the rest from before
+        frozen_over_earlier = not earlier and all(st.get("cfg", {}).get("trainable") for st in stages if st.get("cfg", {}).get("composition"))
+        predate = (
+            "trained on enhancer and regulatory labels derived from ATAC-seq peaks, without prom_300 training rows, generated "
+            "reading-comprehension item names or every gene's description (docs/experiments.md)"
         )
+        if earlier:
+            labels = f"This model's training stages predate the current corpus build: they {predate}. The evaluation below scores it on the current corpus."
+        elif frozen_over_earlier:
+            labels = (
+                f"The language model's weights come from stages that predate the current corpus build: they {predate}. "
+                "The last stage trained only the composition weights (the k-mer input and the per-question head), with every "
+                "other weight frozen, on the current corpus's classification questions, whose enhancer, open chromatin and "
+                "regulatory labels come from Genomic Benchmarks records lifted to GRCh37 (DATA_CARD.md); so every answer that "
+                "is not a classification is the earlier stages' own."
+            )
+        else:
+            labels = "Enhancer, open chromatin and regulatory labels come from Genomic Benchmarks records lifted to GRCh37 (DATA_CARD.md); open chromatin also from ATAC-seq peaks."
         L += [
             "Examples per task and split of the corpus the evaluation below uses (its DATA_CARD.md):",
             "",
@@ -500,7 +525,12 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
         "S and W reach the model as N, and the decoder adds them (S as GC, W as AT) as the exact check does. The scratchpad spends one token per 3 nt, so the GC input limit is about half the classification limit.",
         "- Gene descriptions: the model's own answer is often wrong, above all for genes it never saw; every answer that names a known symbol or id carries "
         "the record's full name from the shipped gene table (gene_table.tsv.gz, org.Hs.eg.db) and agree / disagree. Reading comprehension and the exact tasks are checked against exact computations in every answer.",
-        "- Classification inputs get the sequence's 4-mer / 5-mer composition as an extra model input (docs/experiments.md): a model folder without it (config model_type llama) still loads and answers.",
+        "- Classification inputs get the sequence's 4-mer / 5-mer composition as an extra model input (docs/experiments.md): a model folder without it (config model_type llama) still loads and answers."
+        + (
+            " Each classification question (and each GUE TF set) has its own block of that input and a head that adds its projection to the final hidden state at the answer, a k-mer logistic regression per question beside the language model's reading."
+            if getattr_cfg(model, "composition_head_rank")
+            else ""
+        ),
     ]
     out = out or model / "MODEL_CARD.md"
     out.write_text("\n".join(L) + "\n")

@@ -61,8 +61,9 @@ class ORTDecoder(Decoder):
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
         ks = cfg.get("composition_ks") if "dna_features" in self.inputs else None
-        super().__init__(codec, cfg["max_position_embeddings"], ks)
-        self.feature_size = sum(4**k for k in ks) if ks else 0
+        blocks = cfg.get("composition_blocks") or ()
+        super().__init__(codec, cfg["max_position_embeddings"], ks, blocks)
+        self.feature_size = sum(4**k for k in ks) * max(1, len(blocks)) if ks else 0
 
     def _run(self, ids, mask, pos, past, features=None):
         feed = {"input_ids": ids, "attention_mask": mask}
@@ -83,6 +84,16 @@ class ORTDecoder(Decoder):
         empty = np.zeros((b, self.kv_heads, 0, self.head_dim), dtype=np.float32)
         logits, present = self._run(ids, mask, pos, [(empty, empty)] * self.layers, features)
         return logits, (present, mask, pos[:, -1])
+
+    reuses_prefix = True
+
+    def extend(self, state, length, ids, pos, features=None):
+        present = state[0]
+        b = ids.shape[0]
+        past = [(np.repeat(k[:, :, :length], b, axis=0), np.repeat(v[:, :, :length], b, axis=0)) for k, v in present]
+        mask = np.ones((b, length + ids.shape[1]), dtype=np.int64)
+        logits, _ = self._run(ids, mask, pos, past, features)
+        return logits
 
     def step(self, state, next_ids):
         past, mask, last = state

@@ -86,6 +86,15 @@ class TrainConfig:
     #: k-mer sizes of the composition input added at the <ans> token (composition.py); empty: none.
     #: An init_from model without the layer gets it at zero (composition_model.with_composition)
     composition: list = field(default_factory=list)
+    #: with composition: "per_question" gives every classification question (and GUE TF set) its own
+    #: block of the input (composition_model.py); empty: one block for all
+    composition_blocks: str = ""
+    #: rank of the per-question composition head at the final hidden state (0: none)
+    composition_head_rank: int = 0
+    #: names (prefixes) of the parameters that train; empty: all of them. ``["composition."]`` trains
+    #: only the composition layer over a frozen model: its features reach classification questions
+    #: only (codec.composition_features), so every other answer stays bit-identical to init_from's
+    trainable: list = field(default_factory=list)
     task_weights: dict = field(default_factory=dict)
 
     @classmethod
@@ -139,6 +148,8 @@ class ExampleBank:
         skipped = 0
         rng = random.Random(f"views:{seed}")
         for ex in read_jsonl(path):
+            if float(weights.get(ex["task"], 1.0)) <= 0:  # never sampled: not worth encoding
+                continue
             prompt = parse_prompt(ex["prompt"])
             encoded = []
             for view in views(prompt, rng, orders, frames) if augment else [prompt]:
@@ -401,7 +412,14 @@ class Trainer:
             if cfg.composition and not getattr(self.model.config, "composition_ks", None):
                 from .composition_model import with_composition
 
-                self.model = with_composition(self.model, self.tokenizer.codec.vocab["<ans>"], tuple(cfg.composition))
+                from .composition_model import per_question_blocks
+
+                if cfg.composition_blocks not in ("", "per_question"):
+                    raise InputError(f'composition_blocks must be "per_question" or empty, not {cfg.composition_blocks!r}')
+                blocks = per_question_blocks() if cfg.composition_blocks == "per_question" else ()
+                self.model = with_composition(
+                    self.model, self.tokenizer.codec.vocab["<ans>"], tuple(cfg.composition), blocks, cfg.composition_head_rank
+                )
             if cfg.item_marker:
                 self.tokenizer.use_item_marker(cfg.item_marker)
         self.model.to(self.device)
@@ -421,8 +439,9 @@ class Trainer:
             seed=cfg.seed,
             frames=cfg.augment_frames,
         )
-        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2]
-        no_decay = [p for n, p in self.model.named_parameters() if p.ndim < 2]
+        params = self.trainable_parameters()
+        decay = [p for n, p in params if p.ndim >= 2]
+        no_decay = [p for n, p in params if p.ndim < 2]
         self.opt = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=cfg.lr,
@@ -445,6 +464,19 @@ class Trainer:
 
             self.bar = tqdm(total=cfg.max_steps, initial=self.state.step, desc="training", unit="step", disable=None)
         self.skipped = self.bad_steps = 0
+
+    def trainable_parameters(self) -> list:
+        """(name, parameter) pairs that train: all, or those named by ``cfg.trainable`` (the rest frozen)."""
+        named = list(self.model.named_parameters())
+        if not self.cfg.trainable:
+            return named
+        prefixes = tuple(self.cfg.trainable)
+        picked = [(n, p) for n, p in named if n.startswith(prefixes)]
+        if not picked:
+            raise InputError(f"trainable {list(prefixes)} names no parameter of the model (its names start with e.g. {named[0][0]!r})")
+        for n, p in named:
+            p.requires_grad_(n.startswith(prefixes))
+        return picked
 
     def load_rng_state(self, saved: TrainerState) -> None:
         """This rank's sampling RNG and torch's RNG as the checkpoint left them."""
@@ -476,20 +508,22 @@ class Trainer:
         extra = {}
         ks = getattr(self.model.config, "composition_ks", None)
         if ks:
-            feats = self.tokenizer.codec.composition_features([p for _, p, _, _ in batch], ks)
+            feats = self.tokenizer.codec.composition_features([p for _, p, _, _ in batch], ks, getattr(self.model.config, "composition_blocks", ()))
             extra["dna_features"] = torch.from_numpy(feats).to(self.device, non_blocking=True)
         for g in self.opt.param_groups:
             g["lr"] = lr_at(cfg, step)
         token_weights = self.weights_by_phase[step >= cfg.label_loss_from_step]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            if token_weights is not None:
+            if self.prefix_is_frozen:
+                loss = self.loss_after_frozen_prefix(ids, mask, labels, pos, extra, token_weights, batch)
+            elif token_weights is not None:
                 logits = self.net(input_ids=ids, attention_mask=mask, position_ids=pos, **extra).logits
                 loss = weighted_loss(logits, labels, token_weights)
             else:
                 loss = self.net(input_ids=ids, attention_mask=mask, position_ids=pos, labels=labels, **extra).loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        grad_norm = torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], 1.0)
         # A non-finite step must not reach the weights (a bf16 continuation run on a GPU went NaN at
         # step 490 and never came back). One sync per step; the decision is the same on every DDP rank.
         if torch.isfinite(grad_norm):
@@ -504,6 +538,27 @@ class Trainer:
                     f"(the last checkpoint in {self.ckpt} holds finite weights); lower lr or raise warmup_steps"
                 )
         return loss, n_tok
+
+    @functools.cached_property
+    def prefix_is_frozen(self) -> bool:
+        """Whether only the composition layer trains: then nothing before a prompt's ``<ans>`` token
+        depends on a trained weight, and :meth:`loss_after_frozen_prefix` applies."""
+        return bool(self.cfg.trainable) and all(n.startswith("composition") for n, p in self.model.named_parameters() if p.requires_grad)
+
+    def loss_after_frozen_prefix(self, ids, mask, labels, pos, extra, token_weights, batch):
+        """The loss of a step in which only the composition layer trains, about half the cost of the
+        full pass: the positions before the batch's first ``<ans>`` do not depend on any trained
+        weight, so they run once without autograd and the rest continues from their KV cache."""
+        torch = self.torch
+        cut = min(len(p) for _, p, _, _ in batch) - 1  # every row's <ans> (its prompt's last token) is after the cut
+        with torch.no_grad():
+            past = self.model.model(input_ids=ids[:, :cut], attention_mask=mask[:, :cut], position_ids=pos[:, :cut], use_cache=True).past_key_values
+        logits = self.net(
+            input_ids=ids[:, cut:], attention_mask=mask, position_ids=pos[:, cut:], past_key_values=past, use_cache=True, **extra
+        ).logits
+        if token_weights is None:
+            token_weights = torch.ones(logits.shape[-1], device=logits.device)
+        return weighted_loss(logits, labels[:, cut:], token_weights)
 
     def log_step(self, loss, max_len: int, tokens_per_s: float, minutes: float) -> None:
         rec = {

@@ -170,3 +170,64 @@ def test_held_out_item_names_are_stable_and_disjoint():
     assert 0.05 < share["dev"] < 0.15 and 0.05 < share["test"] < 0.15
     assert all(rc_name_split(n.upper()) == splits[n] for n in list(names)[:100])  # by name, case-insensitive
     assert {rc_name_split(f) for f in RC_FIELDS} == {"train"}  # the old corpus's names are never "unseen"
+
+
+def test_per_question_blocks_route_each_question_and_tf_set(random_model):
+    """With per-question blocks, a prompt's k-mers fill only its question's block (a named GUE TF
+    set its own, an unknown factor the pooled TF block); generation questions stay zeros."""
+    from genomicllm_kernel.codec import HybridCodec
+    from genomicllm_kernel.composition_model import per_question_blocks
+
+    codec = HybridCodec.from_pretrained(random_model)
+    blocks = tuple(per_question_blocks())
+    seq = "ACGTTGCAGGCTTAGCCTTACGTAC"
+
+    def filled(prompt):
+        row = codec.composition_features([codec.encode_prompt(prompt)], (4, 5), blocks)[0].reshape(len(blocks), -1)
+        return [blocks[i] for i in np.flatnonzero(row.any(axis=1))], row
+
+    tf = "transcription factor binding site"
+    assert filled(f"{seq}, core promoter =")[0] == ["core promoter"]
+    assert filled(f"{seq}, transcription factor = GUE tf_2, {tf} =")[0] == [f"{tf} | GUE tf_2"]
+    assert filled(f"{seq}, transcription factor = CTCF, {tf} =")[0] == [tf]
+    assert filled(f"{seq}, {tf} =")[0] == [tf]
+    assert filled(f"{seq}, reverse complementary sequence =")[0] == []
+    names, row = filled(f"{seq}, splice site =")
+    assert names == ["splice site"] and np.array_equal(row[blocks.index("splice site")], composition([seq]))
+
+
+def test_per_question_head_starts_silent_then_exports_with_parity(tmp_path):
+    """The head's second layer starts at zero (the model answers as before); moved, it changes only
+    classification answers, and the ONNX export (Optimum, with the wider dna_features input)
+    answers as PyTorch does."""
+    import torch
+
+    from genomicllm_export import export_model
+    from genomicllm_kernel.composition_model import per_question_blocks, with_composition
+    from genomicllm_kernel.engine import GenomicLLM
+    from genomicllm_kernel.model import load_torch_model
+    from genomicllm_kernel.testing import build_random_model
+
+    plain = build_random_model(tmp_path / "plain", seed=5)
+    model, tok = load_torch_model(plain)
+    headed = with_composition(model, tok.codec.vocab["<ans>"], (4, 5), per_question_blocks(), head_rank=4)
+    headed.save_pretrained(tmp_path / "headed", safe_serialization=True)
+    tok.save_pretrained(tmp_path / "headed")
+    prompts = [
+        "ACGTTGCAGGCTTAGCCTTACGTACTTGACA, core promoter =",
+        "GGCATCGATCGGATTACA, transcription factor = GUE tf_1, transcription factor binding site =",
+        "ACGTTGCAGGCTTAGC, reverse complementary sequence =",
+    ]
+    before = [a.labels or a.answer for a in GenomicLLM.from_pretrained(plain, "torch").ask(prompts)]
+    assert [a.labels or a.answer for a in GenomicLLM.from_pretrained(tmp_path / "headed", "torch").ask(prompts)] == before
+    with torch.no_grad():
+        torch.nn.init.normal_(headed.composition_head[1].weight, std=2.0)
+    headed.save_pretrained(tmp_path / "moved", safe_serialization=True)
+    tok.save_pretrained(tmp_path / "moved")
+    export_model(tmp_path / "moved", progress=lambda m: None)
+    ref = GenomicLLM.from_pretrained(tmp_path / "moved", "torch").ask(prompts)
+    ort = GenomicLLM.from_pretrained(tmp_path / "moved", "onnx").ask(prompts)
+    assert ref[0].labels != before[0] and ref[2].answer == before[2]
+    for a, b in zip(ref[:2], ort[:2]):
+        assert max(abs(a.labels[k] - b.labels[k]) for k in a.labels) < 1e-4
+    assert ort[2].answer == ref[2].answer

@@ -42,6 +42,31 @@ def test_explanation_is_the_models_own_probabilities(llm):
     assert "<span" in e._repr_html_() and e.to_dict()["answer"] == e.label
 
 
+def test_ism_reuses_the_reference_cache_and_answers_exactly_as_full_passes(tmp_path, monkeypatch):
+    """ONNX Runtime continues each substitution from the reference's KV cache where its tokens first
+    differ (half the work); the probabilities are those of full passes, also with the composition
+    input (features of every variant at its own <ans>), and agree with PyTorch."""
+    from genomicllm_export import export_model
+    from genomicllm_kernel.ort_backend import ORTDecoder
+    from genomicllm_kernel.testing import build_random_model
+
+    model = build_random_model(tmp_path / "m", seed=3, composition_ks=(4, 5))
+    export_model(model, progress=lambda m: None)
+    ort = GenomicLLM.from_pretrained(model, backend="onnx")
+    prompt = f"{SEQ}, core promoter ="
+    calls = []
+    extend = ORTDecoder.extend
+    monkeypatch.setattr(ORTDecoder, "extend", lambda self, state, length, *rest: calls.append(length) or extend(self, state, length, *rest))
+    shared = ort.explain(prompt)
+    assert calls and max(calls) > len(SEQ) // 3 - 3  # late substitutions ran from a long shared prefix
+    monkeypatch.setattr(ORTDecoder, "reuses_prefix", False)
+    full = ort.explain(prompt)
+    assert np.abs(shared.probs - full.probs).max() < 1e-6
+    torch_llm = GenomicLLM.from_pretrained(model, backend="torch")
+    assert type(torch_llm.decoder).reuses_prefix
+    assert np.abs(torch_llm.explain(prompt).probs - full.probs).max() < 1e-4
+
+
 def test_explain_refuses_generation_questions(llm):
     from genomicllm_kernel.errors import InputError
 
@@ -325,6 +350,9 @@ class _CountingModel:
             share = p.sequence.count("A") / len(p.sequence)
             label = "True" if share >= 0.15 else "False"
             yield Answer(n, p.text(), p.task.id, p.question, label, max(share, 1 - share), {"True": share, "False": 1 - share}, None, "m", "r")
+
+    def label_probabilities_of_variants(self, reference, variants, batch_size=64):
+        return [a.labels for a in self.answer(variants)]
 
 
 def test_ism_and_the_deletion_test_on_a_known_model():

@@ -275,3 +275,70 @@ def test_every_config_in_the_repo_loads_and_its_stages_chain():
         assert cfg.architecture in ARCHITECTURES and cfg.item_marker in ("", *ITEM_MARKER_LAYOUTS), name
         if cfg.init_from:
             assert Path(cfg.init_from).name == "checkpoint" and Path(cfg.init_from).parent.as_posix() in outs, name
+
+
+def test_a_trainable_composition_layer_leaves_every_other_weight_and_answer_unchanged(small_corpus, tmp_path):
+    """Stage 8's recipe (configs/cpu_stage8_adapter.toml): over a frozen model only the composition
+    layer trains, so generation answers are bit-identical and only classification can move."""
+    from genomicllm_kernel.engine import GenomicLLM
+    from genomicllm_kernel.registry import TASKS
+
+    first = train(_cfg(small_corpus, tmp_path / "a", 2), progress=False)
+    cfg = _cfg(small_corpus, tmp_path / "b", 4)
+    cfg.init_from, cfg.composition, cfg.trainable, cfg.lr = str(first), [4, 5], ["composition."], 0.05
+    cfg.task_weights = {t: (1.0 if task.labels else 0.0) for t, task in TASKS.items()}
+    adapted = train(cfg, progress=False)
+    a, b = load_file(first / "model.safetensors"), load_file(adapted / "model.safetensors")
+    assert set(b) - set(a) == {"composition.weight"}
+    assert b["composition.weight"].abs().sum() > 0
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    before, after = GenomicLLM.from_pretrained(first, "torch"), GenomicLLM.from_pretrained(adapted, "torch")
+    generation = [
+        "ACGTTGCAGGCTTAACG, reverse complementary sequence =",
+        "ATGGCTTGCAAATAG, protein sequence =",
+        "symbol = BRCA1, chromosome = 17, reading comprehension: chromosome =",
+        "GGCCAATATA, GC content =",
+    ]
+    assert [x.answer for x in before.ask(generation)] == [x.answer for x in after.ask(generation)]
+    label = "TTGACATATAAAGGCGCGCGTATAAT" * 3 + ", core promoter ="
+    p0, p1 = before.ask([label])[0].labels, after.ask([label])[0].labels
+    assert p0 != p1  # the classification answer is the one that moved
+
+    cfg = _cfg(small_corpus, tmp_path / "c", 1)
+    cfg.trainable = ["no_such_layer."]
+    with pytest.raises(Exception, match="names no parameter"):
+        train(cfg, progress=False)
+
+
+def test_the_frozen_prefix_shortcut_gives_the_full_pass_loss_and_gradient(small_corpus, tmp_path):
+    from genomicllm_kernel.registry import TASKS
+    from genomicllm_kernel.training import Trainer, _collate, weighted_loss
+
+    first = train(_cfg(small_corpus, tmp_path / "a", 1), progress=False)
+    cfg = _cfg(small_corpus, tmp_path / "b", 1)
+    cfg.init_from, cfg.composition, cfg.trainable = str(first), [4, 5], ["composition"]
+    cfg.composition_blocks, cfg.composition_head_rank = "per_question", 4  # stage 8b's per-question head
+    cfg.task_weights = {t: (1.0 if task.labels else 0.0) for t, task in TASKS.items()}
+    trainer = Trainer(cfg, progress=False)
+    assert trainer.prefix_is_frozen and len(trainer.model.config.composition_blocks) == 20
+    torch.nn.init.normal_(trainer.model.composition.weight, std=0.1)
+    torch.nn.init.normal_(trainer.model.composition_head[1].weight, std=0.1)
+    batch = trainer.next_batch(trainer.max_len())
+    ids, mask, labels, pos = _collate(batch, trainer.tokenizer.pad_token_id)
+    blocks = trainer.model.config.composition_blocks
+    feats = {"dna_features": torch.from_numpy(trainer.tokenizer.codec.composition_features([p for _, p, _, _ in batch], (4, 5), blocks))}
+    weights = torch.ones(len(trainer.tokenizer.codec.vocab))
+    grads = []
+    for shortcut in (False, True):
+        trainer.model.zero_grad(set_to_none=True)
+        if shortcut:
+            loss = trainer.loss_after_frozen_prefix(ids, mask, labels, pos, feats, weights, batch)
+        else:
+            loss = weighted_loss(trainer.model(input_ids=ids, attention_mask=mask, position_ids=pos, **feats).logits, labels, weights)
+        loss.backward()
+        grads.append((loss.item(), [p.grad.clone() for n, p in trainer.model.named_parameters() if n.startswith("composition")]))
+    trainer.close()
+    (full, g_full), (short, g_short) = grads
+    assert abs(full - short) < 1e-5 and len(g_full) == 3 and all(g.abs().sum() > 0 for g in g_full)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_full, g_short))
