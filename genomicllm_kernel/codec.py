@@ -365,14 +365,19 @@ class HybridCodec:
             runs.append("".join(current))
         return runs
 
+    def _label_questions(self) -> dict[int, str]:
+        """Token id -> key of every classification question's ``<q:...>`` token (built once)."""
+        if not hasattr(self, "_label_question_of_id"):
+            keys = [key for task in registry.TASKS.values() if task.labels for key in task.question_keys]
+            self._label_question_of_id = {self.vocab[f"<q:{k}>"]: k for k in keys if f"<q:{k}>" in self.vocab}
+        return self._label_question_of_id
+
     def composition_block(self, ids) -> str | None:
         """The block of ``dna_features`` an encoded prompt's k-mers go to: its question key, and for
         a TF question naming a factor, ``"<key> | <factor>"`` (a model with per-question blocks
         has one per GUE TF set); None for a question without labels."""
-        if not hasattr(self, "_label_question_of_id"):
-            keys = [key for task in registry.TASKS.values() if task.labels for key in task.question_keys]
-            self._label_question_of_id = {self.vocab[f"<q:{k}>"]: k for k in keys if f"<q:{k}>" in self.vocab}
-        key = next((self._label_question_of_id[int(i)] for i in ids if int(i) in self._label_question_of_id), None)
+        questions = self._label_questions()
+        key = next((questions[int(i)] for i in ids if int(i) in questions), None)
         if key is None or registry.task_for_question(key).items == ():
             return key
         try:
@@ -395,14 +400,12 @@ class HybridCodec:
 
         from .composition import composition, feature_size
 
-        if not hasattr(self, "_label_question_ids"):
-            keys = [key for task in registry.TASKS.values() if task.labels for key in task.question_keys]
-            self._label_question_ids = {self.vocab[f"<q:{k}>"] for k in keys if f"<q:{k}>" in self.vocab}
+        questions = self._label_questions()
         size = feature_size(ks)
         rows = []
         for ids in encoded:
             row = np.zeros(size * max(1, len(blocks)), dtype=np.float32)
-            if not self._label_question_ids.isdisjoint(int(i) for i in ids):
+            if not questions.keys().isdisjoint(int(i) for i in ids):
                 at = 0
                 if blocks:
                     key = self.composition_block(ids)

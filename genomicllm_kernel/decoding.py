@@ -93,12 +93,13 @@ class Decoder:
         ref_mask = np.ones_like(ref)
         _, state = self.start(ref, ref_mask, self.positions(ref_mask, fmt.aligned), self.features([list(reference)]))
 
-        def shared(e):  # positions equal to the reference, leaving at least the last token to run
+        def same_prefix(e):  # positions equal to the reference, leaving at least the last token to run
             n = min(len(e), len(reference)) - 1
             diff = np.flatnonzero(np.asarray(e[:n]) != ref[0, :n])
             return int(diff[0]) if diff.size else n
 
-        order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), shared(encoded[i])))
+        shared = [same_prefix(e) for e in encoded]
+        order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), shared[i]))
         results: dict[int, RawAnswer] = {}
         s = 0
         while s < len(order):
@@ -107,7 +108,7 @@ class Decoder:
             while len(batch) < batch_size and s + len(batch) < len(order) and len(encoded[order[s + len(batch)]]) == n_tok:
                 batch.append(order[s + len(batch)])
             s += len(batch)
-            length = min(shared(encoded[i]) for i in batch)
+            length = min(shared[i] for i in batch)
             ids = np.asarray([encoded[i][length:] for i in batch], dtype=np.int64)
             pos = self.positions(np.ones((len(batch), n_tok), dtype=np.int64), fmt.aligned)[:, length:]
             logits = self.extend(state, length, ids, pos, self.features([encoded[i] for i in batch]))

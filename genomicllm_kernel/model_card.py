@@ -185,14 +185,6 @@ def run_state(run: Path, log: list[dict] | None = None) -> dict:
     return state
 
 
-def getattr_cfg(model: Path, key: str):
-    """A value of the model folder's config.json (None when absent)."""
-    try:
-        return json.loads((Path(model) / "config.json").read_text()).get(key)
-    except (OSError, ValueError):
-        return None
-
-
 def run_stages(run: Path, model_cfg: dict | None = None, history: list[dict] | None = None) -> list[dict]:
     """The training stages behind a run, oldest first. A run started ``init_from`` another run's
     checkpoint continues it, so the compute, loss curve and snapshot curve of the model include both.
@@ -313,11 +305,16 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
     return lines
 
 
-def _architecture(model: Path) -> str:
+def _model_config(model: Path) -> dict:
+    """The model folder's config.json ({} when absent or unreadable)."""
     try:
-        return json.loads((model / "config.json").read_text())["architectures"][0]
-    except (OSError, KeyError, IndexError, ValueError):
-        return "LlamaForCausalLM"
+        return json.loads((Path(model) / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _architecture(model: Path) -> str:
+    return (_model_config(model).get("architectures") or ["LlamaForCausalLM"])[0]
 
 
 def _global_batch(cfg: dict, state: dict) -> str:
@@ -528,7 +525,7 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
         "- Classification inputs get the sequence's 4-mer / 5-mer composition as an extra model input (docs/experiments.md): a model folder without it (config model_type llama) still loads and answers."
         + (
             " Each classification question (and each GUE TF set) has its own block of that input and a head that adds its projection to the final hidden state at the answer, a k-mer logistic regression per question beside the language model's reading."
-            if getattr_cfg(model, "composition_head_rank")
+            if _model_config(model).get("composition_head_rank")
             else ""
         ),
     ]
