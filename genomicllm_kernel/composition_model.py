@@ -96,12 +96,7 @@ class GenomicLlamaForCausalLM(LlamaForCausalLM):
         # dna_features sits before past_key_values: the ONNX exporter maps its named dummy inputs onto
         # this signature's order, and an input after logits_to_keep (a default int) would be misnamed
         if dna_features is not None and inputs_embeds is None:
-            inputs_embeds = self.model.embed_tokens(input_ids)
-            at_answer = (input_ids == self.config.composition_token_id).unsqueeze(-1).to(inputs_embeds.dtype)
-            feats = dna_features.to(inputs_embeds.dtype)
-            # the input side reads the k-mers whatever block they sit in (blocks are zero but one)
-            pooled = feats.view(feats.shape[0], -1, feature_size(self.config.composition_ks)).sum(1)
-            inputs_embeds = inputs_embeds + at_answer * self.composition(pooled).unsqueeze(1)
+            inputs_embeds, at_answer, feats = self.embeddings_with_composition(input_ids, dna_features)
             if hasattr(self, "composition_head"):
                 inputs = dict(attention_mask=attention_mask, position_ids=position_ids, past_key_values=past_key_values)
                 inputs.update(use_cache=use_cache, cache_position=cache_position, **kwargs)
@@ -118,6 +113,16 @@ class GenomicLlamaForCausalLM(LlamaForCausalLM):
             logits_to_keep=logits_to_keep,
             **kwargs,
         )
+
+    def embeddings_with_composition(self, input_ids, dna_features):
+        """(token embeddings with the input-side composition added at <ans>, the <ans> mask [B, S, 1],
+        the features in the embeddings' dtype): the model's input, also what head fitting caches from."""
+        inputs_embeds = self.model.embed_tokens(input_ids)
+        at_answer = (input_ids == self.config.composition_token_id).unsqueeze(-1).to(inputs_embeds.dtype)
+        feats = dna_features.to(inputs_embeds.dtype)
+        # the input side reads the k-mers whatever block they sit in (blocks are zero but one)
+        pooled = feats.view(feats.shape[0], -1, feature_size(self.config.composition_ks)).sum(1)
+        return inputs_embeds + at_answer * self.composition(pooled).unsqueeze(1), at_answer, feats
 
     def _forward_with_head(self, at_answer, feats, inputs_embeds, labels, logits_to_keep, inputs: dict):
         """LlamaForCausalLM.forward with the per-question head added to the final hidden state at <ans>."""

@@ -252,6 +252,18 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
                 + (", from the previous stage's weights, fresh optimizer" if cfg.get("init_from") else "")
                 + "): "
             )
+        if cfg.get("method") == "cached_head":
+            fitted = cfg.get("fitted", {})
+            lines.append(
+                head + f'the per-question composition head refitted (`method = "cached_head"`, `genomicllm_kernel/head_fit.py`) '
+                f"on the previous stage's frozen `<ans>` states of {fitted.get('examples', 0):,} classification training examples "
+                f"({state['tokens_seen'] / 1e6:.2f} M tokens, one forward pass each), over "
+                f"{'/'.join(str(k) for k in cfg.get('composition', []))}-mers at rank {cfg.get('composition_head_rank')}: "
+                f"AdamW (lr {cfg.get('lr')}, weight decay {cfg.get('weight_decay')}), epoch {fitted.get('best_epoch')} kept "
+                f"(lowest loss on a held-out tenth of those examples), {state['minutes']:.1f} minutes on {_hardware(state, cfg)}. "
+                "Every other weight stayed the previous stage's, bit for bit."
+            )
+            continue
         stopped = cfg.get("max_steps") and state["step"] < cfg["max_steps"] - cfg.get("log_every", 10)
         lines.append(
             head + f"{state['step']} optimizer steps, {state['tokens_seen'] / 1e6:.2f} M tokens seen (prompt + answer, padding "

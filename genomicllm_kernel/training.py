@@ -96,6 +96,14 @@ class TrainConfig:
     #: only (codec.composition_features), so every other answer stays bit-identical to init_from's
     trainable: list = field(default_factory=list)
     task_weights: dict = field(default_factory=dict)
+    #: "sgd": optimizer steps through the model (every stage up to 8b); "cached_head": fit only the
+    #: per-question composition head of an init_from model on its cached <ans> states (head_fit.py)
+    method: str = "sgd"
+    #: with cached_head: at most this many training examples per composition block, and the most epochs
+    head_fit_examples: int = 20000
+    head_fit_epochs: int = 40
+    #: with cached_head: ridge penalty on the head's weights (head_fit.fit_head)
+    head_fit_l2: float = 0.0
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
@@ -662,6 +670,15 @@ class Trainer:
 
 def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = None, progress: bool = True, stop_at_step: int | None = None) -> Path:
     """Train (or resume) a run; ``max_minutes`` / ``stop_at_step`` stop early with a checkpoint, as a kill would."""
+    if cfg.method == "cached_head":
+        from .head_fit import fit_cached_head
+
+        ckpt = Path(cfg.out) / "checkpoint"
+        if resume and (ckpt / "model.safetensors").exists():
+            return ckpt  # a finished fit has nothing to resume; it is deterministic, rerun without --resume to redo it
+        return fit_cached_head(cfg, progress)
+    if cfg.method != "sgd":
+        raise InputError(f'method must be "sgd" or "cached_head", not {cfg.method!r}')
     return Trainer(cfg, resume, progress).train(max_minutes, stop_at_step if stop_at_step is not None else cfg.stop_at_step)
 
 

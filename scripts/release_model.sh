@@ -11,9 +11,10 @@ BIN="${BIN:-.venv/bin}"
 # The shipped model's training stages, in order (a later one starts init_from the one before):
 # ~6 minutes on an H200 (days on 2 CPU cores; scripts/gpu_train.py packs and unpacks a lent GPU's
 # run), then 42, 59, 79 and 72 minutes on 2 CPU cores, then stage 8b (only the composition weights,
-# over the frozen stage-5 model; about 45 minutes). CONFIGS=configs/default.toml gives the CPU-only model.
+# over the frozen stage-5 model; about 45 minutes), then stage 8c (its head refitted on cached states,
+# method = "cached_head": about 45 minutes for one forward pass per example, then minutes of fitting). CONFIGS=configs/default.toml gives the CPU-only model.
 # configs/cpu_stage6.toml, cpu_stage7.toml and cpu_stage8_adapter.toml were trained and not shipped: docs/experiments.md.
-CONFIGS="${CONFIGS:-configs/gpu.toml configs/cpu_finetune.toml configs/cpu_stage3.toml configs/cpu_stage4.toml configs/cpu_stage5.toml configs/cpu_stage8b_head.toml}"
+CONFIGS="${CONFIGS:-configs/gpu.toml configs/cpu_finetune.toml configs/cpu_stage3.toml configs/cpu_stage4.toml configs/cpu_stage5.toml configs/cpu_stage8b_head.toml configs/cpu_stage8c_fit.toml}"
 run_dir() { "$BIN/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["out"])' "$1"; }
 if [ "${1:-}" != "--skip-train" ]; then
   for c in $CONFIGS; do

@@ -231,3 +231,67 @@ def test_per_question_head_starts_silent_then_exports_with_parity(tmp_path):
     for a, b in zip(ref[:2], ort[:2]):
         assert max(abs(a.labels[k] - b.labels[k]) for k in a.labels) < 1e-4
     assert ort[2].answer == ref[2].answer
+
+
+def _headed_random_model(tmp_path, seed=7):
+    import torch
+
+    from genomicllm_kernel.composition_model import per_question_blocks, with_composition
+    from genomicllm_kernel.model import load_torch_model
+    from genomicllm_kernel.testing import build_random_model
+
+    model, tok = load_torch_model(build_random_model(tmp_path / "plain", seed=seed))
+    headed = with_composition(model, tok.codec.vocab["<ans>"], (4, 5), per_question_blocks(), head_rank=4)
+    with torch.no_grad():
+        torch.nn.init.normal_(headed.composition.weight, std=0.05)
+    return headed.eval(), tok
+
+
+def test_cached_head_fit_is_the_model_it_writes(tmp_path):
+    """head_fit's cached problem reads the label logits the model computes: a head fitted on cached
+    <ans> states, placed into the widened model (3- to 6-mers), gives the model's own label logits;
+    widening keeps the states; and the fit learns a label the k-mers decide."""
+    import torch
+
+    from genomicllm_kernel import head_fit
+    from genomicllm_kernel.registry import TASKS
+
+    model, tok = _headed_random_model(tmp_path)
+    codec = tok.codec
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(240):
+        gc_rich = i % 2 == 0  # the label: GC-rich or AT-rich sequence (a k-mer signal)
+        seq = "".join(rng.choice(list("GCGCGCAT" if gc_rich else "ATATATGC"), size=int(rng.integers(30, 60))))
+        question = ["core promoter", "splice site", "transcription factor = GUE tf_3, transcription factor binding site"][i % 3]
+        task = {"core promoter": "promoter", "splice site": "splice_site"}.get(question, "tf_binding")
+        ids = codec.encode_prompt(f"{seq}, {question} =")
+        rows.append((ids, task, 0 if gc_rich else 1, codec.composition_block(ids)))
+    states = head_fit.answer_states(model, codec, [r[0] for r in rows], progress=False)
+    ks = (3, 4, 5, 6)
+    wide = head_fit.widened(model, ks, rank=4)
+    assert np.allclose(head_fit.answer_states(wide, codec, [r[0] for r in rows[:20]], progress=False), states[:20], atol=1e-5)
+    problem = head_fit.build_problem(model, codec, rows, states, ks)
+    a, b, records, best = head_fit.fit_head(problem, len(model.config.composition_blocks), 4, model.config.hidden_size, 30, 0.02, 0.0, 0)
+    assert best > 0 and records[best]["held_out_loss"] < records[0]["held_out_loss"] / 2
+    with torch.no_grad():
+        wide.composition_head[0].weight.copy_(a.permute(2, 0, 1).reshape(4, -1))
+        wide.composition_head[1].weight.copy_(b)
+        cached = problem.logits(torch.arange(12), a, b)
+        for i in range(12):
+            ids, task = rows[i][0], rows[i][1]
+            feats = torch.from_numpy(codec.composition_features([ids], ks, wide.config.composition_blocks))
+            logits = wide(input_ids=torch.tensor([ids]), dna_features=feats).logits[0, -1, codec.label_ids(TASKS[task])]
+            # the cache holds features in float16 (half the memory of 140 k rows x 5,440): 1e-3 relative
+            assert torch.allclose(logits, cached[i, : len(logits)], rtol=1e-3, atol=1e-3), i
+        truth = problem.labels
+        assert (problem.logits(torch.arange(len(rows)), a, b).argmax(-1) == truth).float().mean() > 0.9
+
+
+def test_widening_needs_the_model_s_own_k(tmp_path):
+    from genomicllm_kernel import head_fit
+    from genomicllm_kernel.errors import InputError
+
+    model, _ = _headed_random_model(tmp_path)
+    with pytest.raises(InputError, match="must keep the k-mer sizes"):
+        head_fit.widened(model, (3, 4), rank=4)

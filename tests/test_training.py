@@ -1,5 +1,6 @@
 """Training: exact resume after a stop, and two DDP ranks on gloo ending with identical weights."""
 
+import json
 import os
 import subprocess
 import sys
@@ -342,3 +343,46 @@ def test_the_frozen_prefix_shortcut_gives_the_full_pass_loss_and_gradient(small_
     (full, g_full), (short, g_short) = grads
     assert abs(full - short) < 1e-5 and len(g_full) == 3 and all(g.abs().sum() > 0 for g in g_full)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_full, g_short))
+
+
+def test_cached_head_stage_refits_only_the_head_and_reuses_its_cache(small_corpus, tmp_path, monkeypatch):
+    """Stage 8c's recipe (configs/cpu_stage8c_fit.toml): over a stage-8b-like model, method =
+    "cached_head" fits the per-question head on cached <ans> states with wider k-mers; every other
+    tensor is the init model's (so are generation answers), and a second fit reuses the states."""
+    from genomicllm_kernel import head_fit
+    from genomicllm_kernel.engine import GenomicLLM
+    from genomicllm_kernel.registry import TASKS
+
+    first = train(_cfg(small_corpus, tmp_path / "a", 1), progress=False)
+    cfg = _cfg(small_corpus, tmp_path / "b", 1)
+    cfg.init_from, cfg.composition, cfg.trainable = str(first), [4, 5], ["composition"]
+    cfg.composition_blocks, cfg.composition_head_rank = "per_question", 4
+    cfg.task_weights = {t: (1.0 if task.labels else 0.0) for t, task in TASKS.items()}
+    headed = train(cfg, progress=False)
+    fit = _cfg(small_corpus, tmp_path / "c", 1)
+    fit.init_from, fit.method, fit.composition, fit.composition_head_rank = str(headed), "cached_head", [3, 4, 5, 6], 4
+    fit.task_weights, fit.head_fit_examples, fit.head_fit_epochs = cfg.task_weights, 200, 5
+    refit = train(fit, progress=False)
+    a, b = load_file(headed / "model.safetensors"), load_file(refit / "model.safetensors")
+    assert set(a) == set(b)
+    for k in a:
+        if not k.startswith("composition"):
+            assert torch.equal(a[k], b[k]), k
+    assert b["composition_head.0.weight"].shape[1] == 20 * (64 + 256 + 1024 + 4096)
+    assert torch.equal(b["composition.weight"][:, 64 : 64 + 1280], a["composition.weight"])
+    assert not b["composition.weight"][:, :64].any() and not b["composition.weight"][:, 64 + 1280 :].any()
+    epochs = [json.loads(x) for x in (tmp_path / "c" / "train_log.jsonl").read_text().splitlines()]
+    assert epochs and all({"step", "loss", "held_out_loss", "tokens_seen"} <= set(e) for e in epochs)
+    generation = ["ACGTTGCAGGCTTAACG, reverse complementary sequence =", "GGCCAATATA, GC content ="]
+    before, after = GenomicLLM.from_pretrained(headed, "torch"), GenomicLLM.from_pretrained(refit, "torch")
+    assert [x.answer for x in before.ask(generation)] == [x.answer for x in after.ask(generation)]
+
+    def no_forward_passes(*args, **kwargs):
+        raise AssertionError("the cached states should have been reused")
+
+    monkeypatch.setattr(head_fit, "answer_states", no_forward_passes)
+    fit.composition_head_rank = 2  # other head settings: the same states
+    train(fit, progress=False)
+    fit.method = "adam"
+    with pytest.raises(Exception, match='method must be "sgd" or "cached_head"'):
+        train(fit, progress=False)

@@ -1,0 +1,343 @@
+"""``method = "cached_head"`` training: fit only the per-question composition head, on the frozen
+model's cached ``<ans>`` states, to convergence.
+
+Why: when the head is the only weight that trains, the language model's final hidden state at
+``<ans>`` does not depend on a trained weight, and a label answer is read from that one position
+(``formats.LabelAnswer``: a softmax over the task's label logits). The head's objective is then
+exactly a low-rank multinomial logistic regression of the label on the prompt's k-mers, with the
+frozen model's label logits as its offset. Stage 8b fitted it by SGD through the model: each of its
+1,000 steps ran the frozen model again for 64 examples, and its dev MCC was still rising when the
+time ran out. Here the frozen model runs once per training example (no autograd), and the head is
+fitted over every cached example for as many epochs as a held-out tenth of them keeps improving,
+in minutes. The fitted model is the same class and the same ONNX graph as stage 8b's, so nothing
+downstream changes; a wider ``composition`` (e.g. 3- to 6-mers) widens the head's blocks, while the
+input-side projection keeps its trained columns (the new k's columns at zero: same states).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+HELD_OUT = 0.1
+
+
+def select_examples(cfg, codec) -> list[tuple[list[int], str, int, str]]:
+    """(encoded prompt, task id, label index, block key) of the classification training examples,
+    at most ``cfg.head_fit_examples`` per composition block (a seeded sample), each with its
+    strand-symmetric views when ``cfg.augment`` (training.views)."""
+    from .grammar import parse_prompt
+    from .registry import TASKS
+    from .training import read_jsonl, views
+
+    rng = random.Random(f"head_fit:{cfg.seed}")
+    per_block: dict[str, list] = {}
+    for ex in read_jsonl(Path(cfg.data) / "train.jsonl"):
+        task = TASKS.get(ex["task"])
+        if task is None or not task.labels or float(cfg.task_weights.get(ex["task"], 1.0)) <= 0:
+            continue
+        prompt = parse_prompt(ex["prompt"])
+        ids = codec.encode_prompt(prompt)
+        if len(ids) + 1 > cfg.max_train_tokens:
+            continue
+        per_block.setdefault(codec.composition_block(ids) or "", []).append((prompt, ex["task"], task.labels.index(ex["answer"])))
+    out = []
+    for block, rows in sorted(per_block.items()):
+        if len(rows) > cfg.head_fit_examples:
+            rows = rng.sample(rows, cfg.head_fit_examples)
+        for prompt, task_id, label in rows:
+            for view in views(prompt, rng, 1, cfg.augment_frames) if cfg.augment else [prompt]:
+                out.append((codec.encode_prompt(view), task_id, label, block))
+    if not out:
+        raise InputError(f"{cfg.data}/train.jsonl: no classification example to fit the composition head on")
+    return out
+
+
+def answer_states(model, codec, encoded: list[list[int]], batch_size: int = 64, progress: bool = True) -> np.ndarray:
+    """[rows, hidden] float32: the frozen model's final hidden state at each prompt's ``<ans>``
+    without the head (left-padded batches, inference's positions), as the decoder reads it."""
+    import torch
+    from tqdm import tqdm
+
+    from .decoding import Decoder
+
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    out = np.zeros((len(encoded), model.config.hidden_size), dtype=np.float32)
+    ks, blocks = tuple(model.config.composition_ks), tuple(model.config.composition_blocks)
+    pad = codec.pad_token_id
+    bar = tqdm(total=len(order), desc="caching <ans> states", unit="ex", disable=None if progress else True)
+    with torch.no_grad():
+        for s in range(0, len(order), batch_size):
+            rows = order[s : s + batch_size]
+            seqs = [encoded[i] for i in rows]
+            n = max(len(x) for x in seqs)
+            ids = np.full((len(seqs), n), pad, dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for j, x in enumerate(seqs):
+                ids[j, n - len(x) :], mask[j, n - len(x) :] = x, 1
+            feats = torch.from_numpy(codec.composition_features(seqs, ks, blocks))
+            ids_t = torch.from_numpy(ids)
+            embeds, _, _ = model.embeddings_with_composition(ids_t, feats)
+            hidden = model.model(
+                inputs_embeds=embeds, attention_mask=torch.from_numpy(mask), position_ids=torch.from_numpy(Decoder.positions(mask, False))
+            ).last_hidden_state
+            out[rows] = hidden[:, -1].float().numpy()
+            bar.update(len(rows))
+    bar.close()
+    return out
+
+
+def block_features(codec, encoded: list[list[int]], ks) -> np.ndarray:
+    """[rows, feature_size(ks)] float16: each prompt's own k-mer block (the head's input, unplaced)."""
+    from .composition import composition
+
+    return np.stack([composition(codec.dna_runs(ids), ks) for ids in encoded]).astype(np.float16)
+
+
+class HeadProblem:
+    """The cached fitting problem: states, own-block features, block index, task and label per row."""
+
+    def __init__(self, states, feats, block_index, label_ids, labels, lm_weight):
+        import torch
+
+        self.states = torch.from_numpy(states)
+        self.feats = torch.from_numpy(feats)
+        self.block = torch.from_numpy(np.asarray(block_index, dtype=np.int64))
+        #: per row, the vocabulary ids of its task's labels, padded with -1 (tasks have 2 to 8 labels)
+        width = max(len(x) for x in label_ids)
+        self.label_ids = torch.tensor([list(x) + [-1] * (width - len(x)) for x in label_ids], dtype=torch.int64)
+        self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        self.lm_weight = lm_weight.detach().float()
+
+    def logits(self, rows, head_a, head_b):
+        """Label logits of ``rows``: the frozen model's, plus the head's reading of their k-mers."""
+        f = self.feats[rows].float()
+        # per row its block's slice of the first layer: [rows, F] x [rows, F, r] -> [rows, r]
+        u = _blockwise(f, self.block[rows], head_a)
+        hidden = self.states[rows] + u @ head_b.T
+        import torch
+
+        ids = self.label_ids[rows]
+        w = self.lm_weight[ids.clamp(min=0)]  # [rows, L, hidden]
+        z = torch.einsum("nlh,nh->nl", w, hidden)
+        return z.masked_fill(ids < 0, float("-inf"))
+
+
+def _blockwise(f, block, head_a):
+    """Row i's features through its own block of the first layer (one matmul per block present)."""
+    import torch
+
+    u = torch.zeros(f.shape[0], head_a.shape[-1], dtype=f.dtype)
+    for b in torch.unique(block).tolist():
+        sel = block == b
+        u[sel] = f[sel] @ head_a[b]
+    return u
+
+
+def fit_head(
+    problem: HeadProblem, n_blocks: int, rank: int, hidden: int, epochs: int, lr: float, weight_decay: float, seed: int, log=None, l2: float = 0.0
+):
+    """(first layer [blocks, F, rank], second layer [hidden, rank], per-epoch records): AdamW over
+    shuffled minibatches, keeping the epoch with the lowest held-out cross-entropy (a seeded tenth
+    of the rows, stratified by block) and stopping after 3 epochs without improvement. ``l2`` adds
+    that multiple of both layers' squared weights to each minibatch's mean loss (a ridge penalty, as
+    the k-mer logistic regression baseline has; AdamW's decoupled decay barely regularises here)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    n = len(problem.labels)
+    held = torch.zeros(n, dtype=torch.bool)
+    for b in torch.unique(problem.block).tolist():
+        rows = torch.nonzero(problem.block == b).flatten()
+        pick = rows[torch.randperm(len(rows), generator=gen)[: max(1, int(len(rows) * HELD_OUT))]]
+        held[pick] = True
+    train_rows, held_rows = torch.nonzero(~held).flatten(), torch.nonzero(held).flatten()
+    width = problem.feats.shape[1]
+    head_a = (torch.randn(n_blocks, width, rank, generator=gen) * (1.0 / width) ** 0.5).requires_grad_()
+    head_b = torch.zeros(hidden, rank, requires_grad=True)
+    opt = torch.optim.AdamW([head_a, head_b], lr=lr, weight_decay=weight_decay)
+    ce = torch.nn.functional.cross_entropy
+
+    def held_loss():
+        with torch.no_grad():
+            return float(
+                sum(ce(problem.logits(r, head_a, head_b), problem.labels[r], reduction="sum") for r in held_rows.split(4096)) / len(held_rows)
+            )
+
+    best = (held_loss(), 0, head_a.detach().clone(), head_b.detach().clone())
+    records = [{"epoch": 0, "held_out_loss": round(best[0], 5)}]
+    batch = 512
+    for epoch in range(1, epochs + 1):
+        t0 = time.time()
+        perm = train_rows[torch.randperm(len(train_rows), generator=gen)]
+        total = 0.0
+        for rows in perm.split(batch):
+            loss = ce(problem.logits(rows, head_a, head_b), problem.labels[rows])
+            opt.zero_grad(set_to_none=True)
+            (loss + l2 * (head_a.pow(2).sum() + head_b.pow(2).sum()) if l2 else loss).backward()
+            opt.step()
+            total += loss.item() * len(rows)
+        h = held_loss()
+        rec = {"epoch": epoch, "train_loss": round(total / len(train_rows), 5), "held_out_loss": round(h, 5), "seconds": round(time.time() - t0, 1)}
+        records.append(rec)
+        if log:
+            log(rec)
+        if h < best[0]:
+            best = (h, epoch, head_a.detach().clone(), head_b.detach().clone())
+        elif epoch - best[1] >= 3:
+            break
+    return best[2], best[3], records, best[1]
+
+
+def widened(model, ks, rank: int):
+    """``model`` (a GenomicLlamaForCausalLM) with composition k-mer sizes ``ks`` and a fresh head of
+    ``rank``: every other weight copied, the input-side projection's columns of the model's own ks
+    kept and the new k's columns zero, so the hidden states stay exactly the model's."""
+    import torch
+
+    from .composition import feature_size
+    from .composition_model import GenomicLlamaConfig, GenomicLlamaForCausalLM
+
+    old_ks = list(model.config.composition_ks)
+    missing = [k for k in old_ks if k not in ks]
+    if missing:
+        raise InputError(f"composition {list(ks)} must keep the k-mer sizes of the model it starts from ({old_ks}): {missing} missing")
+    cfg = model.config.to_dict()
+    for key in ("model_type", "transformers_version"):
+        cfg.pop(key, None)
+    cfg.update(composition_ks=list(ks), composition_head_rank=rank)
+    new = GenomicLlamaForCausalLM(GenomicLlamaConfig(**cfg))
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("composition")}
+    missing_keys, unexpected = new.load_state_dict(state, strict=False)
+    if unexpected or {m for m in missing_keys if not m.startswith("composition")}:
+        raise RuntimeError(f"weights did not carry over: missing {missing_keys}, unexpected {unexpected}")
+    with torch.no_grad():
+        new.composition.weight.zero_()
+        at_new = {k: sum(4**j for j in ks[: ks.index(k)]) for k in ks}
+        at_old = {k: sum(4**j for j in old_ks[: old_ks.index(k)]) for k in old_ks}
+        for k in old_ks:
+            new.composition.weight[:, at_new[k] : at_new[k] + 4**k] = model.composition.weight[:, at_old[k] : at_old[k] + 4**k]
+        assert new.composition.weight.shape[1] == feature_size(ks)
+    new.tie_weights()
+    new.eval()
+    return new
+
+
+def _cache_key(cfg) -> str:
+    """What the cached states depend on: the frozen model's weights file, the corpus, the selection."""
+    weights = Path(cfg.init_from) / "model.safetensors"
+    train = Path(cfg.data) / "train.jsonl"
+    parts = [str(weights.resolve()), weights.stat().st_size, weights.stat().st_mtime_ns, train.stat().st_size, train.stat().st_mtime_ns]
+    parts += [cfg.head_fit_examples, cfg.augment, cfg.augment_frames, cfg.seed, cfg.max_train_tokens, sorted(cfg.task_weights.items())]
+    return json.dumps(parts, default=str)
+
+
+def cached_states(cfg, model, codec, path: Path, progress: bool = True):
+    """(rows of :func:`select_examples`, their :func:`answer_states`, the seconds those took), read
+    from ``path`` when it was written for the same model, corpus and selection (a fit with other
+    head settings reuses them; the card still counts the forward passes' time)."""
+    key = _cache_key(cfg)
+    if path.exists():
+        saved = np.load(path, allow_pickle=False)
+        if str(saved["key"]) == key:
+            lengths, flat = saved["lengths"], saved["ids"]
+            cuts = np.concatenate([[0], np.cumsum(lengths)])
+            encoded = [flat[cuts[i] : cuts[i + 1]].tolist() for i in range(len(lengths))]
+            rows = list(zip(encoded, saved["tasks"].tolist(), saved["labels"].tolist(), saved["blocks"].tolist()))
+            return rows, saved["states"], float(saved["seconds"]) if "seconds" in saved else 0.0
+    t0 = time.time()
+    rows = select_examples(cfg, codec)
+    states = answer_states(model, codec, [r[0] for r in rows], progress=progress)
+    seconds = time.time() - t0
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(
+        tmp, key=np.array(key), states=states, seconds=np.array(seconds), lengths=np.array([len(r[0]) for r in rows]), ids=np.concatenate([r[0] for r in rows]),
+        tasks=np.array([r[1] for r in rows]), labels=np.array([r[2] for r in rows]), blocks=np.array([r[3] for r in rows]),
+    )  # fmt: skip
+    tmp.rename(path)
+    return rows, states, seconds
+
+
+def build_problem(model, codec, rows, states, ks) -> HeadProblem:
+    """The fitting problem of ``rows`` (encoded, task, label, block key) with their cached states."""
+    from .registry import TASKS
+
+    blocks = list(model.config.composition_blocks)
+    feats = block_features(codec, [r[0] for r in rows], ks)
+    block_index = [blocks.index(b) if b in blocks else blocks.index(b.split(" | ")[0]) for _, _, _, b in rows]
+    label_ids = [codec.label_ids(TASKS[t]) for _, t, _, _ in rows]
+    return HeadProblem(states, feats, block_index, label_ids, [r[2] for r in rows], model.lm_head.weight)
+
+
+def fit_cached_head(cfg, progress: bool = True) -> Path:
+    """The whole stage: select, cache, fit, write ``cfg.out/checkpoint`` (weights, tokenizer,
+    train_config.json) and ``train_log.jsonl`` (one record per epoch)."""
+    import torch
+
+    from .composition_model import GenomicLlamaForCausalLM
+    from .model import load_torch_model
+
+    if not cfg.init_from:
+        raise InputError('method = "cached_head" fits a head over an existing model: set init_from')
+    if not cfg.composition_head_rank:
+        raise InputError('method = "cached_head" needs composition_head_rank > 0')
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    t_start = time.time()
+    model, tokenizer = load_torch_model(cfg.init_from)
+    if not isinstance(model, GenomicLlamaForCausalLM) or not getattr(model.config, "composition_blocks", None):
+        raise InputError(f"{cfg.init_from}: cached_head needs a model with per-question composition blocks (a stage-8b-like model)")
+    codec = tokenizer.codec
+    ks = tuple(cfg.composition or model.config.composition_ks)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, states, cache_seconds = cached_states(cfg, model, codec, out / "states.npz", progress)
+    encoded = [r[0] for r in rows]
+    problem = build_problem(model, codec, rows, states, ks)
+    tokens = sum(len(e) for e in encoded)
+    minutes_cached = (time.time() - t_start) / 60
+    log_path = out / "train_log.jsonl"
+    log_fh = open(log_path, "w")
+
+    def log(rec):
+        minutes = (time.time() - t_start + cache_seconds) / 60
+        entry = {
+            "device": "cpu", "step": rec["epoch"], "loss": rec["train_loss"], "held_out_loss": rec["held_out_loss"], "lr": cfg.lr,
+            "tokens_seen": tokens, "tokens_per_s": round(tokens / max(1e-9, cache_seconds or minutes_cached * 60), 1), "minutes": round(minutes, 2),
+            "max_len": cfg.max_train_tokens, "world": 1, "bf16": False, "skipped_steps": 0, "examples": len(rows),
+        }  # fmt: skip
+        log_fh.write(json.dumps(entry) + "\n")
+        log_fh.flush()
+        if progress:
+            print(f"epoch {rec['epoch']}: train {rec['train_loss']:.4f}, held-out {rec['held_out_loss']:.4f} ({rec['seconds']} s)", flush=True)
+
+    head_a, head_b, records, best_epoch = fit_head(
+        problem,
+        len(model.config.composition_blocks),
+        cfg.composition_head_rank,
+        model.config.hidden_size,
+        cfg.head_fit_epochs,
+        cfg.lr,
+        cfg.weight_decay,
+        cfg.seed,
+        log,
+        cfg.head_fit_l2,
+    )
+    log_fh.close()
+    new = widened(model, ks, cfg.composition_head_rank)
+    with torch.no_grad():
+        # nn.Linear(blocks x F -> rank) stores [rank, blocks x F]; block b's columns are head_a[b].T
+        new.composition_head[0].weight.copy_(head_a.permute(2, 0, 1).reshape(cfg.composition_head_rank, -1))
+        new.composition_head[1].weight.copy_(head_b)
+    ckpt = out / "checkpoint"
+    new.save_pretrained(ckpt, safe_serialization=True)
+    tokenizer.save_pretrained(ckpt)
+    summary = dict(cfg.__dict__, fitted={"examples": len(rows), "tokens": tokens, "best_epoch": best_epoch, "epochs": records})
+    (ckpt / "train_config.json").write_text(json.dumps(summary, indent=1))
+    return ckpt
