@@ -70,17 +70,13 @@ def answer_states(model, codec, encoded: list[list[int]], batch_size: int = 64, 
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     out = np.zeros((len(encoded), model.config.hidden_size), dtype=np.float32)
     ks, blocks = tuple(model.config.composition_ks), tuple(model.config.composition_blocks)
-    pad = codec.pad_token_id
+    pad_batch = Decoder(codec, model.config.max_position_embeddings).pad_batch  # inference's left padding
     bar = tqdm(total=len(order), desc="caching <ans> states", unit="ex", disable=None if progress else True)
     with torch.no_grad():
         for s in range(0, len(order), batch_size):
             rows = order[s : s + batch_size]
             seqs = [encoded[i] for i in rows]
-            n = max(len(x) for x in seqs)
-            ids = np.full((len(seqs), n), pad, dtype=np.int64)
-            mask = np.zeros_like(ids)
-            for j, x in enumerate(seqs):
-                ids[j, n - len(x) :], mask[j, n - len(x) :] = x, 1
+            ids, mask = pad_batch(seqs)
             feats = torch.from_numpy(codec.composition_features(seqs, ks, blocks))
             ids_t = torch.from_numpy(ids)
             embeds, _, _ = model.embeddings_with_composition(ids_t, feats)
