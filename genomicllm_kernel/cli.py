@@ -435,15 +435,17 @@ def cmd_split_fasta(args) -> int:
 
 
 def cmd_tasks(args) -> int:
-    from .baselines import format_figure, load_evaluation, question_figures
+    from .baselines import format_figure, load_evaluation, load_same_rows_baseline, question_figures
     from .model import default_model_dir
     from .registry import TASKS
 
-    evaluation = load_evaluation(Path(args.model) if getattr(args, "model", None) else default_model_dir())
+    model_dir = Path(args.model) if getattr(args, "model", None) else default_model_dir()
+    evaluation = load_evaluation(model_dir)
+    same_rows = load_same_rows_baseline(model_dir, "dev", evaluation or {})
     for t in TASKS.values():
         labels = f"  labels: {' / '.join(t.labels)}" if t.labels else ""
         print(f"{t.id:22s} {t.answer_kind:8s} keys: {' | '.join(t.question_keys)}{labels}")
-        for row in question_figures(t.id, evaluation) if evaluation else []:
+        for row in question_figures(t.id, evaluation, same_rows) if evaluation else []:
             print(f"{'':31s}dev {format_figure(row)}")
     if evaluation:
         print(f"(dev figures: {evaluation.get('model')}, leak-filtered dev split; 'genomicllm evaluate' reproduces them)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -227,9 +228,8 @@ def widened(model, ks, rank: int):
 
 def _cache_key(cfg) -> str:
     """What the cached states depend on: the frozen model's weights file, the corpus, the selection."""
-    weights = Path(cfg.init_from) / "model.safetensors"
     train = Path(cfg.data) / "train.jsonl"
-    parts = [str(weights.resolve()), weights.stat().st_size, weights.stat().st_mtime_ns, train.stat().st_size, train.stat().st_mtime_ns]
+    parts = _weights_key(cfg) + [train.stat().st_size, train.stat().st_mtime_ns]
     parts += [cfg.head_fit_examples, cfg.augment, cfg.augment_frames, cfg.seed, cfg.max_train_tokens, sorted(cfg.task_weights.items())]
     return json.dumps(parts, default=str)
 
@@ -249,8 +249,12 @@ def cached_states(cfg, model, codec, path: Path, progress: bool = True):
             return rows, saved["states"], float(saved["seconds"]) if "seconds" in saved else 0.0
     t0 = time.time()
     rows = select_examples(cfg, codec)
-    states = answer_states(model, codec, [r[0] for r in rows], progress=progress)
-    seconds = time.time() - t0
+    states, reused_seconds = _reused_states(cfg, rows, model.config.hidden_size)
+    todo = [i for i in range(len(rows)) if np.isnan(states[i, 0])]
+    if todo:
+        states[todo] = answer_states(model, codec, [rows[i][0] for i in todo], progress=progress)
+    # the forward passes' cost: this run's, plus the reused rows' share of the run that computed them
+    seconds = time.time() - t0 + reused_seconds
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(
         tmp, key=np.array(key), states=states, seconds=np.array(seconds), lengths=np.array([len(r[0]) for r in rows]), ids=np.concatenate([r[0] for r in rows]),
@@ -258,6 +262,40 @@ def cached_states(cfg, model, codec, path: Path, progress: bool = True):
     )  # fmt: skip
     tmp.rename(path)
     return rows, states, seconds
+
+
+def _weights_key(cfg) -> list:
+    weights = Path(cfg.init_from) / "model.safetensors"
+    return [str(weights.resolve()), weights.stat().st_size, weights.stat().st_mtime_ns]
+
+
+def _reused_states(cfg, rows, hidden: int) -> tuple[np.ndarray, float]:
+    """[rows, hidden] states (NaN where no earlier cache has the row) and the reused rows' share of
+    the seconds their caches took: ``cfg.head_fit_reuse`` caches written over the same init_from
+    weights file contribute the states of identical encoded prompts (the state depends only on the
+    weights and the prompt; a different batch may change it by float rounding only)."""
+    states = np.full((len(rows), hidden), np.nan, dtype=np.float32)
+    weights, seconds = _weights_key(cfg), 0.0
+    wanted: dict[bytes, list[int]] = {}
+    for i, r in enumerate(rows):
+        wanted.setdefault(np.asarray(r[0], dtype=np.int64).tobytes(), []).append(i)
+    for earlier in cfg.head_fit_reuse:
+        path = Path(earlier)
+        if not path.exists():  # an optimisation only: a rebuild without the earlier run computes every row
+            print(f"head_fit_reuse: {path} not found; its rows are computed", file=sys.stderr)
+            continue
+        saved = np.load(path, allow_pickle=False)
+        if json.loads(str(saved["key"]))[:3] != weights:
+            raise InputError(f"head_fit_reuse: {path} was cached over other weights than {cfg.init_from}")
+        lengths, flat, cached = saved["lengths"], saved["ids"], saved["states"]
+        cuts = np.concatenate([[0], np.cumsum(lengths)])
+        hits = 0
+        for j in range(len(lengths)):
+            for i in wanted.pop(flat[cuts[j] : cuts[j + 1]].tobytes(), []):
+                states[i] = cached[j]
+                hits += 1
+        seconds += float(saved["seconds"]) * hits / max(1, len(lengths)) if "seconds" in saved else 0.0
+    return states, seconds
 
 
 def build_problem(model, codec, rows, states, ks) -> HeadProblem:

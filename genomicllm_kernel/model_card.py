@@ -338,6 +338,39 @@ def _fmt(v):
     return "" if v is None else f"{v:.3f}"
 
 
+def same_rows_section(model: Path, evals: dict) -> list[str]:
+    """The model against a k-mer + LR baseline fitted on the same task's training rows and scored on
+    the very rows the model is scored on (``scripts/kmer_baseline.py``), every classification group."""
+    from .baselines import SAME_ROWS_FILE, load_same_rows_baseline
+
+    rows = []
+    for split in ("dev", "test"):
+        base = load_same_rows_baseline(model, split, evals.get(split, {}))
+        for key, m in evals.get(split, {}).get("groups", {}).items():
+            b = base.get(key)
+            if b is None or "mcc" not in m:
+                continue
+            gap = m["mcc"] - b["mcc"]
+            rows.append(
+                f"| {split} | {key.replace(' | ', ' / ')} | {m['n']} | {m['mcc']:.3f} | {b['mcc']:.3f} (C {b['C']:g}, {b['train_rows']:,} rows) | {gap:+.3f} | {'above' if gap > 0 else 'NOT above'} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "## Against a k-mer baseline on the same rows",
+        "",
+        f"A k-mer (3-6) frequency + L2 logistic regression per task and source, fitted on that group's training rows of the corpus "
+        f"(C by 3-fold cross-validation on those rows) and scored on exactly the rows above (`{SAME_ROWS_FILE}`, "
+        "`python scripts/kmer_baseline.py`). It knows the source of each row, which the model's question does not say "
+        "(for example EPDnew non-TATA and GUE prom_300 windows share the question `proximal promoter`).",
+        "",
+        "| split | task / group | n | model MCC | baseline MCC | model - baseline | |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+    ]
+
+
 def write_card(model: Path, run: Path | None, data: Path, out: Path | None = None) -> Path:
     """``run`` None: the run folder the model's ``train_config.json`` names (``out``)."""
     model, data = Path(model), Path(data)
@@ -498,6 +531,7 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
                 f"| gene description BLEU-4 / ROUGE-L vs published 0.588 / 0.705 | {m['bleu4']:.3f} / {m['rouge_l']:.3f} | reported "
                 f"| {'ROUGE-L ' + trend if trend else ''} |"
             )
+    L += same_rows_section(model, evals)
     if "dev_int8" in evals and "dev" in evals:
         L += [
             "",

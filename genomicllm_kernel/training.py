@@ -104,6 +104,9 @@ class TrainConfig:
     head_fit_epochs: int = 40
     #: with cached_head: ridge penalty on the head's weights (head_fit.fit_head)
     head_fit_l2: float = 0.0
+    #: with cached_head: earlier state caches (``states.npz`` of a run over the same init_from weights)
+    #: whose rows are reused for identical prompts instead of running the frozen model on them again
+    head_fit_reuse: list = field(default_factory=list)
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":

@@ -80,6 +80,7 @@ def main() -> int:
     ap.add_argument("--config", default="configs/cpu_stage8c_fit.toml")
     ap.add_argument("--out", default="docs/stage8c")
     ap.add_argument("--limit", type=int, default=300)
+    ap.add_argument("--only", type=int, nargs="*", help="fit only these variants (numbers as in the table, 1-based)")
     args = ap.parse_args()
     cfg = TrainConfig.load(args.config)
     torch.set_num_threads(cfg.threads)
@@ -111,8 +112,8 @@ def main() -> int:
     earlier = out / "head_fit_experiments.json"
     if earlier.exists():  # variants already scored on the same states are kept, not refitted
         results.update({k: v for k, v in json.loads(earlier.read_text())["results"].items() if k not in results})
-    for name, ks, rank, lr, wd, with_lm, *ridge in VARIANTS:
-        if name in results:
+    for number, (name, ks, rank, lr, wd, with_lm, *ridge) in enumerate(VARIANTS, 1):
+        if name in results or (args.only and number not in args.only):
             continue
         print(f"--- {name}", flush=True)
         train_states = states if with_lm else np.zeros_like(states)

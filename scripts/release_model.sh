@@ -13,7 +13,7 @@ BIN="${BIN:-.venv/bin}"
 # run), then 42, 59, 79 and 72 minutes on 2 CPU cores, then stage 8b (only the composition weights,
 # over the frozen stage-5 model; about 45 minutes), then stage 8c (its head refitted on cached states,
 # method = "cached_head": about 45 minutes for one forward pass per example, then minutes of fitting). CONFIGS=configs/default.toml gives the CPU-only model.
-# configs/cpu_stage6.toml, cpu_stage7.toml and cpu_stage8_adapter.toml were trained and not shipped: docs/experiments.md.
+# configs/cpu_stage6.toml, cpu_stage7.toml, cpu_stage8_adapter.toml and cpu_stage8d_fit.toml were trained and not shipped: docs/experiments.md.
 CONFIGS="${CONFIGS:-configs/gpu.toml configs/cpu_finetune.toml configs/cpu_stage3.toml configs/cpu_stage4.toml configs/cpu_stage5.toml configs/cpu_stage8b_head.toml configs/cpu_stage8c_fit.toml}"
 run_dir() { "$BIN/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["out"])' "$1"; }
 if [ "${1:-}" != "--skip-train" ]; then
@@ -39,6 +39,8 @@ LIMIT="${LIMIT:-1000}"
 "$BIN/genomicllm" evaluate --model models/default --data data/corpus --split dev --limit "$LIMIT" --backend onnx --out models/default
 "$BIN/genomicllm" evaluate --model models/default --data data/corpus --split test --limit "$LIMIT" --backend onnx --out models/default
 "$BIN/genomicllm" evaluate --model models/default --data data/corpus --split dev --limit "$LIMIT" --backend onnx-int8 --out models/default --name eval_dev_int8
+# a k-mer + logistic regression fitted per task and source, scored on the very rows evaluated above
+"$BIN/python" scripts/kmer_baseline.py --data data/corpus --limit "$LIMIT" --out models/default/baseline_kmer_lr.json
 for c in $CONFIGS; do
   # a stage trained elsewhere (no log here) keeps the curve its card recorded
   [ -f "$(run_dir "$c")/train_log.jsonl" ] || continue

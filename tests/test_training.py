@@ -1,11 +1,13 @@
 """Training: exact resume after a stop, and two DDP ranks on gloo ending with identical weights."""
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -380,9 +382,36 @@ def test_cached_head_stage_refits_only_the_head_and_reuses_its_cache(small_corpu
     def no_forward_passes(*args, **kwargs):
         raise AssertionError("the cached states should have been reused")
 
+    real_answer_states = head_fit.answer_states
     monkeypatch.setattr(head_fit, "answer_states", no_forward_passes)
     fit.composition_head_rank = 2  # other head settings: the same states
     train(fit, progress=False)
     fit.method = "adam"
     with pytest.raises(Exception, match='method must be "sgd" or "cached_head"'):
         train(fit, progress=False)
+
+    # a wider selection (stage 8d over 8c) runs the model only on the rows no earlier cache has
+    computed = []
+
+    def counted(model, codec, encoded, **kw):
+        computed.append(len(encoded))
+        return real_answer_states(model, codec, encoded, **kw)
+
+    monkeypatch.setattr(head_fit, "answer_states", counted)
+    wider = dataclasses.replace(
+        fit, method="cached_head", out=str(tmp_path / "d"), head_fit_examples=100_000, head_fit_reuse=[str(tmp_path / "c" / "states.npz")]
+    )
+    train(wider, progress=False)
+    old, new = np.load(tmp_path / "c" / "states.npz"), np.load(tmp_path / "d" / "states.npz")
+
+    def by_prompt(z):
+        cuts = np.concatenate([[0], np.cumsum(z["lengths"])])
+        return {z["ids"][cuts[i] : cuts[i + 1]].tobytes(): z["states"][i] for i in range(len(z["lengths"]))}
+
+    old_states, new_states = by_prompt(old), by_prompt(new)
+    assert len(new_states) > len(old_states) and set(old_states) <= set(new_states)
+    assert sum(computed) == len(new["lengths"]) - len(old["lengths"])
+    assert all(np.array_equal(old_states[k], new_states[k]) for k in old_states)
+    wider.init_from = str(first)  # a cache over other weights is refused, not silently mixed in
+    with pytest.raises(Exception, match="cached over other weights"):
+        head_fit._reused_states(wider, [([1, 2, 3], "promoter", 0, "")], 8)

@@ -65,13 +65,14 @@ def _metrics_line(task: Task) -> str:
         lines.append(f"- {what}: {vals} (n = {m['n']})")
     if not lines:
         return "No evaluation of the installed model is recorded; see its model card."
-    from genomicllm_kernel.baselines import format_figure, load_evaluation, question_figures
+    from genomicllm_kernel.baselines import format_figure, load_evaluation, load_same_rows_baseline, question_figures
 
     dev = load_evaluation(ROOT / "models" / "default")
-    per_question = [f"- {format_figure(row)}" for row in question_figures(task.id, dev or {})]
+    same_rows = load_same_rows_baseline(ROOT / "models" / "default", "dev", dev or {})
+    per_question = [f"- {format_figure(row)}" for row in question_figures(task.id, dev or {}, same_rows)]
     text = "Measured for the shipped default model by ``genomicllm evaluate``:\n\n" + "\n".join(lines)
     if per_question:
-        text += "\n\nPer question and source (dev, leak-filtered), against a k-mer (3-6) + logistic regression baseline where one is measured:\n\n"
+        text += "\n\nPer question and source (dev, leak-filtered), against a k-mer (3-6) + logistic regression baseline where one is measured (fitted on the same task's training rows and scored on the same rows; and, for GUE, the data README's figure on the whole dev split):\n\n"
         text += "\n".join(per_question)
     return text
 

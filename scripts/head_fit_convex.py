@@ -1,0 +1,146 @@
+"""Proxy experiment for stage 8d (docs/experiments.md): is the gap to the k-mer baseline in how the
+head is fitted? Fits each composition block's head as a convex problem instead of stage 8c's AdamW
+on a low-rank head: per block, a multinomial L2 logistic regression on standardised 3- to 6-mer
+frequencies (L-BFGS to convergence), with and without the frozen model's label logits as offset,
+over a grid of ridge strengths; the strength is chosen by the loss on a held-out tenth of the
+training rows (dev is never read for a choice; every grid column is also scored, for the table).
+Same cached training states (stage 8c's) and the same dev sample as scripts/head_fit_experiments.py.
+
+    .venv/bin/python scripts/head_fit_convex.py --config configs/cpu_stage8c_fit.toml --out docs/stage8d
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+KS = (3, 4, 5, 6)
+LAMS = [0.03, 0.1, 0.3, 1.0, 3.0]
+
+
+def fit(X, mu, sd, off, y, lam, L):
+    """(weights [F, L], bias [L]) in raw feature space of min mean CE(off + ((X - mu) / sd) V + c) + lam/2 |V|^2."""
+    from scipy.optimize import minimize
+
+    n, F = X.shape
+    Y = np.eye(L)[y]
+
+    def f(w):
+        V = w[: F * L].reshape(F, L)
+        c = w[F * L :]
+        Vs = V / sd[:, None]
+        z = off + X @ Vs - (mu @ Vs) + c
+        z -= z.max(1, keepdims=True)
+        e = np.exp(z)
+        pr = e / e.sum(1, keepdims=True)
+        loss = -np.log(pr[Y > 0] + 1e-12).mean() + lam / 2 * (V * V).sum()
+        G = (pr - Y) / n
+        gs = G.sum(0)
+        dV = (X.T @ G) / sd[:, None] - np.outer(mu / sd, gs) + lam * V
+        return loss, np.concatenate([dV.ravel(), gs])
+
+    r = minimize(f, np.zeros(F * L + L), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    V = r.x[: F * L].reshape(F, L)
+    return V / sd[:, None], r.x[F * L :] - mu @ (V / sd[:, None])
+
+
+def held_loss(z, y):
+    z = z - z.max(1, keepdims=True)
+    return float(-np.mean(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))))
+
+
+def main() -> int:
+    import scipy.sparse as sp
+    import torch
+
+    import head_fit_experiments as hfe
+    from genomicllm_kernel import head_fit
+    from genomicllm_kernel.model import load_torch_model
+    from genomicllm_kernel.training import TrainConfig
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="configs/cpu_stage8c_fit.toml")
+    ap.add_argument("--out", default="docs/stage8d")
+    args = ap.parse_args()
+    cfg = TrainConfig.load(args.config)
+    torch.set_num_threads(cfg.threads)
+    model, tokenizer = load_torch_model(cfg.init_from)
+    codec = tokenizer.codec
+    run = Path(cfg.out)
+    rows, states, _ = head_fit.cached_states(cfg, model, codec, run / "states.npz")
+    dev = hfe.dev_rows(cfg, codec, 300)
+    dev_states = np.load(run / "dev_states_full_eval_sample_300.npz")["states"]  # written by head_fit_experiments.py
+
+    def prep(rs, st):
+        p = head_fit.build_problem(model, codec, [r[:4] for r in rs], st, KS)
+        zero_a, zero_b = torch.zeros(len(model.config.composition_blocks), p.feats.shape[1], 1), torch.zeros(model.config.hidden_size, 1)
+        with torch.no_grad():
+            off = torch.cat([p.logits(r, zero_a, zero_b) for r in torch.arange(len(rs)).split(8192)])
+        return p, off.numpy()
+
+    P, OFF = prep(rows, states)
+    D, DOFF = prep(dev, dev_states)
+    gen = np.random.default_rng(cfg.seed)
+    blocks, dblocks = np.asarray(P.block), np.asarray(D.block)
+    names = [
+        "k-mers alone, ridge by held-out",
+        "with the model's logits, ridge of the k-mers-alone choice",
+        "with the model's logits, ridge by held-out",
+    ]
+    names += [f"k-mers alone, ridge {lam}" for lam in LAMS] + [f"with the model's logits, ridge {lam}" for lam in LAMS]
+    preds = {k: np.full(len(dev), -1) for k in names}
+    chosen = {}
+    for b in np.unique(blocks):
+        r, dr = np.nonzero(blocks == b)[0], np.nonzero(dblocks == b)[0]
+        if len(dr) == 0:
+            continue
+        t0 = time.time()
+        L = int((P.label_ids[r[0]] >= 0).sum())
+        X = sp.csr_matrix(P.feats[r].float().numpy())
+        y = np.asarray(P.labels[r])
+        mu = np.asarray(X.mean(0)).ravel()
+        sd = np.sqrt(np.maximum(np.asarray(X.multiply(X).mean(0)).ravel() - mu**2, 0)) + 1e-3
+        perm = gen.permutation(len(r))
+        h, t = perm[: len(r) // 10], perm[len(r) // 10 :]
+        off, Xdev, offd = OFF[r, :L], sp.csr_matrix(D.feats[dr].float().numpy()), DOFF[dr, :L]
+        hk, hl = {}, {}
+        for lam in LAMS:
+            W, c = fit(X[t], mu, sd, np.zeros((len(t), L)), y[t], lam, L)
+            hk[lam] = held_loss(X[h] @ W + c, y[h])
+            preds[f"k-mers alone, ridge {lam}"][dr] = (Xdev @ W + c).argmax(1)
+            W, c = fit(X[t], mu, sd, off[t], y[t], lam, L)
+            hl[lam] = held_loss(off[h] + X[h] @ W + c, y[h])
+            preds[f"with the model's logits, ridge {lam}"][dr] = (offd + Xdev @ W + c).argmax(1)
+        lk, ll = min(hk, key=hk.get), min(hl, key=hl.get)
+        preds[names[0]][dr] = preds[f"k-mers alone, ridge {lk}"][dr]
+        preds[names[1]][dr] = preds[f"with the model's logits, ridge {lk}"][dr]
+        preds[names[2]][dr] = preds[f"with the model's logits, ridge {ll}"][dr]
+        name = model.config.composition_blocks[b]
+        chosen[name] = {"rows": len(r), "k-mers alone": lk, "with the model": ll}
+        print(f"{name}: {len(r)} rows, ridge {lk} / {ll} ({time.time() - t0:.0f} s)", flush=True)
+    scores = {}
+    for k, p in preds.items():
+        p = p.copy()
+        p[p < 0] = DOFF[p < 0].argmax(-1)  # blocks without a fit (no dev row): the model's own answer
+        scores[k] = hfe.scores(dev, p)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "head_fit_convex.json").write_text(json.dumps({"lams": LAMS, "chosen": chosen, "mcc": scores}, indent=1))
+    groups = list(scores[names[0]])
+    lines = ["| dev MCC (leak-filtered, limit 300) | " + " | ".join(f"({i})" for i in range(len(names))) + " |", "| --- |" + " --- |" * len(names)]
+    lines += [f"| {g} | " + " | ".join(f"{scores[n][g]:.2f}" for n in names) + " |" for g in groups]
+    legend = "\n".join(f"- ({i}) {n}" for i, n in enumerate(names))
+    (out / "head_fit_convex.md").write_text(f"{legend}\n\n" + "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
