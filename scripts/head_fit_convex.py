@@ -63,21 +63,12 @@ def main() -> int:
 
     import head_fit_experiments as hfe
     from genomicllm_kernel import head_fit
-    from genomicllm_kernel.model import load_torch_model
-    from genomicllm_kernel.training import TrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/cpu_stage8c_fit.toml")
     ap.add_argument("--out", default="docs/stage8d")
     args = ap.parse_args()
-    cfg = TrainConfig.load(args.config)
-    torch.set_num_threads(cfg.threads)
-    model, tokenizer = load_torch_model(cfg.init_from)
-    codec = tokenizer.codec
-    run = Path(cfg.out)
-    rows, states, _ = head_fit.cached_states(cfg, model, codec, run / "states.npz")
-    dev = hfe.dev_rows(cfg, codec, 300)
-    dev_states = np.load(run / "dev_states_full_eval_sample_300.npz")["states"]  # written by head_fit_experiments.py
+    cfg, model, codec, rows, states, dev, dev_states = hfe.load_cached(args.config)
 
     def prep(rs, st):
         p = head_fit.build_problem(model, codec, [r[:4] for r in rs], st, KS)

@@ -56,6 +56,33 @@ def dev_rows(cfg, codec, limit: int):
     return out
 
 
+def load_cached(config: str, limit: int = 300):
+    """(cfg, model, codec, train rows, train states, dev rows, dev states) of a cached-head config:
+    the train states from its run's cache (``head_fit.cached_states``), the dev sample's states
+    cached beside them on first use."""
+    import torch
+
+    from genomicllm_kernel import head_fit
+    from genomicllm_kernel.model import load_torch_model
+    from genomicllm_kernel.training import TrainConfig
+
+    cfg = TrainConfig.load(config)
+    torch.set_num_threads(cfg.threads)
+    model, tokenizer = load_torch_model(cfg.init_from)
+    codec = tokenizer.codec
+    run = Path(cfg.out)
+    run.mkdir(parents=True, exist_ok=True)
+    rows, states, _ = head_fit.cached_states(cfg, model, codec, run / "states.npz")
+    dev = dev_rows(cfg, codec, limit)
+    dev_path = run / f"dev_states_full_eval_sample_{limit}.npz"
+    if dev_path.exists():
+        dev_states = np.load(dev_path)["states"]
+    else:
+        dev_states = head_fit.answer_states(model, codec, [r[0] for r in dev])
+        np.savez(dev_path, states=dev_states)
+    return cfg, model, codec, rows, states, dev, dev_states
+
+
 def scores(rows, pred) -> dict:
     from collections import defaultdict
 
@@ -73,8 +100,6 @@ def main() -> int:
     import torch
 
     from genomicllm_kernel import head_fit
-    from genomicllm_kernel.model import load_torch_model
-    from genomicllm_kernel.training import TrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/cpu_stage8c_fit.toml")
@@ -82,20 +107,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--only", type=int, nargs="*", help="fit only these variants (numbers as in the table, 1-based)")
     args = ap.parse_args()
-    cfg = TrainConfig.load(args.config)
-    torch.set_num_threads(cfg.threads)
-    model, tokenizer = load_torch_model(cfg.init_from)
-    codec = tokenizer.codec
-    run = Path(cfg.out)
-    run.mkdir(parents=True, exist_ok=True)
-    rows, states, _ = head_fit.cached_states(cfg, model, codec, run / "states.npz")
-    dev = dev_rows(cfg, codec, args.limit)
-    dev_path = run / f"dev_states_full_eval_sample_{args.limit}.npz"
-    if dev_path.exists():
-        dev_states = np.load(dev_path)["states"]
-    else:
-        dev_states = head_fit.answer_states(model, codec, [r[0] for r in dev])
-        np.savez(dev_path, states=dev_states)
+    cfg, model, codec, rows, states, dev, dev_states = load_cached(args.config, args.limit)
     dev4 = [r[:4] for r in dev]
     results = {}
 

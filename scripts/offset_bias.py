@@ -24,22 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def main() -> int:
     import head_fit_experiments as hfe
     from genomicllm_kernel.evaluation import classification_metrics
-    from genomicllm_kernel.model import load_torch_model
     from genomicllm_kernel.registry import TASKS
-    from genomicllm_kernel.training import TrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/cpu_stage8c_fit.toml")
     ap.add_argument("--out", default="docs/stage8d")
     args = ap.parse_args()
-    cfg = TrainConfig.load(args.config)
-    model, tokenizer = load_torch_model(cfg.init_from)
-    codec = tokenizer.codec
+    cfg, model, codec, rows, states, dev, dev_states = hfe.load_cached(args.config)
     W = model.lm_head.weight.detach().numpy()
-    run = Path(cfg.out)
-    train = np.load(run / "states.npz")
-    dev = hfe.dev_rows(cfg, codec, 300)
-    dev_states = np.load(run / "dev_states_full_eval_sample_300.npz")["states"]  # written by head_fit_experiments.py
 
     def block(b: str) -> str:  # the many named-factor blocks share the pooled TF head
         return b if ("GUE" in b or " | " not in b) else b.split(" | ")[0]
@@ -51,7 +43,7 @@ def main() -> int:
             by[block(b)][1].append(int(np.argmax(W[codec.label_ids(TASKS[t])] @ s)))
         return {k: {"mcc": round(float(classification_metrics(a, p)["mcc"]), 3), "n": len(a)} for k, (a, p) in by.items()}
 
-    tr = mcc(train["states"], train["tasks"].tolist(), train["labels"].tolist(), train["blocks"].tolist())
+    tr = mcc(states, [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
     dv = mcc(dev_states, [r[1] for r in dev], [r[2] for r in dev], [r[3] for r in dev])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
