@@ -57,11 +57,25 @@ class Decoder:
             mask[i, n - len(s) :] = 1
         return ids, mask
 
+    #: at most this many prompt tokens in one forward pass of single-pass (label) answers; None: the
+    #: caller's batch. A backend sets it where smaller passes run faster (ONNX Runtime int8 on CPU:
+    #: activations that stay in cache beat one big batch, measured in bench/ANALYSIS.md)
+    tokens_per_pass: int | None = None
+
+    def rows_per_pass(self, n_tok: int, asked: int) -> int:
+        """How many prompts of ``n_tok`` tokens one single-pass forward takes (at most ``asked``)."""
+        if not self.tokens_per_pass:
+            return asked
+        return max(1, min(asked, self.tokens_per_pass // max(1, n_tok)))
+
     def answer_batch(self, prompts: list[Prompt], encoded: list[list[int]] | None = None) -> list[RawAnswer]:
         """Answer prompts of one task (the caller groups by task); ``encoded`` are their token ids
         when the caller already has them (the length check encodes every prompt once)."""
         fmt = self.tok.answer_format(prompts[0].task)
         seqs = encoded if encoded is not None else [self.tok.encode_prompt(p) for p in prompts]
+        rows = self.rows_per_pass(max(len(s) for s in seqs), len(seqs)) if fmt.single_pass else len(seqs)
+        if rows < len(seqs):
+            return [a for s in range(0, len(seqs), rows) for a in self.answer_batch(prompts[s : s + rows], seqs[s : s + rows])]
         ids, mask = self.pad_batch(seqs)
         logits, state = self.start(ids, mask, self.positions(mask, fmt.aligned), self.features(seqs))
         if fmt.single_pass:
@@ -105,7 +119,8 @@ class Decoder:
         while s < len(order):
             n_tok = len(encoded[order[s]])
             batch = [order[s]]
-            while len(batch) < batch_size and s + len(batch) < len(order) and len(encoded[order[s + len(batch)]]) == n_tok:
+            rows = self.rows_per_pass(n_tok - shared[order[s]], batch_size)  # the first row has the longest suffix
+            while len(batch) < rows and s + len(batch) < len(order) and len(encoded[order[s + len(batch)]]) == n_tok:
                 batch.append(order[s + len(batch)])
             s += len(batch)
             length = min(shared[i] for i in batch)

@@ -70,3 +70,69 @@ def test_qwen3_architecture_trains_exports_and_matches_torch(small_corpus, tmp_p
     fp32 = json.loads((ckpt / "onnx" / "export_report.json").read_text())["fp32"]
     assert fp32["identical_answers"] == fp32["n"] == len(PARITY_PROMPTS) and fp32["max_probability_diff"] < 1e-4
     assert api.ask(PARITY_PROMPTS[:3], model=ckpt, backend="onnx")[0].runtime.startswith("onnxruntime-")
+
+
+def _uncut(path, out):
+    """The exported graph with the last layer's last-position gathers taken out again."""
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    cuts = {n.output[0]: n.input[0] for n in graph.node if n.name.startswith("genomicllm/last_layer_last_position_")}
+    assert len(cuts) == 2, "the export cuts the last layer's residual add to the last position"
+    for n in graph.node:
+        n.input[:] = [cuts.get(i, i) for i in n.input]
+    keep = [n for n in graph.node if n.output[0] not in cuts]
+    del graph.node[:]
+    graph.node.extend(keep)
+    onnx.save(model, str(out))
+
+
+def test_last_layer_runs_on_the_last_position_with_every_output_bit_identical(exported, tmp_path):
+    """keep_last_position gathers the last position before the last layer's MLP: logits and every
+    present key/value (which come from the layer's input) are exactly those of the full graph, on
+    a prompt pass, a decoding step and a pass that continues a cache (ISM), with left padding."""
+    import numpy as np
+    import onnxruntime as ort
+
+    cfg = json.loads((exported / "onnx" / "config.json").read_text())
+    _uncut(exported / "onnx" / "model.onnx", tmp_path / "full.onnx")
+    cut, full = (ort.InferenceSession(str(p)) for p in (exported / "onnx" / "model.onnx", tmp_path / "full.onnx"))
+    inputs = {i.name: i for i in cut.get_inputs()}
+    heads, dim = cfg.get("num_key_value_heads", cfg["num_attention_heads"]), cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    rng = np.random.default_rng(0)
+    for b, t, past in [(3, 40, 0), (2, 1, 17), (4, 9, 25)]:
+        feed = {"input_ids": rng.integers(6, 60, (b, t)), "attention_mask": np.ones((b, past + t), np.int64)}
+        feed["attention_mask"][0, :2] = 0
+        feed["position_ids"] = np.tile(np.arange(past, past + t), (b, 1))
+        if "dna_features" in inputs:
+            feed["dna_features"] = rng.random((b, inputs["dna_features"].shape[1]), dtype=np.float32)
+        for i in range(cfg["num_hidden_layers"]):
+            for kv in ("key", "value"):
+                feed[f"past_key_values.{i}.{kv}"] = rng.standard_normal((b, heads, past, dim), dtype=np.float32)
+        feed = {k: v.astype(np.int64) if v.dtype.kind == "i" else v for k, v in feed.items()}
+        for x, y in zip(cut.run(None, feed), full.run(None, feed)):
+            assert x.shape == y.shape and np.array_equal(x, y)
+
+
+def test_int8_on_cpu_answers_in_cache_sized_passes_with_the_same_answers(exported):
+    """int8 on CPU runs single-pass answers in passes of at most tokens_per_pass tokens (faster:
+    bench/ANALYSIS.md); with the same budget on fp32 the answers equal one big batch's."""
+    from genomicllm_kernel.engine import GenomicLLM
+    from genomicllm_kernel.ort_backend import INT8_CPU_TOKENS_PER_PASS
+
+    assert GenomicLLM.from_pretrained(exported, backend="onnx-int8").decoder.tokens_per_pass == INT8_CPU_TOKENS_PER_PASS
+    llm = GenomicLLM.from_pretrained(exported, backend="onnx")
+    assert llm.decoder.tokens_per_pass is None
+    prompts = [p for p in PARITY_PROMPTS if api.parse_prompt(p).task.labels] * 3
+    whole = llm.ask(prompts, batch_size=64)
+    runs = []
+    start = type(llm.decoder).start
+    llm.decoder.tokens_per_pass = 40
+    llm.decoder.start = lambda ids, *rest: runs.append(ids.shape) or start(llm.decoder, ids, *rest)
+    split = llm.ask(prompts, batch_size=64)
+    assert runs and all(b == 1 or b * t <= 40 for b, t in runs)  # one prompt alone may exceed the budget
+    assert any(b > 1 for b, _ in runs)
+    assert len(runs) > len({api.parse_prompt(p).task.id for p in prompts})
+    for a, b in zip(whole, split):
+        assert a.answer == b.answer and max(abs(a.labels[k] - b.labels[k]) for k in a.labels) < 1e-5
