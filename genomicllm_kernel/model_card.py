@@ -537,6 +537,10 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
             "",
             "## int8 (ONNX Runtime dynamic quantization) vs fp32, dev split",
             "",
+            "MatMul weights per channel in 7 bits (`reduce_range`), so x86 CPUs without VNNI cannot saturate "
+            "their int16 pair sums and every CPU gives the same int8 answers (with 8-bit weights, 5 of 31 golden "
+            "answers changed between an AMD EPYC and a Xeon; `export/genomicllm_export/onnx_export.py`).",
+            "",
             "| task | metric | fp32 | int8 |",
             "| --- | --- | --- | --- |",
         ]

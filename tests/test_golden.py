@@ -4,7 +4,7 @@
 probabilities and checks on a fixed prompt set covering all 14 tasks (every question variant of
 the generation tasks, items, ambiguity codes, mixed-length batches and windows), on the PyTorch and
 ONNX Runtime backends, recorded before the engine refactor. Rewrite it only when the shipped model
-changes:
+(or its int8 file) changes:
 
     python tests/test_golden.py --write
 """
@@ -46,9 +46,14 @@ def record(backend: str) -> list[dict]:
     return [{k: v for k, v in a.to_dict().items() if k in keep} for a in answers]
 
 
+#: float32 kernels round differently on different CPUs: the PyTorch answers recorded on an AMD EPYC
+#: differ from a Xeon's by up to 5.6e-6 (ONNX Runtime fp32 by 1.2e-7); an engine change moves them more
+TOLERANCE = 2e-5
+
+
 def _close(a, b) -> bool:
     if isinstance(a, float) or isinstance(b, float):
-        return a is not None and b is not None and abs(a - b) <= 1e-6
+        return a is not None and b is not None and abs(a - b) <= TOLERANCE
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
     return a == b

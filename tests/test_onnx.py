@@ -72,32 +72,25 @@ def test_qwen3_architecture_trains_exports_and_matches_torch(small_corpus, tmp_p
     assert api.ask(PARITY_PROMPTS[:3], model=ckpt, backend="onnx")[0].runtime.startswith("onnxruntime-")
 
 
-def _uncut(path, out):
-    """The exported graph with the last layer's last-position gathers taken out again."""
-    import onnx
+def test_last_layer_cut_keeps_every_output_bit_identical(exported, tmp_path):
+    """The int8 graph runs the last layer's MLP on the last position only (last_layer_on_last_position):
+    applied to the fp32 graph, logits and every present key/value (which come from the layer's
+    input) are exactly those of the full graph, on a prompt pass, a decoding step and a pass that
+    continues a cache (ISM), with left padding."""
+    import shutil
 
-    model = onnx.load(str(path))
-    graph = model.graph
-    cuts = {n.output[0]: n.input[0] for n in graph.node if n.name.startswith("genomicllm/last_layer_last_position_")}
-    assert len(cuts) == 2, "the export cuts the last layer's residual add to the last position"
-    for n in graph.node:
-        n.input[:] = [cuts.get(i, i) for i in n.input]
-    keep = [n for n in graph.node if n.output[0] not in cuts]
-    del graph.node[:]
-    graph.node.extend(keep)
-    onnx.save(model, str(out))
-
-
-def test_last_layer_runs_on_the_last_position_with_every_output_bit_identical(exported, tmp_path):
-    """keep_last_position gathers the last position before the last layer's MLP: logits and every
-    present key/value (which come from the layer's input) are exactly those of the full graph, on
-    a prompt pass, a decoding step and a pass that continues a cache (ISM), with left padding."""
     import numpy as np
+    import onnx
     import onnxruntime as ort
 
+    from genomicllm_export.onnx_export import LAST_LAYER_CUT, last_layer_on_last_position
+
     cfg = json.loads((exported / "onnx" / "config.json").read_text())
-    _uncut(exported / "onnx" / "model.onnx", tmp_path / "full.onnx")
-    cut, full = (ort.InferenceSession(str(p)) for p in (exported / "onnx" / "model.onnx", tmp_path / "full.onnx"))
+    shutil.copy(exported / "onnx" / "model.onnx", tmp_path / "cut.onnx")
+    assert last_layer_on_last_position(tmp_path / "cut.onnx", cfg["num_hidden_layers"])
+    int8 = onnx.load(str(exported / "onnx" / "model_int8.onnx"))
+    assert sum(n.name.startswith(LAST_LAYER_CUT) for n in int8.graph.node) == 2
+    cut, full = (ort.InferenceSession(str(p)) for p in (tmp_path / "cut.onnx", exported / "onnx" / "model.onnx"))
     inputs = {i.name: i for i in cut.get_inputs()}
     heads, dim = cfg.get("num_key_value_heads", cfg["num_attention_heads"]), cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
     rng = np.random.default_rng(0)
