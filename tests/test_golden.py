@@ -47,15 +47,17 @@ def record(backend: str) -> list[dict]:
 
 
 #: float32 kernels round differently on different CPUs: the PyTorch answers recorded on an AMD EPYC
-#: differ from a Xeon's by up to 5.6e-6 (ONNX Runtime fp32 by 1.2e-7); an engine change moves them more
-TOLERANCE = 2e-5
+#: differ from a Xeon's by up to 5.6e-6 (ONNX Runtime fp32 by 1.2e-7); an engine change moves them more.
+#: int8's integer sums are exact on every x86 CPU (7-bit weights, onnx_export.quantize_int8), but the
+#: activations' quantization is float arithmetic whose kernels differ by instruction set
+TOLERANCE = {"torch": 2e-5, "onnx": 2e-5, "onnx-int8": 1e-3}
 
 
-def _close(a, b) -> bool:
+def _close(a, b, tol: float) -> bool:
     if isinstance(a, float) or isinstance(b, float):
-        return a is not None and b is not None and abs(a - b) <= TOLERANCE
+        return a is not None and b is not None and abs(a - b) <= tol
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
     return a == b
 
 
@@ -72,7 +74,7 @@ def test_shipped_answers_are_unchanged(backend):
     for a, b in zip(now, then):
         assert a.keys() == b.keys()
         for k in a:
-            assert _close(a[k], b[k]), (backend, a["prompt"], k, a[k], b[k])
+            assert _close(a[k], b[k], TOLERANCE[backend]), (backend, a["prompt"], k, a[k], b[k])
 
 
 if __name__ == "__main__":
