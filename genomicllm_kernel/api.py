@@ -13,11 +13,11 @@ from typing import Iterable, Iterator
 
 from .answer import Answer, exact_value
 from .checks import Check
-from .engine import BACKENDS, GenomicLLM, answer_jobs, parse_prompts, prediction_jobs, windows_of  # noqa: F401
-from .errors import ModelUnavailableError
+from .engine import BACKENDS, GenomicLLM, answer_jobs, parse_prompts, prediction_jobs, task_and_question, windows_of  # noqa: F401
+from .errors import InputError, ModelUnavailableError
 from .grammar import Prompt, make_prompt, parse_prompt  # noqa: F401 (re-exported)
 
-__all__ = ["Answer", "BACKENDS", "GenomicLLM", "answer_prompts", "ask", "explain", "predict", "windows_of"]
+__all__ = ["Answer", "BACKENDS", "GenomicLLM", "answer_prompts", "ask", "explain", "predict", "variant_effects", "windows_of"]
 
 
 def answer_prompts(
@@ -121,3 +121,33 @@ def explain_records(
     llm = GenomicLLM.from_pretrained(model, backend)
     jobs = tiled_jobs(prediction_jobs(task, sequences, question, items, batch_size), window_size)
     yield from explain_jobs(llm, jobs, batch_size, progress)
+
+
+def variant_effects(
+    vcf,
+    reference,
+    task: str,
+    question: str | None = None,
+    items: dict[str, str] | None = None,
+    window: int = 300,
+    cds=None,
+    model=None,
+    backend=None,
+    batch_size: int = 32,
+    progress=None,
+):
+    """What each SNV / short indel of a VCF (plain or bgzip path) does to a classification answer:
+    the window centred on it from ``reference`` (FASTA path), the answered label's probability for
+    ref and alt and their difference, as ``genomicllm variants`` computes them. ``cds`` is a BED of
+    coding segments (path) for the exact protein change. Returns a
+    :class:`~.variants.VariantEffects` (records, a DataFrame; a table with delta bars in Jupyter)."""
+    from .variants import Summary, VariantEffects, open_reference, open_vcf, read_cds, score_variants
+
+    if batch_size < 1:
+        raise InputError(f"batch size must be a positive whole number, not {batch_size}")
+    t, q = task_and_question(task, question, classification_for="variant effects")
+    records, fasta, segments = open_vcf(vcf), open_reference(reference), read_cds(cds)
+    llm = GenomicLLM.from_pretrained(model, backend)
+    summary = Summary()
+    calls = [c for _, cs in score_variants(llm, records, fasta, t.id, q, items, window, segments, batch_size, summary, progress) for c in cs]
+    return VariantEffects(t.id, q, calls, summary, llm.model_id)

@@ -264,6 +264,45 @@ def write_vcf(results, vcf, stream) -> None:
         stream.write(str(new))
 
 
+@dataclass
+class VariantEffects:
+    """Every ALT of a VCF scored (or skipped, with its status) for one question: what
+    :func:`genomicllm_kernel.api.variant_effects` returns to a notebook or a script."""
+
+    task: str
+    question: str
+    calls: list[VariantCall]
+    summary: Summary
+    model: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def __getitem__(self, i) -> VariantCall:
+        return self.calls[i]
+
+    def to_records(self) -> list[dict]:
+        """One dict per ALT with the tabular output's columns (None where a figure is missing)."""
+        rows = []
+        for c in self.calls:
+            w = c.window or (None, None)
+            values = (c.chrom, c.pos, c.id, c.ref, c.alt, c.status, c.label, c.p_ref, c.p_alt, c.delta, c.protein, w[0], w[1])
+            rows.append(dict(zip(TABULAR_HEADER, values)))
+        return rows
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.to_records(), columns=list(TABULAR_HEADER))
+
+    def __repr__(self) -> str:
+        lines = [f"{self.question}: {self.summary.line()}"]
+        for c in self.calls:
+            what = f"{c.label} {_f(c.p_ref)} -> {_f(c.p_alt)} (delta {_f(c.delta)})" if c.status == "scored" else c.status.replace("_", " ")
+            lines.append(f"{c.chrom}:{c.pos} {c.ref}>{c.alt} {c.id}: {what}")
+        return "\n".join(lines)
+
+
 TABULAR_HEADER = ("chrom", "pos", "id", "ref", "alt", "status", "label", "p_ref", "p_alt", "delta", "protein", "window_start", "window_end")
 
 

@@ -119,3 +119,40 @@ def test_panel_explain_button(random_model):
     panel.task.value = "gc_content"
     panel.explain_button.click()
     assert "classification tasks" in panel.status.value
+
+
+def test_variants_magic_is_a_table_with_delta_bars_of_the_models_answers(ip, tmp_path, random_model):
+    """--variants VCF --reference REF: every ALT scored as `genomicllm variants` scores it (the
+    model's answers to the ref and alt windows), skipped records with their status, a delta bar per
+    scored ALT; the cell may hold the VCF text; mistakes are one line."""
+    from genomicllm_kernel.api import variant_effects
+    from tests.test_explain_variants_scan import _reference, _vcf
+
+    ref, chr1, chr2 = _reference(tmp_path)
+    vcf = _vcf(tmp_path, chr1, chr2)
+    ip.user_ns["ref_fa"] = str(ref)
+    view = ip.run_line_magic("genomicllm", f"--variants {vcf} --reference {{ref_fa}} --task promoter --window-size 120 --out eff")
+    direct = variant_effects(vcf, ref, "promoter", window=120, model=str(random_model))
+    rows = view._repr_mimebundle_()[MIMETYPE]
+    assert [r["id"] for r in rows] == [c.id for c in direct.calls] and ip.user_ns["eff"] is view
+    for r, c in zip(rows, direct.calls):
+        assert r["status"] == c.status
+        if c.status == "scored":
+            assert r["p_ref"] == pytest.approx(c.p_ref, abs=1e-5) and r["delta"] == pytest.approx(c.delta, abs=1e-5)
+    page = view._repr_html_()
+    scored = sum(c.status == "scored" for c in direct.calls)
+    assert page.count("</tr>") == len(direct.calls) + 1 and page.count("|<span") == scored
+    assert "ref mismatch" in page and "contig missing" in page and "4 scored" in page
+    # the cell's own VCF text, and the table format
+    text = vcf.read_text().splitlines()
+    cell = "\n".join(text[:5] + [text[5]])
+    df = ip.run_cell_magic("genomicllm", f"--variants --reference {ref} --task promoter --window-size 120 --format table", cell)
+    assert list(df["id"]) == ["snv1"] and df.iloc[0]["p_alt"] == pytest.approx(direct.calls[0].p_alt, abs=1e-5)
+    for line, words in [
+        (f"--variants {vcf} --task promoter", "--reference"),
+        (f"--variants {vcf} --reference {ref}", "--task"),
+        (f"--variants {vcf} --reference {ref} --task gc_content", "classification"),
+        (f"--variants {tmp_path / 'none.vcf'} --reference {ref} --task promoter", "none.vcf"),
+    ]:
+        with pytest.raises(UsageError, match=words):
+            ip.run_line_magic("genomicllm", line)

@@ -33,5 +33,6 @@ def test_quickstart_runs_clean(tmp_path, shipped_or_tiny_model):
     html = "".join(o.get("data", {}).get("text/html", "") for c in code for o in c.outputs)
     assert "protein sequence" in html and "core promoter" in html and ("agree" in html)
     assert "data:image/png;base64," in html, "the --explain cell draws its logo"
+    assert "delta (alt - ref)" in html and "ref mismatch" in html and "2 scored" in html, "the --variants cell's table"
     widgets = [o for o in code[-2].outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert widgets, "the panel cell should display a widget"

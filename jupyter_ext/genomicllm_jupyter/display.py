@@ -215,3 +215,67 @@ class ExplanationView:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         return {"text/html": self._repr_html_(), "text/plain": repr(self), MIMETYPE: [e.to_dict() for e in self.explanations]}
+
+
+def _delta_bar(delta: float | None, scale: float) -> str:
+    """A bar centred on zero: red to the left where the alt lowers the answered label's probability,
+    blue to the right where it raises it; 40 px = ``scale`` (the table's largest change)."""
+    if delta is None:
+        return ""
+    width = int(round(40 * min(1.0, abs(delta) / scale)))
+    left = f"<span class='bar neg' style='width:{width}px'></span>" if delta < 0 else ""
+    right = f"<span class='bar' style='width:{width}px'></span>" if delta > 0 else ""
+    return (
+        f"<span style='display:inline-block;width:40px;text-align:right'>{left}</span>|"
+        f"<span style='display:inline-block;width:44px'>{right}</span>{delta:+.4f}"
+    )
+
+
+class VariantTable:
+    """Variant effects (a :class:`genomicllm_kernel.variants.VariantEffects`) as an HTML table with a
+    delta bar per ALT, the skipped records with their status, and the summary line."""
+
+    def __init__(self, effects):
+        self.effects = effects
+
+    def __len__(self) -> int:
+        return len(self.effects)
+
+    def __getitem__(self, i):
+        return self.effects[i]
+
+    def to_dataframe(self):
+        return self.effects.to_dataframe()
+
+    def _repr_html_(self) -> str:
+        e = self.effects
+        head = (
+            "<tr><th>variant</th><th>id</th><th>label</th><th>p(ref)</th><th>p(alt)</th>"
+            "<th>delta (alt - ref)</th><th>protein</th><th>status</th></tr>"
+        )
+        body = []
+        scale = max((abs(c.delta) for c in e.calls if c.delta), default=0.0) or 1.0
+        for c in e.calls:
+            scored = c.status == "scored"
+            where = html.escape(f"{c.chrom}:{c.pos} {_short(c.ref, 12)}>{_short(c.alt, 12)}")
+            status = html.escape(c.status.replace("_", " "))
+            body.append(
+                f"<tr><td>{where}</td><td>{html.escape(c.id)}</td><td>{html.escape(c.label or '')}</td>"
+                f"<td>{_bar(c.p_ref) if scored else ''}</td><td>{_bar(c.p_alt) if scored else ''}</td>"
+                f"<td>{_delta_bar(c.delta, scale)}</td><td>{html.escape(c.protein if c.protein != '.' else '')}</td>"
+                f"<td>{status if scored else f'<span class=disagree>{status}</span>'}</td></tr>"
+            )
+        foot = (
+            f"<div style='font-size:11px;color:#666'>{html.escape(e.question)} · {html.escape(e.summary.line())} · "
+            f"delta bars: 40 px = {scale:.3g} · model {html.escape(e.model or 'none')}</div>"
+        )
+        style = _STYLE.replace("</style>", ".gllm .bar.neg{background:#e45756}</style>")
+        widths = (15, 10, 9, 13, 13, 20, 10, 10)  # the delta column holds two 40 px half-bars and the figure
+        cols = "<colgroup>" + "".join(f"<col style='width:{w}%'>" for w in widths) + "</colgroup>"
+        return f"{style}<div class='gllm-wrap'><table class='gllm'>{cols}{head}{''.join(body)}</table></div>{foot}"
+
+    def __repr__(self) -> str:
+        return repr(self.effects)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/html": self._repr_html_(), "text/plain": repr(self), MIMETYPE: self.effects.to_records()}

@@ -1,6 +1,8 @@
 """``%%genomicllm`` (cell) and ``%genomicllm`` (line), modelled on JupySQL / jupyter-ai magics.
 
 * A cell holds one question per line in the grammar, or a FASTA block asked with ``--task``.
+* ``--explain`` draws per-base importance as a sequence logo; ``--variants VCF --reference REF.fa``
+  scores a VCF's variants (a table with delta bars; the cell may hold the VCF text itself).
 * ``{name}`` is replaced by the value of ``name`` from the notebook namespace; other braces (and
   ``{{`` / ``}}``) are left alone, so braces inside items never break a cell.
 * Defaults are configurable: ``%config GenomicLLMMagics.default_format = 'table'``, ``.model``,
@@ -19,13 +21,13 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Int, Unicode
 
 from genomicllm_kernel import ask, predict
-from genomicllm_kernel.api import explain, explain_records
+from genomicllm_kernel.api import explain, explain_records, variant_effects
 from genomicllm_kernel.api import BACKENDS
 from genomicllm_kernel.errors import GenomicLLMError
 from genomicllm_kernel.fasta import read_fasta
 from genomicllm_kernel.grammar import parse_item_pairs
 
-from .display import AnswerTable, ExplanationView, JSONAnswers
+from .display import AnswerTable, ExplanationView, JSONAnswers, VariantTable
 
 _NAME = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 
@@ -69,6 +71,16 @@ class GenomicLLMMagics(Magics):
         action="store_true",
         help="explain classification answers: per-base importance (in-silico mutagenesis) drawn as a sequence logo",
     )
+    @argument(
+        "--variants",
+        nargs="?",
+        const="-",
+        metavar="VCF",
+        help="score the SNVs / short indels of a VCF (a path, or the cell's VCF text when no path is given) with --task, "
+        "on windows of --window-size nt (default 300) from --reference",
+    )
+    @argument("--reference", "-r", help="reference FASTA (plain or bgzip) for --variants")
+    @argument("--cds", help="BED of coding segments for --variants: the exact protein change of an SNV inside one")
     @argument("prompt", nargs="*", help="a question in the grammar (line magic)")
     @line_cell_magic
     def genomicllm(self, line: str, cell: str | None = None, local_ns=None):
@@ -79,7 +91,7 @@ class GenomicLLMMagics(Magics):
             raise
         except SystemExit:  # argparse on bad options
             raise UsageError(f"could not read the options {line!r}; see %genomicllm? for help") from None
-        for key in ("task", "question", "model", "out"):
+        for key in ("task", "question", "model", "out", "variants", "reference", "cds"):
             setattr(args, key, _unquote(getattr(args, key)))
         args.item = [_unquote(i) for i in args.item]
         namespace = {**(self.shell.user_ns if self.shell else {}), **(local_ns or {})}
@@ -87,13 +99,15 @@ class GenomicLLMMagics(Magics):
         model = args.model or self.model or None
         backend = args.backend or self.backend
         try:
-            if args.explain:
+            if args.variants:
+                view = self._variants(args, cell, namespace, model, backend)
+            elif args.explain:
                 view = self._explain(args, cell, namespace, model, backend)
             else:
                 answers = self._answer(args, cell, namespace, model, backend)
         except GenomicLLMError as exc:
             raise UsageError(str(exc)) from None
-        if args.explain:
+        if args.variants or args.explain:
             if args.out:
                 self.shell.user_ns[args.out] = view
             return view.to_dataframe() if fmt == "table" else view
@@ -126,6 +140,44 @@ class GenomicLLMMagics(Magics):
             return ExplanationView([explain(line, model=model, backend=backend, progress=progress.update) for line in lines])
         finally:
             progress.close()
+
+    def _variants(self, args, cell, namespace, model, backend) -> VariantTable:
+        """``--variants``: every ALT of a VCF file (or of the cell's VCF text) against ``--reference``."""
+        import tempfile
+        from pathlib import Path
+
+        if args.explain:
+            raise UsageError("use --variants or --explain, not both")
+        if not args.task:
+            raise UsageError("--variants needs --task (a classification task, e.g. --task promoter)")
+        if not args.reference:
+            raise UsageError("--variants needs --reference REF.fa (the FASTA the VCF's positions refer to)")
+        vcf_path = interpolate(args.variants, namespace)
+        progress = _progress(None)
+        try:
+            with tempfile.TemporaryDirectory(prefix="genomicllm-") as tmp:
+                if vcf_path == "-":
+                    text = interpolate(cell or "", namespace).strip()
+                    if not text:
+                        raise UsageError("--variants without a path reads VCF text from the cell, and the cell is empty")
+                    vcf_path = str(Path(tmp) / "cell.vcf")
+                    Path(vcf_path).write_text(text + "\n")
+                effects = variant_effects(
+                    vcf_path,
+                    interpolate(args.reference, namespace),
+                    args.task,
+                    args.question,
+                    parse_item_pairs(args.item, "--item"),
+                    args.window_size or 300,
+                    interpolate(args.cds, namespace) if args.cds else None,
+                    model,
+                    backend,
+                    self.batch_size,
+                    progress.update,
+                )
+        finally:
+            progress.close()
+        return VariantTable(effects)
 
     def _answer(self, args, cell, namespace, model, backend) -> AnswerTable:
         if cell is None:
