@@ -387,8 +387,9 @@ class HybridCodec:
         named = [f"{key} | {v}" for k, v in prompt.annotations.items() if k.strip().lower() == registry.task_for_question(key).items[0].name]
         return named[0] if named else key
 
-    def composition_features(self, encoded: list[list[int]], ks, blocks=()):
-        """[rows, features] float32: the k-mer composition of each encoded prompt (:mod:`.composition`).
+    def composition_features(self, encoded: list[list[int]], layout, blocks=()):
+        """[rows, features] float32: the k-mer composition of each encoded prompt (:mod:`.composition`;
+        ``layout`` a :class:`~.composition.Layout`, or the k-mer sizes of one).
 
         Only classification questions (tasks with labels) get it; every other row is zeros. Why: the
         features are added at the ``<ans>`` token, and on short sequences they are large (one 5-mer
@@ -398,10 +399,11 @@ class HybridCodec:
         """
         import numpy as np
 
-        from .composition import composition, feature_size
+        from .composition import as_layout
 
+        layout = as_layout(layout)
         questions = self._label_questions()
-        size = feature_size(ks)
+        size = layout.size
         rows = []
         for ids in encoded:
             row = np.zeros(size * max(1, len(blocks)), dtype=np.float32)
@@ -412,7 +414,7 @@ class HybridCodec:
                     pooled = key.split(" | ")[0]
                     at = blocks.index(key) if key in blocks else blocks.index(pooled) if pooled in blocks else -1
                 if at >= 0:
-                    row[at * size : (at + 1) * size] = composition(self.dna_runs(ids), ks)
+                    row[at * size : (at + 1) * size] = layout.vector(self.dna_runs(ids), blocks[at] if blocks else None)
             rows.append(row)
         return np.stack(rows)
 

@@ -16,6 +16,8 @@ has the same mean (1/16) whatever the sequence length.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 BASE_CODE = {"A": 0, "C": 1, "G": 2, "T": 3}
@@ -64,3 +66,59 @@ def composition(sequences, ks=DEFAULT_KS) -> np.ndarray:
         total = f.sum()
         blocks.append(f / max(total, 1.0) * (4**k / 16))
     return np.concatenate(blocks).astype(np.float32)
+
+
+def positional(sequences, bins: int, ks) -> np.ndarray:
+    """k-mer frequencies (as :func:`composition`) of each of ``bins`` equal parts of every sequence
+    item, part ``b`` summed over the items: where a k-mer sits in an aligned window (a TSS, a peak
+    centre) carries signal one bag of the whole sequence cannot see (docs/experiments.md, stage 8e)."""
+    parts: list[list[str]] = [[] for _ in range(bins)]
+    for seq in sequences:
+        cuts = np.linspace(0, len(seq), bins + 1).round().astype(int)
+        for b in range(bins):
+            parts[b].append(seq[cuts[b] : cuts[b + 1]])
+    return np.concatenate([composition(p, ks) for p in parts]) if bins else np.zeros(0, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What one block of the composition input holds: the whole sequence's ``ks``-mer frequencies
+    (what the input-side projection reads), then, with ``bins``, the ``bin_ks``-mer frequencies of
+    each of ``bins`` equal parts (read by the per-question head only)."""
+
+    ks: tuple = DEFAULT_KS
+    bins: int = 0
+    bin_ks: tuple = ()
+    #: the composition blocks (question keys, codec.composition_block) whose positional part is
+    #: filled; empty: every block. Other blocks keep it at zero (the head's columns there read nothing)
+    bin_blocks: tuple = ()
+
+    @property
+    def whole_size(self) -> int:
+        return feature_size(self.ks)
+
+    @property
+    def size(self) -> int:
+        return self.whole_size + self.bins * feature_size(self.bin_ks)
+
+    def vector(self, sequences, block: str | None = None) -> np.ndarray:
+        """One block's features; ``block`` (its key) decides whether the positional part is filled."""
+        whole = composition(sequences, self.ks)
+        if not self.bins:
+            return whole
+        if self.bin_blocks and block not in self.bin_blocks:
+            return np.concatenate([whole, np.zeros(self.size - self.whole_size, dtype=np.float32)])
+        return np.concatenate([whole, positional(sequences, self.bins, self.bin_ks)]).astype(np.float32)
+
+
+def as_layout(spec) -> Layout:
+    """A :class:`Layout` from a layout, a tuple of k-mer sizes, or a model config (object or dict)."""
+    if isinstance(spec, Layout):
+        return spec
+    if isinstance(spec, (list, tuple)):
+        return Layout(tuple(spec))
+    get = spec.get if isinstance(spec, dict) else lambda key, default=None: getattr(spec, key, default)
+    bins = int(get("composition_bins", 0) or 0)
+    if not bins:
+        return Layout(tuple(get("composition_ks")))
+    return Layout(tuple(get("composition_ks")), bins, tuple(get("composition_bin_ks", ()) or ()), tuple(get("composition_bin_blocks", ()) or ()))

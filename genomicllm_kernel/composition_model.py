@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-from .composition import DEFAULT_KS, feature_size
+from .composition import DEFAULT_KS, as_layout, feature_size
 
 MODEL_TYPE = "genomicllm_llama"
 FEATURES_INPUT = "dna_features"
@@ -34,9 +34,19 @@ class GenomicLlamaConfig(LlamaConfig):
         composition_token_id: int | None = None,
         composition_blocks=(),
         composition_head_rank: int = 0,
+        composition_bins: int = 0,
+        composition_bin_ks=(),
+        composition_bin_blocks=(),
         **kwargs,
     ):
         self.composition_ks = list(composition_ks)
+        #: with bins: each block also holds the ``composition_bin_ks``-mer frequencies of each of
+        #: ``composition_bins`` equal parts of the sequence, which only the per-question head reads
+        #: (composition.Layout); 0: the whole sequence's k-mers only
+        self.composition_bins = composition_bins
+        self.composition_bin_ks = list(composition_bin_ks)
+        #: the blocks whose positional part is filled (empty: all of them)
+        self.composition_bin_blocks = list(composition_bin_blocks)
         self.composition_token_id = composition_token_id
         #: the questions (and GUE TF sets) that each get their own block of ``dna_features``
         #: (codec.composition_block); empty: one block shared by every classification question
@@ -57,7 +67,7 @@ def per_question_blocks() -> list[str]:
 
 def features_width(config) -> int:
     """Length of the ``dna_features`` input: one k-mer block per composition block (at least one)."""
-    return feature_size(config.composition_ks) * max(1, len(getattr(config, "composition_blocks", ()) or ()))
+    return as_layout(config).size * max(1, len(getattr(config, "composition_blocks", ()) or ()))
 
 
 class GenomicLlamaForCausalLM(LlamaForCausalLM):
@@ -120,8 +130,10 @@ class GenomicLlamaForCausalLM(LlamaForCausalLM):
         inputs_embeds = self.model.embed_tokens(input_ids)
         at_answer = (input_ids == self.config.composition_token_id).unsqueeze(-1).to(inputs_embeds.dtype)
         feats = dna_features.to(inputs_embeds.dtype)
-        # the input side reads the k-mers whatever block they sit in (blocks are zero but one)
-        pooled = feats.view(feats.shape[0], -1, feature_size(self.config.composition_ks)).sum(1)
+        # the input side reads the whole sequence's k-mers whatever block they sit in (blocks are zero
+        # but one); a block's positional part (composition_bins) is the head's alone
+        layout = as_layout(self.config)
+        pooled = feats.view(feats.shape[0], -1, layout.size)[:, :, : layout.whole_size].sum(1)
         return inputs_embeds + at_answer * self.composition(pooled).unsqueeze(1), at_answer, feats
 
     def _forward_with_head(self, at_answer, feats, inputs_embeds, labels, logits_to_keep, inputs: dict):

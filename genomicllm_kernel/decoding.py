@@ -21,17 +21,20 @@ class Decoder:
 
     name = "abstract"
 
-    def __init__(self, tokenizer: HybridCodec, context: int, composition_ks=None, composition_blocks=()):
+    def __init__(self, tokenizer: HybridCodec, context: int, composition=None, composition_blocks=()):
+        from .composition import as_layout
+
         self.tok = tokenizer
         self.context = context
-        #: k-mer sizes of the model's composition input (:mod:`.composition`); None: the model has none
-        self.composition_ks = tuple(composition_ks) if composition_ks else None
+        #: the model's composition input (a :class:`~.composition.Layout`, from its k-mer sizes or
+        #: its config); None: the model has none
+        self.composition = as_layout(composition) if composition else None
         #: the model's per-question blocks of that input (composition_model.GenomicLlamaConfig)
         self.composition_blocks = tuple(composition_blocks or ())
 
     def features(self, seqs: list[list[int]]) -> np.ndarray | None:
         """The composition input for encoded prompts, or None for a model without one."""
-        return self.tok.composition_features(seqs, self.composition_ks, self.composition_blocks) if self.composition_ks else None
+        return self.tok.composition_features(seqs, self.composition, self.composition_blocks) if self.composition else None
 
     # A backend gives logits for the last position of each row, and a cache to continue from.
     def start(self, ids: np.ndarray, mask: np.ndarray, pos: np.ndarray, features: np.ndarray | None = None):  # -> (logits[B,V], state)
@@ -172,9 +175,9 @@ class TorchDecoder(Decoder):
             torch.set_num_threads(threads)
         self.model = model
         self.torch = torch
-        ks = getattr(model.config, "composition_ks", None)
+        layout = model.config if getattr(model.config, "composition_ks", None) else None
         blocks = getattr(model.config, "composition_blocks", ())
-        super().__init__(getattr(tokenizer, "codec", tokenizer), model.config.max_position_embeddings, ks, blocks)
+        super().__init__(getattr(tokenizer, "codec", tokenizer), model.config.max_position_embeddings, layout, blocks)
 
     def start(self, ids, mask, pos, features=None):
         torch = self.torch

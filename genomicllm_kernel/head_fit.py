@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .composition import Layout, as_layout
 from .errors import InputError
 
 HELD_OUT = 0.1
@@ -70,7 +71,7 @@ def answer_states(model, codec, encoded: list[list[int]], batch_size: int = 64, 
 
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     out = np.zeros((len(encoded), model.config.hidden_size), dtype=np.float32)
-    ks, blocks = tuple(model.config.composition_ks), tuple(model.config.composition_blocks)
+    layout, blocks = as_layout(model.config), tuple(model.config.composition_blocks)
     pad_batch = Decoder(codec, model.config.max_position_embeddings).pad_batch  # inference's left padding
     bar = tqdm(total=len(order), desc="caching <ans> states", unit="ex", disable=None if progress else True)
     with torch.no_grad():
@@ -78,7 +79,7 @@ def answer_states(model, codec, encoded: list[list[int]], batch_size: int = 64, 
             rows = order[s : s + batch_size]
             seqs = [encoded[i] for i in rows]
             ids, mask = pad_batch(seqs)
-            feats = torch.from_numpy(codec.composition_features(seqs, ks, blocks))
+            feats = torch.from_numpy(codec.composition_features(seqs, layout, blocks))
             ids_t = torch.from_numpy(ids)
             embeds, _, _ = model.embeddings_with_composition(ids_t, feats)
             hidden = model.model(
@@ -90,11 +91,12 @@ def answer_states(model, codec, encoded: list[list[int]], batch_size: int = 64, 
     return out
 
 
-def block_features(codec, encoded: list[list[int]], ks) -> np.ndarray:
-    """[rows, feature_size(ks)] float16: each prompt's own k-mer block (the head's input, unplaced)."""
-    from .composition import composition
-
-    return np.stack([composition(codec.dna_runs(ids), ks) for ids in encoded]).astype(np.float16)
+def block_features(codec, encoded: list[list[int]], layout, block_keys=None) -> np.ndarray:
+    """[rows, layout.size] float16: each prompt's own k-mer block (the head's input, unplaced);
+    ``block_keys`` (each row's block) decide where the positional part is filled."""
+    layout = as_layout(layout)
+    keys = block_keys or [None] * len(encoded)
+    return np.stack([layout.vector(codec.dna_runs(ids), key) for ids, key in zip(encoded, keys)]).astype(np.float16)
 
 
 class HeadProblem:
@@ -137,6 +139,19 @@ def _blockwise(f, block, head_a):
     return u
 
 
+def held_out_split(problem: HeadProblem, gen):
+    """[rows] bool: the held-out tenth of each block's rows that :func:`fit_head` stops on (drawn
+    first from its seeded generator, so a fresh generator of the same seed gives the same rows)."""
+    import torch
+
+    held = torch.zeros(len(problem.labels), dtype=torch.bool)
+    for b in torch.unique(problem.block).tolist():
+        rows = torch.nonzero(problem.block == b).flatten()
+        pick = rows[torch.randperm(len(rows), generator=gen)[: max(1, int(len(rows) * HELD_OUT))]]
+        held[pick] = True
+    return held
+
+
 def fit_head(
     problem: HeadProblem, n_blocks: int, rank: int, hidden: int, epochs: int, lr: float, weight_decay: float, seed: int, log=None, l2: float = 0.0
 ):
@@ -148,12 +163,7 @@ def fit_head(
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    n = len(problem.labels)
-    held = torch.zeros(n, dtype=torch.bool)
-    for b in torch.unique(problem.block).tolist():
-        rows = torch.nonzero(problem.block == b).flatten()
-        pick = rows[torch.randperm(len(rows), generator=gen)[: max(1, int(len(rows) * HELD_OUT))]]
-        held[pick] = True
+    held = held_out_split(problem, gen)
     train_rows, held_rows = torch.nonzero(~held).flatten(), torch.nonzero(held).flatten()
     width = problem.feats.shape[1]
     head_a = (torch.randn(n_blocks, width, rank, generator=gen) * (1.0 / width) ** 0.5).requires_grad_()
@@ -192,15 +202,18 @@ def fit_head(
     return best[2], best[3], records, best[1]
 
 
-def widened(model, ks, rank: int):
-    """``model`` (a GenomicLlamaForCausalLM) with composition k-mer sizes ``ks`` and a fresh head of
-    ``rank``: every other weight copied, the input-side projection's columns of the model's own ks
-    kept and the new k's columns zero, so the hidden states stay exactly the model's."""
+def widened(model, layout, rank: int):
+    """``model`` (a GenomicLlamaForCausalLM) with the composition ``layout`` (a Layout, or k-mer
+    sizes) and a fresh head of ``rank``: every other weight copied, the input-side projection's
+    columns of the model's own ks kept and the new k's columns zero (it never reads the positional
+    part), so the hidden states stay exactly the model's."""
     import torch
 
     from .composition import feature_size
     from .composition_model import GenomicLlamaConfig, GenomicLlamaForCausalLM
 
+    layout = as_layout(layout)
+    ks = list(layout.ks)
     old_ks = list(model.config.composition_ks)
     missing = [k for k in old_ks if k not in ks]
     if missing:
@@ -208,7 +221,8 @@ def widened(model, ks, rank: int):
     cfg = model.config.to_dict()
     for key in ("model_type", "transformers_version"):
         cfg.pop(key, None)
-    cfg.update(composition_ks=list(ks), composition_head_rank=rank)
+    cfg.update(composition_ks=ks, composition_head_rank=rank, composition_bins=layout.bins, composition_bin_ks=list(layout.bin_ks))
+    cfg.update(composition_bin_blocks=list(layout.bin_blocks))
     new = GenomicLlamaForCausalLM(GenomicLlamaConfig(**cfg))
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("composition")}
     missing_keys, unexpected = new.load_state_dict(state, strict=False)
@@ -298,13 +312,13 @@ def _reused_states(cfg, rows, hidden: int) -> tuple[np.ndarray, float]:
     return states, seconds
 
 
-def build_problem(model, codec, rows, states, ks) -> HeadProblem:
+def build_problem(model, codec, rows, states, layout) -> HeadProblem:
     """The fitting problem of ``rows`` (encoded, task, label, block key) with their cached states."""
     from .registry import TASKS
 
     blocks = list(model.config.composition_blocks)
-    feats = block_features(codec, [r[0] for r in rows], ks)
     block_index = [blocks.index(b) if b in blocks else blocks.index(b.split(" | ")[0]) for _, _, _, b in rows]
+    feats = block_features(codec, [r[0] for r in rows], layout, [blocks[i] for i in block_index])
     label_ids = [codec.label_ids(TASKS[t]) for _, t, _, _ in rows]
     return HeadProblem(states, feats, block_index, label_ids, [r[2] for r in rows], model.lm_head.weight)
 
@@ -329,11 +343,16 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
         raise InputError(f"{cfg.init_from}: cached_head needs a model with per-question composition blocks (a stage-8b-like model)")
     codec = tokenizer.codec
     ks = tuple(cfg.composition or model.config.composition_ks)
+    init = as_layout(model.config)
+    if cfg.composition_bins:
+        layout = Layout(ks, cfg.composition_bins, tuple(cfg.composition_bin_ks), tuple(cfg.composition_bin_blocks))
+    else:
+        layout = Layout(ks, init.bins, init.bin_ks, init.bin_blocks)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, states, cache_seconds = cached_states(cfg, model, codec, out / "states.npz", progress)
     encoded = [r[0] for r in rows]
-    problem = build_problem(model, codec, rows, states, ks)
+    problem = build_problem(model, codec, rows, states, layout)
     tokens = sum(len(e) for e in encoded)
     minutes_cached = (time.time() - t_start) / 60
     log_path = out / "train_log.jsonl"
@@ -364,7 +383,7 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
         cfg.head_fit_l2,
     )
     log_fh.close()
-    new = widened(model, ks, cfg.composition_head_rank)
+    new = widened(model, layout, cfg.composition_head_rank)
     with torch.no_grad():
         # nn.Linear(blocks x F -> rank) stores [rank, blocks x F]; block b's columns are head_a[b].T
         new.composition_head[0].weight.copy_(head_a.permute(2, 0, 1).reshape(cfg.composition_head_rank, -1))

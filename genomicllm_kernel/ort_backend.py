@@ -71,16 +71,16 @@ class ORTDecoder(Decoder):
         self.head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.outputs = [o.name for o in self.session.get_outputs()]
-        ks = cfg.get("composition_ks") if "dna_features" in self.inputs else None
+        layout = cfg if cfg.get("composition_ks") and "dna_features" in self.inputs else None
         blocks = cfg.get("composition_blocks") or ()
-        super().__init__(codec, cfg["max_position_embeddings"], ks, blocks)
-        self.feature_size = sum(4**k for k in ks) * max(1, len(blocks)) if ks else 0
+        super().__init__(codec, cfg["max_position_embeddings"], layout, blocks)
+        self.feature_size = self.composition.size * max(1, len(blocks)) if self.composition else 0
         if self.provider == "CPUExecutionProvider" and quantized(self.session):
             self.tokens_per_pass = INT8_CPU_TOKENS_PER_PASS
 
     def _run(self, ids, mask, pos, past, features=None):
         feed = {"input_ids": ids, "attention_mask": mask}
-        if self.composition_ks:
+        if self.composition:
             # decoding steps feed zeros: the features act only at the prompt's <ans> token
             feed["dna_features"] = features if features is not None else np.zeros((ids.shape[0], self.feature_size), dtype=np.float32)
         if "position_ids" in self.inputs:

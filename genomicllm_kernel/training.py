@@ -27,6 +27,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .composition import as_layout
 from .errors import InputError, TrainingDivergedError
 from .grammar import parse_prompt
 
@@ -104,6 +105,12 @@ class TrainConfig:
     head_fit_epochs: int = 40
     #: with cached_head: ridge penalty on the head's weights (head_fit.fit_head)
     head_fit_l2: float = 0.0
+    #: with cached_head: the head also reads the ``composition_bin_ks``-mer frequencies of each of
+    #: ``composition_bins`` equal parts of the sequence (composition.Layout; 0: the whole sequence only)
+    composition_bins: int = 0
+    composition_bin_ks: list = field(default_factory=list)
+    #: with composition_bins: the blocks whose positional part is filled (empty: every block)
+    composition_bin_blocks: list = field(default_factory=list)
     #: with cached_head: earlier state caches (``states.npz`` of a run over the same init_from weights)
     #: whose rows are reused for identical prompts instead of running the frozen model on them again
     head_fit_reuse: list = field(default_factory=list)
@@ -517,9 +524,9 @@ class Trainer:
         n_tok = int(cpu_batch[1].sum()) * self.world  # counted on the CPU: no GPU sync per step
         ids, mask, labels, pos = (t.to(self.device, non_blocking=True) for t in cpu_batch)
         extra = {}
-        ks = getattr(self.model.config, "composition_ks", None)
-        if ks:
-            feats = self.tokenizer.codec.composition_features([p for _, p, _, _ in batch], ks, getattr(self.model.config, "composition_blocks", ()))
+        if getattr(self.model.config, "composition_ks", None):
+            blocks = getattr(self.model.config, "composition_blocks", ())
+            feats = self.tokenizer.codec.composition_features([p for _, p, _, _ in batch], as_layout(self.model.config), blocks)
             extra["dna_features"] = torch.from_numpy(feats).to(self.device, non_blocking=True)
         for g in self.opt.param_groups:
             g["lr"] = lr_at(cfg, step)

@@ -100,6 +100,7 @@ def main() -> int:
     import torch
 
     from genomicllm_kernel import head_fit
+    from genomicllm_kernel.composition import as_layout
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/cpu_stage8c_fit.toml")
@@ -113,9 +114,10 @@ def main() -> int:
 
     # the init model's own head, from the same states
     with torch.no_grad():
-        feats = torch.from_numpy(codec.composition_features([r[0] for r in dev], model.config.composition_ks, model.config.composition_blocks))
+        own = as_layout(model.config)
+        feats = torch.from_numpy(codec.composition_features([r[0] for r in dev], own, model.config.composition_blocks))
         shifted = torch.from_numpy(dev_states) + model.composition_head(feats)
-        problem = head_fit.build_problem(model, codec, dev4, shifted.numpy(), model.config.composition_ks)
+        problem = head_fit.build_problem(model, codec, dev4, shifted.numpy(), own)
         zero_a = torch.zeros(len(model.config.composition_blocks), problem.feats.shape[1], 1)
         pred = problem.logits(torch.arange(len(dev)), zero_a, torch.zeros(model.config.hidden_size, 1)).argmax(-1)
     results["init model's head (stage 8b: 1,000 SGD steps through the model)"] = {"mcc": scores(dev, pred)}

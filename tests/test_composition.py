@@ -10,7 +10,7 @@ import random
 import numpy as np
 import pytest
 
-from genomicllm_kernel.composition import composition, kmer_counts
+from genomicllm_kernel.composition import Layout, as_layout, composition, kmer_counts, positional
 from genomicllm_kernel.grammar import parse_prompt
 
 
@@ -22,6 +22,25 @@ def test_kmer_counts_skip_n_and_item_boundaries():
     f = composition(["ACGTACGTAC"])
     assert f.shape == (256 + 1024,) and f.dtype == np.float32
     assert f[:256].sum() == pytest.approx(256 / 16) and f[256:].sum() == pytest.approx(1024 / 16)
+
+
+def test_positional_layout_holds_each_third_after_the_whole_sequence():
+    seq = "AAAAAACCCCCCGGGGGG"
+    layout = Layout((4,), 3, (3,))
+    v = layout.vector([seq])
+    assert layout.whole_size == 256 and layout.size == 256 + 3 * 64 and v.shape == (layout.size,)
+    assert np.array_equal(v[:256], composition([seq], (4,)))
+    thirds = [composition([part], (3,)) for part in ("AAAAAA", "CCCCCC", "GGGGGG")]
+    assert np.array_equal(v[256:], np.concatenate(thirds))
+    # two items: third b of each item is summed into part b (no k-mer spans an item or a cut)
+    assert np.array_equal(
+        positional(["AAAAAA", "CCCCCC"], 2, (3,)), np.concatenate([composition(["AAA", "CCC"], (3,)), composition(["AAA", "CCC"], (3,))])
+    )
+    assert Layout((4,)).vector([seq]).shape == (256,) and as_layout((4, 5)) == Layout((4, 5))
+    assert as_layout({"composition_ks": [3], "composition_bins": 2, "composition_bin_ks": [3]}) == Layout((3,), 2, (3,))
+    # only the listed blocks fill their positional part
+    some = Layout((4,), 3, (3,), ("core promoter",))
+    assert np.array_equal(some.vector([seq], "core promoter"), v) and not some.vector([seq], "splice site")[256:].any()
 
 
 def test_codec_reads_the_same_bases_from_ids_as_from_text(random_model):
@@ -79,18 +98,18 @@ def test_features_reach_the_answer_and_onnx_matches_torch(composition_model):
     net, tok = load_torch_model(composition_model)
     torch_dec = TorchDecoder(net, tok, threads=1)
     ort_dec = ORTDecoder(composition_model / "onnx", HybridCodec.from_pretrained(composition_model / "onnx"), threads=1)
-    assert torch_dec.composition_ks == ort_dec.composition_ks == (4, 5)
+    assert torch_dec.composition == ort_dec.composition == Layout((4, 5))
     prompts = [parse_prompt(t) for t in PROMPTS]
     with_features = torch_dec.answer_batch(prompts)
     onnx = ort_dec.answer_batch(prompts)
     for a, b in zip(with_features, onnx):
         assert max(abs(a.labels[k] - b.labels[k]) for k in a.labels) < 1e-4
-    torch_dec.composition_ks = None  # the same model without its composition input answers differently
+    torch_dec.composition = None  # the same model without its composition input answers differently
     without = torch_dec.answer_batch(prompts)
     assert max(abs(a.labels["True"] - b.labels["True"]) for a, b in zip(with_features, without)) > 1e-3
     # generation with the KV cache: the features act at <ans> only, and ONNX decodes the same text
     gen = [parse_prompt("ACGTTGCAAGGCTTAGC, reverse complementary sequence ="), parse_prompt("ATGGCGGCTTCAGAGTAA, protein sequence =")]
-    torch_dec.composition_ks = (4, 5)
+    torch_dec.composition = Layout((4, 5))
     assert [r.text for r in torch_dec.answer_batch(gen)] == [r.text for r in ort_dec.answer_batch(gen)]
 
 
@@ -247,10 +266,16 @@ def _headed_random_model(tmp_path, seed=7):
     return headed.eval(), tok
 
 
-def test_cached_head_fit_is_the_model_it_writes(tmp_path):
+@pytest.mark.parametrize(
+    "layout",
+    [Layout((3, 4, 5, 6)), Layout((3, 4, 5, 6), 3, (3, 4, 5)), Layout((3, 4, 5, 6), 3, (3, 4, 5), ("core promoter",))],
+    ids=["whole", "thirds", "thirds_for_one_block"],
+)
+def test_cached_head_fit_is_the_model_it_writes(tmp_path, layout):
     """head_fit's cached problem reads the label logits the model computes: a head fitted on cached
-    <ans> states, placed into the widened model (3- to 6-mers), gives the model's own label logits;
-    widening keeps the states; and the fit learns a label the k-mers decide."""
+    <ans> states, placed into the widened model (3- to 6-mers, with or without the 3- to 5-mers of
+    each third), gives the model's own label logits; widening keeps the states; the fit learns a
+    label the k-mers decide; and the ONNX export of the positional model answers as PyTorch does."""
     import torch
 
     from genomicllm_kernel import head_fit
@@ -259,19 +284,21 @@ def test_cached_head_fit_is_the_model_it_writes(tmp_path):
     model, tok = _headed_random_model(tmp_path)
     codec = tok.codec
     rng = np.random.default_rng(0)
-    rows = []
+    rows, texts = [], []
     for i in range(240):
         gc_rich = i % 2 == 0  # the label: GC-rich or AT-rich sequence (a k-mer signal)
         seq = "".join(rng.choice(list("GCGCGCAT" if gc_rich else "ATATATGC"), size=int(rng.integers(30, 60))))
         question = ["core promoter", "splice site", "transcription factor = GUE tf_3, transcription factor binding site"][i % 3]
         task = {"core promoter": "promoter", "splice site": "splice_site"}.get(question, "tf_binding")
-        ids = codec.encode_prompt(f"{seq}, {question} =")
+        texts.append(f"{seq}, {question} =")
+        ids = codec.encode_prompt(texts[-1])
         rows.append((ids, task, 0 if gc_rich else 1, codec.composition_block(ids)))
     states = head_fit.answer_states(model, codec, [r[0] for r in rows], progress=False)
-    ks = (3, 4, 5, 6)
-    wide = head_fit.widened(model, ks, rank=4)
+    wide = head_fit.widened(model, layout, rank=4)
+    assert as_layout(wide.config) == layout
     assert np.allclose(head_fit.answer_states(wide, codec, [r[0] for r in rows[:20]], progress=False), states[:20], atol=1e-5)
-    problem = head_fit.build_problem(model, codec, rows, states, ks)
+    problem = head_fit.build_problem(model, codec, rows, states, layout)
+    assert problem.feats.shape[1] == layout.size
     a, b, records, best = head_fit.fit_head(problem, len(model.config.composition_blocks), 4, model.config.hidden_size, 30, 0.02, 0.0, 0)
     assert best > 0 and records[best]["held_out_loss"] < records[0]["held_out_loss"] / 2
     with torch.no_grad():
@@ -280,12 +307,24 @@ def test_cached_head_fit_is_the_model_it_writes(tmp_path):
         cached = problem.logits(torch.arange(12), a, b)
         for i in range(12):
             ids, task = rows[i][0], rows[i][1]
-            feats = torch.from_numpy(codec.composition_features([ids], ks, wide.config.composition_blocks))
+            feats = torch.from_numpy(codec.composition_features([ids], layout, wide.config.composition_blocks))
             logits = wide(input_ids=torch.tensor([ids]), dna_features=feats).logits[0, -1, codec.label_ids(TASKS[task])]
             # the cache holds features in float16 (half the memory of 140 k rows x 5,440): 1e-3 relative
             assert torch.allclose(logits, cached[i, : len(logits)], rtol=1e-3, atol=1e-3), i
         truth = problem.labels
         assert (problem.logits(torch.arange(len(rows)), a, b).argmax(-1) == truth).float().mean() > 0.9
+    if layout.bins:
+        from genomicllm_export import export_model
+        from genomicllm_kernel.engine import GenomicLLM
+
+        wide.save_pretrained(tmp_path / "wide", safe_serialization=True)
+        tok.save_pretrained(tmp_path / "wide")
+        export_model(tmp_path / "wide", progress=lambda m: None)
+        prompts = texts[:9]
+        on_torch = GenomicLLM.from_pretrained(tmp_path / "wide", "torch").ask(prompts)
+        on_onnx = GenomicLLM.from_pretrained(tmp_path / "wide", "onnx").ask(prompts)
+        for x, y in zip(on_torch, on_onnx):
+            assert x.answer == y.answer and max(abs(x.labels[k] - y.labels[k]) for k in x.labels) < 1e-4
 
 
 def test_widening_needs_the_model_s_own_k(tmp_path):
