@@ -81,10 +81,15 @@ def main() -> int:
     dev = _sample(data, "dev", None, args.limit)[0]
     model_eval = json.loads(Path(args.model_eval).read_text())["groups"] if Path(args.model_eval).exists() else {}
     result = {"train_rows_per_group": args.train_rows, "limit_per_group": args.limit, "bins": BINS, "bin_ks": list(BIN_KS), "groups": {}}
+    earlier = out / "kmer_positional.json"
+    if earlier.exists():  # a stopped run resumes: groups already scored with the same settings are kept
+        kept = json.loads(earlier.read_text())
+        if all(kept.get(k) == result[k] for k in ("train_rows_per_group", "limit_per_group", "bins", "bin_ks")):
+            result["groups"] = kept["groups"]
     for task_id, group in sorted(k for k in dev if k in train):
         name = f"{task_id} | {group}"
         rows = train[(task_id, group)]
-        if not re.search(args.groups, name) or len(rows) < MIN_TRAIN or len({a for _, a in rows}) < 2:
+        if name in result["groups"] or not re.search(args.groups, name) or len(rows) < MIN_TRAIN or len({a for _, a in rows}) < 2:
             continue
         rows = random.Random(0).sample(rows, min(len(rows), args.train_rows))
         evaluated = dev[(task_id, group)]
@@ -119,7 +124,7 @@ def main() -> int:
         "| group | n | (A) 3-6-mers | (B) + 3-5-mers per third | B - A | shipped model | data README baseline |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, e in result["groups"].items():
+    for name, e in sorted(result["groups"].items()):
         readme = KMER_LR_DEV_MCC.get(name.split(" | ")[1])
         model = e["model_dev_mcc"]
         lines.append(
