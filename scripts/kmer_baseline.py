@@ -69,9 +69,22 @@ def fit(X: np.ndarray, y: np.ndarray, seed: int = 0):
     return sc, LogisticRegression(C=best, max_iter=1000).fit(sc.transform(X), y), best, cv
 
 
-def main() -> int:
-    from genomicllm_kernel.evaluation import _sample, classification_metrics, source_group
+def training_rows(data: Path) -> dict[tuple, list]:
+    """(task, source group) -> [(prompt, answer)] of the corpus's classification training rows."""
+    from genomicllm_kernel.evaluation import source_group
     from genomicllm_kernel.registry import TASKS
+
+    train: dict[tuple, list] = defaultdict(list)
+    with open(data / "train.jsonl") as fh:
+        for line in fh:
+            ex = json.loads(line)
+            if TASKS.get(ex["task"]) and TASKS[ex["task"]].labels:
+                train[(ex["task"], source_group(ex["source"]))].append((ex["prompt"], ex["answer"]))
+    return train
+
+
+def main() -> int:
+    from genomicllm_kernel.evaluation import _sample, classification_metrics
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/corpus")
@@ -81,12 +94,7 @@ def main() -> int:
     data = Path(args.data)
     warnings.filterwarnings("ignore", category=UserWarning)
 
-    train: dict[tuple, list] = defaultdict(list)
-    with open(data / "train.jsonl") as fh:
-        for line in fh:
-            ex = json.loads(line)
-            if TASKS.get(ex["task"]) and TASKS[ex["task"]].labels:
-                train[(ex["task"], source_group(ex["source"]))].append((ex["prompt"], ex["answer"]))
+    train = training_rows(data)
     samples = {split: _sample(data, split, None, args.limit)[0] for split in ("dev", "test")}
     result = {
         "baseline": "k-mer (3-6) frequencies, standardised, L2 logistic regression; C by 3-fold CV on the training rows",

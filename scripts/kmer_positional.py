@@ -27,7 +27,6 @@ import re
 import sys
 import time
 import warnings
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -35,30 +34,25 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kmer_baseline import MIN_TRAIN, features, fit  # noqa: E402
+from kmer_baseline import KS, MIN_TRAIN, features, fit, training_rows  # noqa: E402
 
 BIN_KS = (3, 4, 5)
 BINS = 3
 
 
 def positional_features(prompts: list[str]) -> np.ndarray:
-    """(B): the whole-sequence 3- to 6-mers, then the 3- to 5-mers of each third of the sequence."""
-    from genomicllm_kernel.composition import composition
+    """(B): the model's positional composition input (composition.Layout): the whole sequence's 3- to
+    6-mers, then the 3- to 5-mers of each third of each sequence item."""
+    from genomicllm_kernel.composition import Layout
     from genomicllm_kernel.grammar import parse_prompt
 
-    whole = features(prompts)
-    parts = []
-    for text in prompts:
-        seq = "".join(parse_prompt(text).sequences)
-        cuts = np.linspace(0, len(seq), BINS + 1).round().astype(int)
-        parts.append(np.concatenate([composition([seq[a:b]], BIN_KS) for a, b in zip(cuts[:-1], cuts[1:])]))
-    return np.hstack([whole, np.stack(parts)])
+    layout = Layout(KS, BINS, BIN_KS)
+    return np.stack([layout.vector(parse_prompt(text).sequences) for text in prompts])
 
 
 def main() -> int:
     from genomicllm_kernel.baselines import KMER_LR_DEV_MCC
-    from genomicllm_kernel.evaluation import _sample, classification_metrics, source_group
-    from genomicllm_kernel.registry import TASKS
+    from genomicllm_kernel.evaluation import _sample, classification_metrics
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/corpus")
@@ -72,12 +66,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     warnings.filterwarnings("ignore", category=UserWarning)
 
-    train: dict[tuple, list] = defaultdict(list)
-    with open(data / "train.jsonl") as fh:
-        for line in fh:
-            ex = json.loads(line)
-            if TASKS.get(ex["task"]) and TASKS[ex["task"]].labels:
-                train[(ex["task"], source_group(ex["source"]))].append((ex["prompt"], ex["answer"]))
+    train = training_rows(data)
     dev = _sample(data, "dev", None, args.limit)[0]
     model_eval = json.loads(Path(args.model_eval).read_text())["groups"] if Path(args.model_eval).exists() else {}
     result = {"train_rows_per_group": args.train_rows, "limit_per_group": args.limit, "bins": BINS, "bin_ks": list(BIN_KS), "groups": {}}
