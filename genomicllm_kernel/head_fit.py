@@ -370,18 +370,17 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
         if progress:
             print(f"epoch {rec['epoch']}: train {rec['train_loss']:.4f}, held-out {rec['held_out_loss']:.4f} ({rec['seconds']} s)", flush=True)
 
-    head_a, head_b, records, best_epoch = fit_head(
-        problem,
-        len(model.config.composition_blocks),
-        cfg.composition_head_rank,
-        model.config.hidden_size,
-        cfg.head_fit_epochs,
-        cfg.lr,
-        cfg.weight_decay,
-        cfg.seed,
-        log,
-        cfg.head_fit_l2,
-    )
+    fitted: dict = {"examples": len(rows), "tokens": tokens, "solver": cfg.head_fit_solver}
+    if cfg.head_fit_solver == "convex":
+        head_a, head_b, layout, fitted["blocks"] = _convex(cfg, model, problem, layout, log, progress)
+    elif cfg.head_fit_solver == "adamw":
+        head_a, head_b, records, best_epoch = fit_head(
+            problem, len(model.config.composition_blocks), cfg.composition_head_rank, model.config.hidden_size, cfg.head_fit_epochs,
+            cfg.lr, cfg.weight_decay, cfg.seed, log, cfg.head_fit_l2,
+        )  # fmt: skip
+        fitted.update(best_epoch=best_epoch, epochs=records)
+    else:
+        raise InputError(f'head_fit_solver must be "adamw" or "convex", not {cfg.head_fit_solver!r}')
     log_fh.close()
     new = widened(model, layout, cfg.composition_head_rank)
     with torch.no_grad():
@@ -391,6 +390,35 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
     ckpt = out / "checkpoint"
     new.save_pretrained(ckpt, safe_serialization=True)
     tokenizer.save_pretrained(ckpt)
-    summary = dict(cfg.__dict__, fitted={"examples": len(rows), "tokens": tokens, "best_epoch": best_epoch, "epochs": records})
+    summary = dict(cfg.__dict__, fitted=fitted)
     (ckpt / "train_config.json").write_text(json.dumps(summary, indent=1))
     return ckpt
+
+
+def _convex(cfg, model, problem, layout, log, progress: bool):
+    """head_convex's fit of every block, its one log record, and the layout it chose: the positional
+    part only in the blocks whose held-out loss it lowered (none: the whole-sequence layout)."""
+    import dataclasses
+
+    from .head_convex import fit_convex_head
+
+    if cfg.composition_bin_blocks:
+        raise InputError('head_fit_solver = "convex" chooses the blocks that read the positional part: leave composition_bin_blocks empty')
+    layout = dataclasses.replace(layout, bin_blocks=())  # an init model's choice is made again
+    names = list(model.config.composition_blocks)
+    head_a, head_b, choices, positional = fit_convex_head(
+        problem, len(names), cfg.composition_head_rank, layout, cfg.seed, tuple(cfg.head_fit_ridges), print if progress else None, names, cfg.threads
+    )
+    if layout.bins and positional:
+        layout = dataclasses.replace(layout, bin_blocks=tuple(names[b] for b in sorted(positional)))
+    elif layout.bins:
+        layout = Layout(layout.ks)
+    head_a = head_a[:, : layout.size]
+    rows = sum(c["rows"] for c in choices.values())
+    # row-weighted means over the blocks (each block's held-out tenth is a tenth of its rows)
+    held = sum(c["held_out_loss"] * c["rows"] for c in choices.values()) / max(1, rows)
+    train = sum(c["train_loss"] * c["rows"] for c in choices.values()) / max(1, rows)
+    log(
+        {"epoch": 1, "train_loss": round(train, 5), "held_out_loss": round(held, 5), "seconds": round(sum(c["seconds"] for c in choices.values()), 1)}
+    )
+    return head_a, head_b, layout, {names[b]: c for b, c in choices.items()}

@@ -252,6 +252,32 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
                 + (", from the previous stage's weights, fresh optimizer" if cfg.get("init_from") else "")
                 + "): "
             )
+        if cfg.get("method") == "cached_head" and cfg.get("head_fit_solver") == "convex":
+            fitted = cfg.get("fitted", {})
+            blocks = fitted.get("blocks", {})
+            thirds = sorted(b for b, c in blocks.items() if c.get("part") == "positional")
+            lines.append(
+                head + f'the per-question composition head refitted (`method = "cached_head"`, `head_fit_solver = "convex"`, '
+                f"`genomicllm_kernel/head_convex.py`) on the previous stage's frozen `<ans>` states of {fitted.get('examples', 0):,} "
+                f"classification training examples ({state['tokens_seen'] / 1e6:.2f} M tokens, one forward pass each): per question, an "
+                f"L2 logistic regression on its standardised {'/'.join(str(k) for k in cfg.get('composition', []))}-mer frequencies"
+                + (
+                    f" and the {'/'.join(str(k) for k in cfg.get('composition_bin_ks', []))}-mers of each of {cfg.get('composition_bins')} parts of the sequence"
+                    if cfg.get("composition_bins")
+                    else ""
+                )
+                + f" with the frozen model's label logits as offset, solved to convergence; the ridge (from {cfg.get('head_fit_ridges')})"
+                + (" and whether the question reads the parts" if cfg.get("composition_bins") else "")
+                + " chosen by the loss on a held-out tenth of its training examples, then refitted on all of them and written into the "
+                f"rank-{cfg.get('composition_head_rank')} head exactly; {state['minutes']:.1f} minutes on {_hardware(state, cfg)}. "
+                + (
+                    f"The parts were kept for {len(thirds)} of {len(blocks)} questions ({', '.join(f'`{b}`' for b in thirds)}). "
+                    if cfg.get("composition_bins")
+                    else ""
+                )
+                + "Every other weight stayed the previous stage's, bit for bit."
+            )
+            continue
         if cfg.get("method") == "cached_head":
             fitted = cfg.get("fitted", {})
             lines.append(

@@ -105,6 +105,12 @@ class TrainConfig:
     head_fit_epochs: int = 40
     #: with cached_head: ridge penalty on the head's weights (head_fit.fit_head)
     head_fit_l2: float = 0.0
+    #: with cached_head: "adamw" (one low-rank head for every block, fit_head) or "convex" (each
+    #: block its own L2 logistic regression, ridge and positional part chosen by held-out loss,
+    #: written into the low-rank head exactly: head_convex.py)
+    head_fit_solver: str = "adamw"
+    #: with head_fit_solver = "convex": the ridge strengths tried per block
+    head_fit_ridges: list = field(default_factory=lambda: [0.03, 0.1, 0.3, 1.0, 3.0])
     #: with cached_head: the head also reads the ``composition_bin_ks``-mer frequencies of each of
     #: ``composition_bins`` equal parts of the sequence (composition.Layout; 0: the whole sequence only)
     composition_bins: int = 0

@@ -27,34 +27,17 @@ LAMS = [0.03, 0.1, 0.3, 1.0, 3.0]
 
 
 def fit(X, mu, sd, off, y, lam, L):
-    """(weights [F, L], bias [L]) in raw feature space of min mean CE(off + ((X - mu) / sd) V + c) + lam/2 |V|^2."""
-    from scipy.optimize import minimize
+    """(weights [F, L], bias [L]) in raw feature space of min mean CE(off + ((X - mu) / sd) V + c) + lam/2 |V|^2
+    (the solver stage 8f ships: genomicllm_kernel.head_convex)."""
+    from genomicllm_kernel import head_convex
 
-    n, F = X.shape
-    Y = np.eye(L)[y]
-
-    def f(w):
-        V = w[: F * L].reshape(F, L)
-        c = w[F * L :]
-        Vs = V / sd[:, None]
-        z = off + X @ Vs - (mu @ Vs) + c
-        z -= z.max(1, keepdims=True)
-        e = np.exp(z)
-        pr = e / e.sum(1, keepdims=True)
-        loss = -np.log(pr[Y > 0] + 1e-12).mean() + lam / 2 * (V * V).sum()
-        G = (pr - Y) / n
-        gs = G.sum(0)
-        dV = (X.T @ G) / sd[:, None] - np.outer(mu / sd, gs) + lam * V
-        return loss, np.concatenate([dV.ravel(), gs])
-
-    r = minimize(f, np.zeros(F * L + L), jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    V = r.x[: F * L].reshape(F, L)
-    return V / sd[:, None], r.x[F * L :] - mu @ (V / sd[:, None])
+    return head_convex.raw_weights(head_convex.solve(X, mu, sd, off, y, lam, L), mu, sd, X.shape[1], L)
 
 
 def held_loss(z, y):
-    z = z - z.max(1, keepdims=True)
-    return float(-np.mean(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))))
+    from genomicllm_kernel.head_convex import cross_entropy
+
+    return cross_entropy(z, y)
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ VARIANTS = [
 ]
 
 
-def dev_rows(cfg, codec, limit: int):
+def dev_rows(cfg, codec, limit: int, split: str = "dev"):
     """(encoded, task, label index, block key, group) of the evaluator's dev sample, classification only."""
     from genomicllm_kernel.evaluation import _sample
     from genomicllm_kernel.grammar import parse_prompt
@@ -45,7 +45,7 @@ def dev_rows(cfg, codec, limit: int):
     tasks = [t for t, task in TASKS.items() if task.labels and float(cfg.task_weights.get(t, 1.0)) > 0]
     # the sample of a full `genomicllm evaluate` (every task): which rows a group keeps depends on
     # the groups sampled before it, so a classification-only sample would be another one
-    groups, _ = _sample(Path(cfg.data), "dev", None, limit)
+    groups, _ = _sample(Path(cfg.data), split, None, limit)
     out = []
     for (task_id, group), rows in sorted(groups.items()):
         if task_id not in tasks:
@@ -56,7 +56,7 @@ def dev_rows(cfg, codec, limit: int):
     return out
 
 
-def load_cached(config: str, limit: int = 300):
+def load_cached(config: str, limit: int = 300, split: str = "dev"):
     """(cfg, model, codec, train rows, train states, dev rows, dev states) of a cached-head config:
     the train states from its run's cache (``head_fit.cached_states``), the dev sample's states
     cached beside them on first use."""
@@ -73,8 +73,8 @@ def load_cached(config: str, limit: int = 300):
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     rows, states, _ = head_fit.cached_states(cfg, model, codec, run / "states.npz")
-    dev = dev_rows(cfg, codec, limit)
-    dev_path = run / f"dev_states_full_eval_sample_{limit}.npz"
+    dev = dev_rows(cfg, codec, limit, split)
+    dev_path = run / f"{split}_states_full_eval_sample_{limit}.npz"
     if dev_path.exists():
         dev_states = np.load(dev_path)["states"]
     else:

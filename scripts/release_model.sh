@@ -12,9 +12,11 @@ BIN="${BIN:-.venv/bin}"
 # ~6 minutes on an H200 (days on 2 CPU cores; scripts/gpu_train.py packs and unpacks a lent GPU's
 # run), then 42, 59, 79 and 72 minutes on 2 CPU cores, then stage 8b (only the composition weights,
 # over the frozen stage-5 model; about 45 minutes), then stage 8c (its head refitted on cached states,
-# method = "cached_head": about 45 minutes for one forward pass per example, then minutes of fitting). CONFIGS=configs/default.toml gives the CPU-only model.
-# configs/cpu_stage6.toml, cpu_stage7.toml, cpu_stage8_adapter.toml and cpu_stage8d_fit.toml were trained and not shipped: docs/experiments.md.
-CONFIGS="${CONFIGS:-configs/gpu.toml configs/cpu_finetune.toml configs/cpu_stage3.toml configs/cpu_stage4.toml configs/cpu_stage5.toml configs/cpu_stage8b_head.toml configs/cpu_stage8c_fit.toml}"
+# method = "cached_head": about 45 minutes for one forward pass per example, then minutes of fitting), then
+# stage 8f (the same kind of refit with the thirds of the sequence and a convex fit per question,
+# head_fit_solver = "convex": 20 minutes of forward passes, 11 minutes of fitting). CONFIGS=configs/default.toml gives the CPU-only model.
+# configs/cpu_stage6.toml, cpu_stage7.toml, cpu_stage8_adapter.toml, cpu_stage8d_fit.toml and cpu_stage8e_fit.toml were trained and not shipped: docs/experiments.md.
+CONFIGS="${CONFIGS:-configs/gpu.toml configs/cpu_finetune.toml configs/cpu_stage3.toml configs/cpu_stage4.toml configs/cpu_stage5.toml configs/cpu_stage8b_head.toml configs/cpu_stage8c_fit.toml configs/cpu_stage8f_fit.toml}"
 run_dir() { "$BIN/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["out"])' "$1"; }
 if [ "${1:-}" != "--skip-train" ]; then
   for c in $CONFIGS; do

@@ -334,3 +334,92 @@ def test_widening_needs_the_model_s_own_k(tmp_path):
     model, _ = _headed_random_model(tmp_path)
     with pytest.raises(InputError, match="must keep the k-mer sizes"):
         head_fit.widened(model, (3, 4), rank=4)
+
+
+def test_convex_head_is_exact_in_the_model_and_reads_the_thirds_only_where_they_help(tmp_path):
+    """head_convex: each block's convex fit, written into the rank-16 head, gives the model's own
+    label logits (offset + f W + c, bias folded into the 3-mer columns); the held-out choice gives
+    the thirds to the block whose label only the position of a motif decides; both blocks are learnt."""
+    import dataclasses
+
+    import torch
+
+    from genomicllm_kernel import head_convex, head_fit
+    from genomicllm_kernel.registry import TASKS
+
+    model, tok = _headed_random_model(tmp_path)
+    codec = tok.codec
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(480):
+        label = int(rng.integers(2))
+        background = lambda n: "".join(rng.choice(list("ACGT"), size=n))  # noqa: E731
+        if i % 2 == 0:  # core promoter: a GC- or AT-leaning sequence (the whole bag decides, noisily)
+            question, task = "core promoter", "promoter"
+            seq = "".join(rng.choice(list("GCGCGAT" if label == 0 else "ATATACG"), size=60))
+        else:  # splice site: the same motif, at the start or at the end (only its position decides)
+            question, task = "splice site", "splice_site"
+            motif = "GGGGGGCCCCCC"
+            seq = motif + background(48) if label == 0 else background(48) + motif
+        ids = codec.encode_prompt(f"{seq}, {question} =")
+        rows.append((ids, task, label, codec.composition_block(ids)))
+    states = head_fit.answer_states(model, codec, [r[0] for r in rows], progress=False)
+    layout = Layout((3, 4, 5, 6), 3, (3, 4, 5))
+    problem = head_fit.build_problem(model, codec, rows, states, layout)
+    blocks = list(model.config.composition_blocks)
+    a, b, choices, positional = head_convex.fit_convex_head(problem, len(blocks), 16, layout, seed=0, log=None, workers=2)
+    splice = blocks.index("splice site")
+    assert splice in positional and choices[splice]["tried"]["positional 0.03"] < choices[splice]["tried"]["whole 0.03"] / 2
+    chosen = dataclasses.replace(layout, bin_blocks=tuple(blocks[k] for k in positional))
+    wide = head_fit.widened(model, chosen, rank=16)
+    with torch.no_grad():
+        wide.composition_head[0].weight.copy_(a.permute(2, 0, 1).reshape(16, -1))
+        wide.composition_head[1].weight.copy_(b)
+        fitted = problem.logits(torch.arange(len(rows)), a, b)
+        assert (fitted.argmax(-1) == problem.labels).float().mean() > 0.95
+        for i in range(8):
+            ids, task = rows[i][0], rows[i][1]
+            feats = torch.from_numpy(codec.composition_features([ids], chosen, wide.config.composition_blocks))
+            logits = wide(input_ids=torch.tensor([ids]), dna_features=feats).logits[0, -1, codec.label_ids(TASKS[task])]
+            logits = logits - logits.mean()
+            expected = fitted[i, : len(logits)] - fitted[i, : len(logits)].mean()
+            assert torch.allclose(logits, expected, rtol=1e-3, atol=2e-3), i
+    # int8 keeps the head fp32 (its weights span orders of magnitude): same answers as PyTorch
+    import onnx
+
+    from genomicllm_export import export_model
+    from genomicllm_export.onnx_export import HEAD_NODES
+    from genomicllm_kernel.engine import GenomicLLM
+
+    wide.save_pretrained(tmp_path / "convex", safe_serialization=True)
+    tok.save_pretrained(tmp_path / "convex")
+    export_model(tmp_path / "convex", quantize="int8", progress=lambda m: None)
+    graph = onnx.load(str(tmp_path / "convex" / "onnx" / "model_int8.onnx"), load_external_data=False).graph
+    head = [n for n in graph.node if n.name.startswith(HEAD_NODES)]
+    assert len(head) == 2 and {n.op_type for n in head} == {"MatMul"}
+    texts = [
+        f"{'GGGGGGCCCCCC' + 'ACGT' * 12}, splice site =",
+        f"{'ACGT' * 12 + 'GGGGGGCCCCCC'}, splice site =",
+        "GCGCGCGCGAGCGCGCGCGCATGCGC, core promoter =",
+    ]
+    on_torch = GenomicLLM.from_pretrained(tmp_path / "convex", "torch").ask(texts)
+    on_int8 = GenomicLLM.from_pretrained(tmp_path / "convex", "onnx-int8").ask(texts)
+    assert on_torch[0].answer != on_torch[1].answer  # the thirds decide
+    for x, y in zip(on_torch, on_int8):
+        assert x.answer == y.answer and max(abs(x.labels[k] - y.labels[k]) for k in x.labels) < 0.05
+
+
+def test_convex_block_fit_leaves_out_a_part_that_only_adds_noise():
+    """fit_block keeps the whole-sequence part alone when the positional columns carry nothing
+    (held-out loss decides, the simpler part winning ties), and refits on every row."""
+    from genomicllm_kernel import head_convex
+
+    rng = np.random.default_rng(0)
+    n, whole, noise = 600, 8, 200
+    y = rng.integers(2, size=n)
+    X = np.hstack([rng.normal(size=(n, whole)) + y[:, None] * 0.8, rng.normal(size=(n, noise))])
+    held = np.zeros(n, dtype=bool)
+    held[rng.permutation(n)[:120]] = True
+    W, c, choice = head_convex.fit_block(X, np.zeros((n, 2)), y, held, 2, (0.03, 1.0), whole)
+    assert choice["part"] == "whole" and W.shape == (whole + noise, 2) and not W[whole:].any()
+    assert ((X @ W + c).argmax(1) == y).mean() > 0.8  # the Bayes rate is about 0.87

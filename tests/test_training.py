@@ -386,6 +386,18 @@ def test_cached_head_stage_refits_only_the_head_and_reuses_its_cache(small_corpu
     monkeypatch.setattr(head_fit, "answer_states", no_forward_passes)
     fit.composition_head_rank = 2  # other head settings: the same states
     train(fit, progress=False)
+    # the convex solver (head_convex.py) over the same states, choosing where the thirds go
+    convex = dataclasses.replace(fit, out=str(tmp_path / "e"), head_fit_solver="convex", composition_head_rank=16, head_fit_ridges=[1.0])
+    convex.composition_bins, convex.composition_bin_ks, convex.head_fit_reuse = 3, [3], [str(tmp_path / "c" / "states.npz")]
+    written = train(convex, progress=False)
+    fitted = json.loads((written / "train_config.json").read_text())["fitted"]
+    config = json.loads((written / "config.json").read_text())
+    assert fitted["solver"] == "convex" and set(fitted["blocks"]) <= set(config["composition_blocks"])
+    reads_thirds = sorted(b for b, c in fitted["blocks"].items() if c["part"] == "positional")
+    assert sorted(config.get("composition_bin_blocks") or []) == reads_thirds and bool(config.get("composition_bins")) == bool(reads_thirds)
+    assert [x.answer for x in GenomicLLM.from_pretrained(written, "torch").ask(generation)] == [x.answer for x in before.ask(generation)]
+    with pytest.raises(Exception, match='head_fit_solver must be "adamw" or "convex"'):
+        train(dataclasses.replace(convex, head_fit_solver="sgd"), progress=False)
     fit.method = "adam"
     with pytest.raises(Exception, match='method must be "sgd" or "cached_head"'):
         train(fit, progress=False)

@@ -1,0 +1,191 @@
+"""``head_fit_solver = "convex"``: each question's head fitted as its own convex problem, then
+written into the model's low-rank head exactly.
+
+Why: the AdamW head of :func:`head_fit.fit_head` shares its second layer across every question and
+keeps one early-stopping epoch for all of them (epoch 1 in every stage-8 variant), so a block's fit
+depends on the others and a wider input (stage 8e's thirds of the sequence) is left mostly unused.
+Here every block is a multinomial L2 logistic regression of its label on its standardised k-mer
+features, with the frozen model's label logits as offset, solved by L-BFGS to convergence. Its
+ridge strength, and whether the block reads the positional part of the input at all, are chosen by
+the loss on the same held-out tenth of the block's training rows that fit_head stops on (dev is
+never read), then the block is refitted on all its rows.
+
+The result is realisable exactly in the model's head: the head adds ``B A_b f`` to the final hidden
+state at ``<ans>``, and a label answer is a softmax over the rows ``W`` of ``lm_head`` for the
+task's labels. With ``B`` an orthonormal basis of the span of every label row (one column per
+distinct label token, at most the head's rank) and ``A_b = V_b pinv(W_b B)^T``, the label logits
+gain exactly ``f V_b`` (the bias folds into the 3-mer columns, whose frequencies sum to a constant).
+So the model class, its ONNX graph and every non-classification answer stay what they were.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .errors import InputError
+
+#: ridge strengths tried per block (on standardised features; stage 8d's convex fit chose 0.03-3)
+DEFAULT_RIDGES = (0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+def solve(X, mu, sd, offset, y, lam, n_labels, start=None, maxiter=500):
+    """Standardised-space weights [F*L + L] of min mean CE(offset + ((X - mu) / sd) V + c) + lam/2 |V|^2."""
+    from scipy.optimize import minimize
+
+    n, F = X.shape
+    L = n_labels
+    onehot = np.eye(L)[y]
+
+    def f(w):
+        V = w[: F * L].reshape(F, L)
+        c = w[F * L :]
+        Vs = V / sd[:, None]
+        z = offset + X @ Vs - (mu @ Vs) + c
+        z = z - z.max(1, keepdims=True)
+        e = np.exp(z)
+        pr = e / e.sum(1, keepdims=True)
+        loss = -np.log(pr[onehot > 0] + 1e-12).mean() + lam / 2 * (V * V).sum()
+        G = (pr - onehot) / n
+        gs = G.sum(0)
+        dV = (X.T @ G) / sd[:, None] - np.outer(mu / sd, gs) + lam * V
+        return loss, np.concatenate([dV.ravel(), gs])
+
+    w0 = np.zeros(F * L + L) if start is None else start
+    return minimize(f, w0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter}).x
+
+
+def raw_weights(w, mu, sd, n_features, n_labels):
+    """(weights [F, L], bias [L]) on the raw features, from standardised-space ``w``."""
+    V = w[: n_features * n_labels].reshape(n_features, n_labels) / sd[:, None]
+    return V, w[n_features * n_labels :] - mu @ V
+
+
+def cross_entropy(z, y) -> float:
+    z = z - z.max(1, keepdims=True)
+    return float(-np.mean(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))))
+
+
+def fit_block(X, offset, y, held, n_labels, ridges, whole_size: int | None, log=None, name=""):
+    """One block: (raw weights [F, L], bias [L], choice dict). ``whole_size``: the positional part
+    starts there and is tried with and without (None: the features are one part)."""
+    import scipy.sparse as sp
+
+    X = sp.csr_matrix(X)
+    F = X.shape[1]
+    options = [("whole", whole_size)] if whole_size is not None and whole_size < F else []
+    options.append(("positional" if options else "whole", F))
+    train, hold = ~held, held
+    best = None
+    t0 = time.time()
+    tried = {}
+    for part, width in options:
+        Xp = X[:, :width]
+        mu = np.asarray(Xp[train].mean(0)).ravel()
+        sd = np.sqrt(np.maximum(np.asarray(Xp[train].multiply(Xp[train]).mean(0)).ravel() - mu**2, 0)) + 1e-3
+        w = None
+        for lam in sorted(ridges, reverse=True):  # strong to weak, each warm-started from the last
+            w = solve(Xp[train], mu, sd, offset[train], y[train], lam, n_labels, start=w)
+            W, c = raw_weights(w, mu, sd, width, n_labels)
+            loss = cross_entropy(offset[hold] + Xp[hold] @ W + c, y[hold])
+            tried[f"{part} {lam:g}"] = round(loss, 5)
+            if best is None or loss < best[0]:
+                best = (loss, part, width, lam, w)
+    loss, part, width, lam, w = best
+    Xp = X[:, :width]
+    mu = np.asarray(Xp.mean(0)).ravel()
+    sd = np.sqrt(np.maximum(np.asarray(Xp.multiply(Xp).mean(0)).ravel() - mu**2, 0)) + 1e-3
+    w = solve(Xp, mu, sd, offset, y, lam, n_labels, start=w)  # every row, the held-out choice
+    W, c = raw_weights(w, mu, sd, width, n_labels)
+    train_loss = cross_entropy(offset + Xp @ W + c, y)
+    if width < F:
+        W = np.vstack([W, np.zeros((F - width, n_labels))])
+    choice = {
+        "rows": int(len(y)),
+        "part": part,
+        "ridge": lam,
+        "held_out_loss": round(loss, 5),
+        "train_loss": round(train_loss, 5),
+        "tried": tried,
+        "seconds": round(time.time() - t0, 1),
+    }
+    if log:
+        log(f"{name}: {len(y)} rows, {part}, ridge {lam:g}, held-out loss {loss:.4f} ({choice['seconds']} s)")
+    return W, c, choice
+
+
+def label_basis(lm_weight, label_ids: list[int], rank: int):
+    """[hidden, rank]: an orthonormal basis of the label rows' span, zero-padded to ``rank``."""
+    E = np.asarray(lm_weight, dtype=np.float64)[sorted(set(label_ids))]
+    if len(E) > rank:
+        raise InputError(f'head_fit_solver = "convex" needs composition_head_rank >= the {len(E)} distinct label tokens (it is {rank})')
+    q, _ = np.linalg.qr(E.T)
+    out = np.zeros((E.shape[1], rank))
+    out[:, : q.shape[1]] = q
+    return out
+
+
+def realise(blocks_fit: dict[int, tuple], n_blocks: int, width: int, lm_weight, rank: int, bias_columns: slice, bias_scale: float):
+    """(first layer [blocks, F, rank], second layer [hidden, rank]) whose label logits for block
+    ``b`` gain exactly ``f W_b + c_b``. ``blocks_fit``: block -> (W [F, L], c [L], label token ids).
+    The bias goes into ``bias_columns`` (a k's whole-sequence frequencies, which sum to
+    ``bias_scale`` for any sequence with one such k-mer)."""
+    import torch
+
+    lm = np.asarray(lm_weight, dtype=np.float64)
+    B = label_basis(lm, [t for _, _, ids in blocks_fit.values() for t in ids], rank)
+    A = np.zeros((n_blocks, width, rank))
+    for b, (W, c, ids) in blocks_fit.items():
+        W = W.copy()
+        W[bias_columns] += c / bias_scale
+        M = lm[list(ids)] @ B  # [L, rank], full row rank: B spans these rows
+        A[b] = W @ np.linalg.pinv(M).T
+    return torch.from_numpy(A.astype(np.float32)), torch.from_numpy(B.astype(np.float32))
+
+
+def _fit_job(job):
+    b, X, offset, y, held, L, ridges, whole, log, name = job
+    return b, fit_block(X, offset, y, held, L, ridges, whole, log, name)
+
+
+def fit_convex_head(problem, n_blocks: int, rank: int, layout, seed: int, ridges=DEFAULT_RIDGES, log=print, names=None, workers: int = 1):
+    """(first layer, second layer, per-block choices, blocks that read the positional part).
+    ``workers`` > 1 fits that many blocks at once in child processes (each fit is single-threaded
+    sparse algebra; the result does not depend on it)."""
+    import scipy.sparse as sp
+    import torch
+
+    from .head_fit import held_out_split
+
+    held_all = held_out_split(problem, torch.Generator().manual_seed(seed)).numpy()
+    zero_a, zero_b = torch.zeros(n_blocks, problem.feats.shape[1], 1), torch.zeros(problem.states.shape[1], 1)
+    with torch.no_grad():
+        offset_all = torch.cat([problem.logits(r, zero_a, zero_b) for r in torch.arange(len(problem.labels)).split(8192)]).numpy()
+    blocks = problem.block.numpy()
+    whole = layout.whole_size if layout.bins else None
+    jobs, label_sets = [], {}
+    for b in np.unique(blocks).tolist():
+        rows = np.nonzero(blocks == b)[0]
+        ids = [int(t) for t in problem.label_ids[rows[0]] if t >= 0]
+        if any((problem.label_ids[r][: len(ids)].tolist() != ids) for r in rows[:: max(1, len(rows) // 50)]):
+            raise InputError(f"composition block {b}: its rows have different label sets")
+        L, label_sets[b] = len(ids), ids
+        X = sp.csr_matrix(problem.feats[rows].float().numpy())
+        name = names[b] if names else str(b)
+        jobs.append((b, X, offset_all[rows, :L], problem.labels[rows].numpy(), held_all[rows], L, tuple(ridges), whole, log, name))
+    jobs.sort(key=lambda j: -j[1].nnz)  # largest first: the pool ends evenly
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = list(pool.map(_fit_job, jobs))
+    else:
+        done = [_fit_job(j) for j in jobs]
+    fitted = {b: (W, c, label_sets[b]) for b, (W, c, _) in done}
+    choices = {b: choice for b, (_, _, choice) in done}
+    first_k = layout.ks[0]
+    head_a, head_b = realise(fitted, n_blocks, problem.feats.shape[1], problem.lm_weight.numpy(), rank, slice(0, 4**first_k), 4**first_k / 16)
+    positional = sorted(b for b, ch in choices.items() if ch["part"] == "positional")
+    return head_a, head_b, choices, positional
