@@ -2,8 +2,9 @@
 lower loss on the block's held-out tenth of training rows.
 
 Why: on held-out *training* rows (docs/stage8f), the convex per-block head (head_convex.py, stage
-8f) is better than stage 8e's AdamW head with the thirds in every block (8e (1)) on 15 of 20
-questions, and worse on 5: enhancer, pooled TF, GUE tf_1, gene biotype, open chromatin. Every head
+8f) is better than stage 8e's AdamW head with the thirds in every block (8e (1)) on 14 of 20
+questions, and worse on 6: enhancer, the bare promoter question, pooled TF, GUE tf_1, gene
+biotype, open chromatin. Every head
 is a linear map from a block's features to its label logits (the AdamW head's is
 ``A_b (W_lm[labels] B)^T``), so a head that takes each block's map from whichever fit has the lower
 held-out loss is realisable exactly in the same rank-16 head (head_convex.realise). The choice reads
