@@ -75,6 +75,9 @@ def main() -> int:
         if "groups" in earlier:  # a `genomicllm evaluate` JSON: one column, its groups' MCC
             columns[f"{path} (evaluated)"] = {g: round(m["mcc"], 3) for g, m in {**earlier["groups"], **earlier["tasks"]}.items() if "mcc" in m}
             continue
+        if "mcc" in earlier:  # this script's own JSON
+            columns[f"{earlier['config']} (cached)"] = earlier["mcc"]
+            continue
         for k, v in earlier["results"].items():
             columns[k] = v["mcc"]
     columns[name] = mine
