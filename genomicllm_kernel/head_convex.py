@@ -126,19 +126,20 @@ def label_basis(lm_weight, label_ids: list[int], rank: int):
     return out
 
 
-def realise(blocks_fit: dict[int, tuple], n_blocks: int, width: int, lm_weight, rank: int, bias_columns: slice, bias_scale: float):
-    """(first layer [blocks, F, rank], second layer [hidden, rank]) whose label logits for block
-    ``b`` gain exactly ``f W_b + c_b``. ``blocks_fit``: block -> (W [F, L], c [L], label token ids).
-    The bias goes into ``bias_columns`` (a k's whole-sequence frequencies, which sum to
-    ``bias_scale`` for any sequence with one such k-mer)."""
+def realise(blocks_fit: dict[int, tuple], n_blocks: int, layout, lm_weight, rank: int):
+    """(first layer [blocks, layout.size, rank], second layer [hidden, rank]) whose label logits for
+    block ``b`` gain exactly ``f W_b + c_b``. ``blocks_fit``: block -> (W [F, L], c [L], label token
+    ids). The bias goes into the whole sequence's columns of the layout's first k, whose frequencies
+    sum to ``4**k / 16`` for any sequence with one such k-mer (composition.composition)."""
     import torch
 
     lm = np.asarray(lm_weight, dtype=np.float64)
     B = label_basis(lm, [t for _, _, ids in blocks_fit.values() for t in ids], rank)
-    A = np.zeros((n_blocks, width, rank))
+    k = layout.ks[0]
+    A = np.zeros((n_blocks, layout.size, rank))
     for b, (W, c, ids) in blocks_fit.items():
         W = W.copy()
-        W[bias_columns] += c / bias_scale
+        W[: 4**k] += c / (4**k / 16)
         M = lm[list(ids)] @ B  # [L, rank], full row rank: B spans these rows
         A[b] = W @ np.linalg.pinv(M).T
     return torch.from_numpy(A.astype(np.float32)), torch.from_numpy(B.astype(np.float32))
@@ -185,7 +186,6 @@ def fit_convex_head(problem, n_blocks: int, rank: int, layout, seed: int, ridges
         done = [_fit_job(j) for j in jobs]
     fitted = {b: (W, c, label_sets[b]) for b, (W, c, _) in done}
     choices = {b: choice for b, (_, _, choice) in done}
-    first_k = layout.ks[0]
-    head_a, head_b = realise(fitted, n_blocks, problem.feats.shape[1], problem.lm_weight.numpy(), rank, slice(0, 4**first_k), 4**first_k / 16)
+    head_a, head_b = realise(fitted, n_blocks, layout, problem.lm_weight.numpy(), rank)
     positional = sorted(b for b, ch in choices.items() if ch["part"] == "positional")
     return head_a, head_b, choices, positional

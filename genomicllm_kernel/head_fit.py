@@ -202,6 +202,23 @@ def fit_head(
     return best[2], best[3], records, best[1]
 
 
+def place_head(model, head_a, head_b) -> None:
+    """Write a fitted head (first layer [blocks, F, rank], second layer [hidden, rank]) into ``model``."""
+    import torch
+
+    with torch.no_grad():
+        # nn.Linear(blocks x F -> rank) stores [rank, blocks x F]; block b's columns are head_a[b].T
+        model.composition_head[0].weight.copy_(head_a.permute(2, 0, 1).reshape(head_a.shape[-1], -1))
+        model.composition_head[1].weight.copy_(head_b)
+
+
+def read_head(model):
+    """The inverse of :func:`place_head`: (first layer [blocks, F, rank], second layer [hidden, rank])."""
+    w = model.composition_head[0].weight.detach()
+    rank, blocks = w.shape[0], len(model.config.composition_blocks)
+    return w.reshape(rank, blocks, -1).permute(1, 2, 0).contiguous(), model.composition_head[1].weight.detach()
+
+
 def widened(model, layout, rank: int):
     """``model`` (a GenomicLlamaForCausalLM) with the composition ``layout`` (a Layout, or k-mer
     sizes) and a fresh head of ``rank``: every other weight copied, the input-side projection's
@@ -383,10 +400,7 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
         raise InputError(f'head_fit_solver must be "adamw" or "convex", not {cfg.head_fit_solver!r}')
     log_fh.close()
     new = widened(model, layout, cfg.composition_head_rank)
-    with torch.no_grad():
-        # nn.Linear(blocks x F -> rank) stores [rank, blocks x F]; block b's columns are head_a[b].T
-        new.composition_head[0].weight.copy_(head_a.permute(2, 0, 1).reshape(cfg.composition_head_rank, -1))
-        new.composition_head[1].weight.copy_(head_b)
+    place_head(new, head_a, head_b)
     ckpt = out / "checkpoint"
     new.save_pretrained(ckpt, safe_serialization=True)
     tokenizer.save_pretrained(ckpt)

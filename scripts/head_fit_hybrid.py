@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from head_fit_experiments import load_cached, scores  # noqa: E402
 from head_fit_positional import per_block_held_out_loss  # noqa: E402
-from score_cached_head import checkpoint_head  # noqa: E402
 
 
 def label_maps(problem, a, b, n_blocks):
@@ -71,7 +70,7 @@ def main() -> int:
     ckpt = Path(cfg.out) / "checkpoint"
     fitted_model, _ = load_torch_model(ckpt)
     convex_blocks = json.loads((ckpt / "train_config.json").read_text())["fitted"]["blocks"]
-    ca, cb = checkpoint_head(fitted_model)
+    ca, cb = head_fit.read_head(fitted_model)
     assert ca.shape[1] == layout.size, "the convex checkpoint's layout must hold the thirds"
     convex = label_maps(problem, ca, cb, len(names))
     chosen, maps, reads_thirds = {}, {}, []
@@ -84,11 +83,11 @@ def main() -> int:
         if pick == "adamw" or convex_blocks[name]["part"] == "positional":
             reads_thirds.append(name)
         print(f"{name}: {pick} (held-out convex {c_loss:.4f}, AdamW {a_loss:.4f})")
-    head_a, head_b = head_convex.realise(maps, len(names), layout.size, problem.lm_weight.numpy(), cfg.composition_head_rank, slice(0, 64), 4.0)
+    head_a, head_b = head_convex.realise(maps, len(names), layout, problem.lm_weight.numpy(), cfg.composition_head_rank)
     final = dataclasses.replace(layout, bin_blocks=tuple(reads_thirds))
     results = {"choices": chosen, "bin_blocks": reads_thirds, "adamw_best_epoch": best}
     for split in ("dev", "test"):
-        _, _, _, _, _, ev, ev_states = load_cached(args.config, args.limit, split) if split == "test" else (0, 0, 0, 0, 0, dev, dev_states)
+        ev, ev_states = (dev, dev_states) if split == "dev" else load_cached(args.config, args.limit, split)[5:]
         cols = {}
         for label, (ha, hb, lay) in {
             "AdamW, thirds in every block (8e (1))": (a, b, layout),

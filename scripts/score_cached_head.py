@@ -25,13 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from head_fit_experiments import load_cached, scores  # noqa: E402
 
 
-def checkpoint_head(model):
-    """(first layer [blocks, F, rank], second layer [hidden, rank]) of a model's per-question head."""
-    w = model.composition_head[0].weight.detach()  # [rank, blocks x F]
-    rank, blocks = w.shape[0], len(model.config.composition_blocks)
-    return w.reshape(rank, blocks, -1).permute(1, 2, 0).contiguous(), model.composition_head[1].weight.detach()
-
-
 def main() -> int:
     import torch
 
@@ -57,7 +50,7 @@ def main() -> int:
     fitted, _ = load_torch_model(ckpt)
     layout = as_layout(fitted.config)
     problem = head_fit.build_problem(fitted, codec, [r[:4] for r in dev], dev_states, layout)
-    a, b = checkpoint_head(fitted)
+    a, b = head_fit.read_head(fitted)
     with torch.no_grad():
         pred = torch.cat([problem.logits(r, a, b).argmax(-1) for r in torch.arange(len(dev)).split(4096)])
     name = f"{args.config} ({ckpt})"

@@ -372,9 +372,9 @@ def test_convex_head_is_exact_in_the_model_and_reads_the_thirds_only_where_they_
     assert splice in positional and choices[splice]["tried"]["positional 0.03"] < choices[splice]["tried"]["whole 0.03"] / 2
     chosen = dataclasses.replace(layout, bin_blocks=tuple(blocks[k] for k in positional))
     wide = head_fit.widened(model, chosen, rank=16)
+    head_fit.place_head(wide, a, b)
+    assert all(torch.equal(x, y) for x, y in zip(head_fit.read_head(wide), (a, b)))
     with torch.no_grad():
-        wide.composition_head[0].weight.copy_(a.permute(2, 0, 1).reshape(16, -1))
-        wide.composition_head[1].weight.copy_(b)
         fitted = problem.logits(torch.arange(len(rows)), a, b)
         assert (fitted.argmax(-1) == problem.labels).float().mean() > 0.95
         for i in range(8):
