@@ -33,6 +33,17 @@ representation with which a small model learned anything in 30 minutes.
   to re-spell values such as ``ENSG00000147164`` token by token: with free text the 6-layer model
   stayed at 0.27 exact match after 2,100 steps while copying DNA reached 0.87. (Vocabularies
   without ``<item:`` tokens keep the older free-text answers.)
+* **Name keys** (``<key:h>``, vocabularies that have them): an item name is text, and a name the
+  learned subword vocabulary does not hold is spelled one character a token (``quality`` is seven
+  tokens), so the "name's last token" the question must match is one letter, shared by many names.
+  The model matched the seven names its records use, which are whole tokens, and pointed by position
+  elsewhere (stage 8f: 0.35 exact match on unseen names, mostly the last or a neighbouring item).
+  With name keys, every annotation item's name is followed by one key token ``<key:h>``, h a hash of
+  the name (lower case, stripped) into ``name_keys`` buckets, and the question's name is followed by
+  the same key: the hashing trick of fastText-style bucket embeddings. Matching a name is then one
+  token's identity, the induction pattern below, for any name; two names of one prompt share a key
+  with probability about 1 / ``name_keys`` per pair. The key is a function of the name alone, never
+  of the other items or the answer.
 * **Where the marker sits** (``item_marker`` in ``tokenizer_config.json``): ``before_name``
   (``<item:k> name = value``, the first models) or ``after_name`` (``name <item:k> = value``). With
   the marker after the name, the key the question must match (the name's last token) is always the
@@ -110,6 +121,20 @@ GC_TOKENS = [gc_token(k, m) for m in range(4) for k in range(m + 1)]
 MAX_ITEM_MARKERS = 32
 ITEM_MARKER_LAYOUTS = ("before_name", "after_name")
 ITEM_TOKENS = [f"<item:{k}>" for k in range(1, MAX_ITEM_MARKERS + 1)]
+KEY_PREFIX = "<key:"
+
+
+def key_tokens(n_keys: int) -> list[str]:
+    return [f"{KEY_PREFIX}{h}>" for h in range(n_keys)]
+
+
+def name_key(name: str, n_keys: int) -> str:
+    """The key token of an item name (see "Name keys" above): case and surrounding space do not count,
+    as the grammar's reading comprehension matches names."""
+    import hashlib
+
+    digest = hashlib.sha256(f"item-name:{name.strip().lower()}".encode()).digest()
+    return f"{KEY_PREFIX}{int.from_bytes(digest[:8], 'big') % n_keys}>"
 
 
 def gc_counts(chunk: str) -> tuple[int, int]:
@@ -212,11 +237,32 @@ class HybridCodec:
         for name, on, token in (("gc_scratchpad", self.gc_scratchpad, GC_TOKENS[0]), ("item_pointers", self.item_pointers, ITEM_TOKENS[0])):
             if on and token not in self.vocab:
                 raise InputError(f"{name} is set but the vocabulary has no {token} tokens")
+        #: the number of name-key buckets the vocabulary holds (0: a model trained before name keys)
+        self.name_keys = sum(1 for t in self.vocab if t.startswith(KEY_PREFIX))
+        if self.name_keys and any(t not in self.vocab for t in key_tokens(self.name_keys)):
+            raise InputError(f"the vocabulary's {KEY_PREFIX}h> tokens are not numbered 0..{self.name_keys - 1}")
+        self._keyed = bool(self.name_keys) and self.item_pointers and self.item_marker == "after_name"
         self._formats: dict[str, object] = {}
 
     def settings(self) -> dict:
         """Every setting that changes how prompts and answers are encoded (saved with the tokenizer)."""
         return {"item_marker": self.item_marker, "gc_scratchpad": self.gc_scratchpad, "item_pointers": self.item_pointers}
+
+    def with_name_keys(self, n_keys: int) -> "HybridCodec":
+        """This codec with ``n_keys`` name-key tokens appended to its vocabulary (ids of every
+        existing token unchanged), for continued training of a model trained without them."""
+        if self.name_keys:
+            if self.name_keys != n_keys:
+                raise InputError(f"the vocabulary already has {self.name_keys} name keys, not {n_keys}")
+            return self
+        vocab = dict(self.vocab)
+        for t in key_tokens(n_keys):
+            vocab[t] = len(vocab)
+        return HybridCodec(vocab, self.item_marker, self.gc_scratchpad, self.item_pointers)
+
+    def name_key_tokens(self, name: str) -> list[str]:
+        """[the name's key token] where this vocabulary and layout use name keys, else []."""
+        return [name_key(name, self.name_keys)] if self._keyed else []
 
     def answer_format(self, task: registry.Task):
         """The task's :class:`~.formats.AnswerFormat` for this vocabulary (one instance per task)."""
@@ -293,7 +339,8 @@ class HybridCodec:
                 if not (self.item_pointers and k <= MAX_ITEM_MARKERS):
                     tokens += self.text_tokens(item.text())
                 elif self.item_marker == "after_name":
-                    tokens += self.text_tokens(item.name) + [f"<item:{k}>"] + self.text_tokens(item.text()[len(item.name) :])
+                    tokens += self.text_tokens(item.name) + self.name_key_tokens(item.name) + [f"<item:{k}>"]
+                    tokens += self.text_tokens(item.text()[len(item.name) :])
                 else:
                     tokens += [f"<item:{k}>"] + self.text_tokens(item.text())
         if prompt.items:
@@ -302,6 +349,7 @@ class HybridCodec:
             tokens.append(f"<q:{READING_PREFIX}>")
             # spelled as the item's name is, so the model can match the two token for token
             tokens += self.text_tokens(prompt.reading_target if self.item_pointers else " " + prompt.reading_target)
+            tokens += self.name_key_tokens(prompt.reading_target)
         else:
             tokens.append(f"<q:{prompt.question}>")
         tokens.append("<ans>")
@@ -318,7 +366,7 @@ class HybridCodec:
         current: list[str] = []
         question = ""
         for tok in tokens:
-            if tok in ("<bos>", "<pad>", "<ans>", "<eos>") or tok.startswith("<item:"):
+            if tok in ("<bos>", "<pad>", "<ans>", "<eos>") or tok.startswith(("<item:", KEY_PREFIX)):
                 continue
             if tok == "<sep>":
                 items.append(self._segment_text(current))

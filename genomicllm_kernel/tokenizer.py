@@ -34,6 +34,7 @@ _DELEGATED = (
     "item_marker",
     "answer_format",
     "settings",
+    "name_keys",
 )
 
 
@@ -71,6 +72,11 @@ class GenomicLLMTokenizer(PreTrainedTokenizer):
         self.codec = HybridCodec(self.codec.vocab, layout, self.codec.gc_scratchpad, self.codec.item_pointers)
         self.init_kwargs["item_marker"] = layout
 
+    def add_name_keys(self, n_keys: int) -> None:
+        """Append ``n_keys`` name-key tokens (codec.py, "Name keys") to the vocabulary; existing ids stay."""
+        self.codec = self.codec.with_name_keys(n_keys)
+        self.vocab = self.codec.vocab
+
     def __getattr__(self, name):
         if name in _DELEGATED:
             return getattr(self.__dict__["codec"], name)
@@ -81,6 +87,9 @@ class GenomicLLMTokenizer(PreTrainedTokenizer):
 
     @property
     def vocab_size(self) -> int:
+        return len(self.codec)
+
+    def __len__(self) -> int:
         return len(self.codec)
 
     def get_vocab(self) -> dict[str, int]:

@@ -75,6 +75,10 @@ class TrainConfig:
     #: where the <item:k> marker sits ("before_name" or "after_name", see codec.py); empty keeps the
     #: tokenizer's own (an init_from model's layout; before_name for a new tokenizer)
     item_marker: str = ""
+    #: name-key buckets (codec.py, "Name keys": one hashed token after every item name and after the
+    #: reading-comprehension question's name); 0: none. An init_from model without them gets them
+    #: appended to its vocabulary, their embeddings drawn like its own
+    name_keys: int = 0
     #: training-time views of an example with the same answer: reverse complements for strand-symmetric
     #: tasks, item orders for reading comprehension (the model must find the item, not learn its place)
     augment: bool = False
@@ -295,6 +299,28 @@ def use_bf16(cfg: TrainConfig, device_type: str) -> bool:
     return cfg.cpu_bf16
 
 
+def add_name_keys(model, tokenizer, n_keys: int, seed: int) -> None:
+    """Give ``tokenizer`` ``n_keys`` name-key tokens and ``model`` their (tied) embedding rows, drawn
+    from a normal with the spread of its existing rows: a key only has to be told apart from every
+    other key, which random rows of this size already are, and the same scale keeps them visible to
+    attention trained on the old rows."""
+    import torch
+
+    before = len(tokenizer.codec)
+    tokenizer.add_name_keys(n_keys)
+    after = len(tokenizer.codec)
+    if after == before:
+        return
+    old = model.get_input_embeddings().weight.detach()
+    std = float(old.std())
+    model.resize_token_embeddings(after, mean_resizing=False)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        weight = model.get_input_embeddings().weight
+        weight[before:] = torch.randn(after - before, weight.shape[1], generator=gen) * std
+    model.config.vocab_size = after
+
+
 def weighted_loss(logits, labels, token_weights):
     """Mean answer-token cross-entropy, each target token counted ``token_weights[token]`` times.
 
@@ -446,6 +472,8 @@ class Trainer:
                 )
             if cfg.item_marker:
                 self.tokenizer.use_item_marker(cfg.item_marker)
+            if cfg.name_keys:
+                add_name_keys(self.model, self.tokenizer, cfg.name_keys, cfg.seed)
         self.model.to(self.device)
         self.bf16 = use_bf16(cfg, self.device.type)
         self.device_name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"

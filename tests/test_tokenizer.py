@@ -166,6 +166,33 @@ def test_item_marker_after_the_name_sits_where_the_question_ends(tmp_path):
         HybridCodec(TOK.vocab, "inside_value")
 
 
+def test_name_keys_make_any_item_name_one_token_the_question_can_match(tmp_path):
+    """With name keys the token before each <item:k> marker, and before <ans>, is the name's hashed
+    key: the same for the same name whatever its case or spacing, another for a name that only
+    shares a suffix or a letter with it. Every other token keeps its id, and the keys travel with the
+    saved vocabulary; a vocabulary without keys encodes as before."""
+    from genomicllm_kernel.codec import name_key
+
+    keyed = GenomicLLMTokenizer(text_pieces=learn_text_pieces(["BRCA1 DNA repair associated"] * 5 + ["symbol = X"] * 5), item_marker="after_name")
+    keyed.add_name_keys(64)
+    assert keyed.name_keys == 64 and len(keyed) == len(AFTER) + 64
+    prompt = parse_prompt("quality = 75.57, ACGT, Tissue  = liver, old tissue = brain, reading comprehension: tissue =")
+    tokens = keyed.prompt_tokens(prompt)
+    key = name_key("tissue", 64)
+    assert tokens[-2] == key == tokens[tokens.index("<item:2>") - 1] == name_key(" TISSUE ", 64)
+    assert tokens[tokens.index("<item:3>") - 1] == name_key("old tissue", 64) != key
+    assert tokens[tokens.index("<item:1>") - 1] == name_key("quality", 64) != key
+    assert [t for t in tokens if not t.startswith("<key:")] == AFTER.prompt_tokens(prompt)
+    assert keyed.encode_prompt("ACGTACGT, core promoter =") == AFTER.encode_prompt("ACGTACGT, core promoter =")
+    assert parse_prompt(keyed.decode(keyed.encode_prompt(prompt))) == prompt
+    keyed.save_pretrained(tmp_path)
+    assert HybridCodec.from_pretrained(tmp_path).prompt_tokens(prompt) == tokens
+    assert GenomicLLMTokenizer.from_pretrained(tmp_path).name_keys == 64
+    assert not any(t.startswith("<key:") for t in AFTER.prompt_tokens(prompt))
+    with pytest.raises(InputError, match="already has 64 name keys"):
+        keyed.codec.with_name_keys(32)
+
+
 def test_the_shipped_model_folder_saves_every_setting(tmp_path):
     """Nothing is inferred from the vocabulary for the shipped model: every codec setting is read
     from tokenizer_config.json, in one place, by both loaders; a saved folder round-trips them."""

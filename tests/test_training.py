@@ -192,6 +192,14 @@ def test_init_from_continues_from_a_model_folder(small_corpus, tmp_path):
     moved = train(cfg, progress=False)
     assert GenomicLLMTokenizer.from_pretrained(moved).item_marker == "after_name"
     assert GenomicLLMTokenizer.from_pretrained(first).item_marker == "before_name"
+    # and may add name keys: new embedding rows, every old row and token id as it was
+    cfg = _cfg(small_corpus, tmp_path / "d", 0)
+    cfg.init_from, cfg.item_marker, cfg.name_keys = str(first), "after_name", 16
+    keyed = train(cfg, progress=False)
+    k, name = load_file(keyed / "model.safetensors"), "model.embed_tokens.weight"
+    assert k[name].shape[0] == a[name].shape[0] + 16 and torch.equal(k[name][: a[name].shape[0]], a[name])
+    assert k[name][a[name].shape[0] :].std() > 0.5 * a[name].std()
+    assert GenomicLLMTokenizer.from_pretrained(keyed).name_keys == 16
 
 
 def test_non_finite_steps_are_skipped_and_lasting_divergence_stops(small_corpus, tmp_path, monkeypatch):
