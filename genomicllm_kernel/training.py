@@ -101,6 +101,9 @@ class TrainConfig:
     #: only (codec.composition_features), so every other answer stays bit-identical to init_from's
     trainable: list = field(default_factory=list)
     task_weights: dict = field(default_factory=dict)
+    #: training rows whose source starts with one of these are left out of the example bank (a task
+    #: keeps its weight over its other sources), e.g. ["generated item names"]
+    exclude_sources: list = field(default_factory=list)
     #: "sgd": optimizer steps through the model (every stage up to 8b); "cached_head": fit only the
     #: per-question composition head of an init_from model on its cached <ans> states (head_fit.py)
     method: str = "sgd"
@@ -168,7 +171,16 @@ class ExampleBank:
     """
 
     def __init__(
-        self, tokenizer, path: Path, max_tokens: int, weights: dict, augment: bool = False, orders: int = 6, seed: int = 0, frames: bool = False
+        self,
+        tokenizer,
+        path: Path,
+        max_tokens: int,
+        weights: dict,
+        augment: bool = False,
+        orders: int = 6,
+        seed: int = 0,
+        frames: bool = False,
+        exclude_sources: tuple = (),
     ):
         from .registry import TASKS
 
@@ -177,6 +189,8 @@ class ExampleBank:
         rng = random.Random(f"views:{seed}")
         for ex in read_jsonl(path):
             if float(weights.get(ex["task"], 1.0)) <= 0:  # never sampled: not worth encoding
+                continue
+            if exclude_sources and ex.get("source", "").startswith(tuple(exclude_sources)):
                 continue
             prompt = parse_prompt(ex["prompt"])
             encoded = []
@@ -490,6 +504,7 @@ class Trainer:
             orders=cfg.augment_orders,
             seed=cfg.seed,
             frames=cfg.augment_frames,
+            exclude_sources=tuple(cfg.exclude_sources),
         )
         params = self.trainable_parameters()
         decay = [p for n, p in params if p.ndim >= 2]

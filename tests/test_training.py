@@ -271,6 +271,22 @@ def test_augmented_bank_samples_views(small_corpus, tmp_path):
     assert all(len(v) == 1 for v in aug.examples.get("promoter", []))
     rows = aug.sample(random.Random(0), 200, 160)
     assert all(len(r) == 4 for r in rows)
+    # exclude_sources drops one source's rows and keeps the task's others
+    import json
+
+    from genomicllm_kernel.grammar import parse_prompt
+
+    sources = {}
+    for line in open(small_corpus / "train.jsonl"):
+        ex = json.loads(line)
+        prompt = parse_prompt(ex["prompt"])
+        if len(tok.encode_prompt(prompt)) + len(tok.encode_answer(prompt, ex["answer"])) <= 160:
+            sources.setdefault(ex["task"], []).append(ex["source"])
+    task = next(t for t, v in sorted(sources.items()) if len(set(v)) > 1)
+    dropped = sorted(set(sources[task]))[0]
+    without = ExampleBank(tok, small_corpus / "train.jsonl", 160, {}, exclude_sources=(dropped,))
+    kept = sum(not s.startswith(dropped) for s in sources[task])
+    assert len(without.examples[task]) == kept < len(plain.examples[task])
 
 
 def test_every_config_in_the_repo_loads_and_its_stages_chain():
