@@ -185,6 +185,14 @@ def run_state(run: Path, log: list[dict] | None = None) -> dict:
     return state
 
 
+def _classification_only(cfg: dict) -> bool:
+    """Whether a stage's task weights sampled classification questions only (every task without labels at 0)."""
+    from .registry import TASKS
+
+    weights = cfg.get("task_weights") or {}
+    return all(weights.get(key, 1.0) == 0 for key, task in TASKS.items() if not task.labels)
+
+
 def run_stages(run: Path, model_cfg: dict | None = None, history: list[dict] | None = None) -> list[dict]:
     """The training stages behind a run, oldest first. A run started ``init_from`` another run's
     checkpoint continues it, so the compute, loss curve and snapshot curve of the model include both.
@@ -302,7 +310,8 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
             )
             + (
                 f" Only the weights named {', '.join(f'`{t}*`' for t in cfg['trainable'])} trained (`trainable`); every other "
-                "weight stayed the previous stage's, bit for bit, and only classification questions were sampled."
+                "weight stayed the previous stage's, bit for bit"
+                + (", and only classification questions were sampled." if _classification_only(cfg) else ".")
                 if cfg.get("trainable")
                 else ""
             )
@@ -397,6 +406,22 @@ def same_rows_section(model: Path, evals: dict) -> list[str]:
     ]
 
 
+def _model_shape(model: Path, cfg: dict) -> dict:
+    """Hidden size, layers, heads, FFN and context from the model's config.json (the train config's otherwise)."""
+    fallback = {
+        "hidden_size": cfg.get("hidden"),
+        "num_hidden_layers": cfg.get("layers"),
+        "num_attention_heads": cfg.get("heads"),
+        "intermediate_size": cfg.get("ffn"),
+        "max_position_embeddings": cfg.get("context"),
+    }
+    try:
+        found = json.loads((model / "config.json").read_text())
+    except (OSError, ValueError):
+        return fallback
+    return {k: found.get(k, v) for k, v in fallback.items()}
+
+
 def write_card(model: Path, run: Path | None, data: Path, out: Path | None = None) -> Path:
     """``run`` None: the run folder the model's ``train_config.json`` names (``out``)."""
     model, data = Path(model), Path(data)
@@ -415,6 +440,8 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
     evals = {s: json.loads((model / f"eval_{s}.json").read_text()) for s in ("dev", "test", "dev_int8") if (model / f"eval_{s}.json").exists()}
     (model / "learning_curve.svg").write_text(learning_curve_svg(log))
     params = count_parameters(model)
+    # the shape of the weights themselves: a later stage's train_config (a head refit) need not repeat it
+    shape = _model_shape(model, cfg)
     L = [
         "# GenomicLLM default model",
         "",
@@ -427,7 +454,8 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
         "",
         "## Model",
         "",
-        f"- Shape: hidden {cfg.get('hidden')}, {cfg.get('layers')} layers, {cfg.get('heads')} heads, FFN {cfg.get('ffn')}, context {cfg.get('context')} tokens"
+        f"- Shape: hidden {shape['hidden_size']}, {shape['num_hidden_layers']} layers, {shape['num_attention_heads']} heads, "
+        f"FFN {shape['intermediate_size']}, context {shape['max_position_embeddings']} tokens"
         + (f"; {params / 1e6:.2f} M parameters (tied embeddings)." if params else "."),
         "- Files: `model.safetensors`, `config.json`, `vocab.json` + tokenizer config; `onnx/model.onnx` (Optimum export, last-position logits) and `onnx/model_int8.onnx`.",
         "",

@@ -157,3 +157,25 @@ def test_headline_metrics_name_the_annotation_part_of_a_mixed_task():
         "groups": {"promoter | annotation": {"mcc": 0.2}, "promoter | GUE:prom_core_all": {"mcc": 0.5}, "orf | annotation": {"mcc": 0.7}},
     }
     assert headline_metrics(res) == {"promoter mcc": 0.4, "orf mcc": 0.7, "promoter (annotation) mcc": 0.2, "GUE:prom_core_all mcc": 0.5}
+
+
+def test_card_reads_the_shape_from_the_weights_and_the_sampling_from_the_task_weights(tmp_path):
+    """A head refit's train config need not repeat the model's shape (the card once printed the
+    defaults, 4 layers, for a 6-layer model), and a stage that freezes part of the model but samples
+    every task is not one that sampled classification only."""
+    a, b, model = tmp_path / "a", tmp_path / "b", tmp_path / "model"
+    _run(a, {**BASE, "out": str(a), "trainable": ["model."]}, 20, 100_000, 1.0)
+    frozen = {"trainable": ["composition"], "task_weights": {"gc_content": 0.0, "nt2aa": 0.0, "reverse_complement": 0.0}}
+    frozen["task_weights"].update(gene_description=0.0, reading_comprehension=0.0)
+    _run(b, {**BASE, "out": str(b), "init_from": str(a / "checkpoint"), **frozen}, 20, 100_000, 1.0)
+    model.mkdir()
+    (model / "train_config.json").write_text((b / "checkpoint" / "train_config.json").read_text())
+    (model / "config.json").write_text(
+        json.dumps({"hidden_size": 32, "num_hidden_layers": 6, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 128})
+    )
+    card = write_card(model, b, tmp_path / "no-data").read_text()
+    assert "- Shape: hidden 32, 6 layers, 2 heads, FFN 64, context 128 tokens" in card
+    stage1 = next(line for line in card.splitlines() if line.startswith("- Stage 1 ("))
+    stage2 = next(line for line in card.splitlines() if line.startswith("- Stage 2 ("))
+    assert "bit for bit." in stage1 and "only classification" not in stage1
+    assert "only classification questions were sampled" in stage2
