@@ -452,9 +452,9 @@ class HybridCodec:
         layout = as_layout(layout)
         questions = self._label_questions()
         size = layout.size
-        rows = []
-        for ids in encoded:
-            row = np.zeros(size * max(1, len(blocks)), dtype=np.float32)
+        out = np.zeros((len(encoded), size * max(1, len(blocks))), dtype=np.float32)
+        which, at_block = [], []  # the rows that get features, and the block each goes to
+        for r, ids in enumerate(encoded):
             if not questions.keys().isdisjoint(int(i) for i in ids):
                 at = 0
                 if blocks:
@@ -462,9 +462,14 @@ class HybridCodec:
                     pooled = key.split(" | ")[0]
                     at = blocks.index(key) if key in blocks else blocks.index(pooled) if pooled in blocks else -1
                 if at >= 0:
-                    row[at * size : (at + 1) * size] = layout.vector(self.dna_runs(ids), blocks[at] if blocks else None)
-            rows.append(row)
-        return np.stack(rows)
+                    which.append(r)
+                    at_block.append(at)
+        if which:
+            keys = [blocks[at] for at in at_block] if blocks else None
+            vectors = layout.vectors([self.dna_runs(encoded[r]) for r in which], keys)
+            for r, at, vec in zip(which, at_block, vectors):
+                out[r, at * size : (at + 1) * size] = vec
+        return out
 
     # ---- answers ---------------------------------------------------------------------------
     def answer_tokens(self, prompt: Prompt, answer: str) -> list[str]:
