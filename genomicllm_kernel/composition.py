@@ -42,29 +42,20 @@ def _codes(sequence: str) -> np.ndarray:
 
 def kmer_counts(sequences, k: int) -> np.ndarray:
     """Summed k-mer counts (length 4**k) over ``sequences`` (k-mers with a non-ACGT base skipped)."""
-    out = np.zeros(4**k, dtype=np.float64)
-    for seq in sequences:
-        c = _codes(seq)
-        n = len(c) - k + 1
-        if n <= 0:
-            continue
-        code = np.zeros(n, dtype=np.int64)
-        bad = np.zeros(n, dtype=bool)
-        for j in range(k):
-            col = c[j : j + n]
-            code = code * 4 + np.minimum(col, 3)
-            bad |= col >= 4
-        out += np.bincount(code[~bad], minlength=4**k)
-    return out
+    return kmer_counts_rows([sequences], k)[0]
+
+
+#: the code that joins two items in :func:`kmer_counts_rows`: not a base, so no k-mer spans it
+_SEPARATOR = np.array([4], dtype=np.int64)
 
 
 def kmer_counts_rows(rows, k: int) -> np.ndarray:
-    """[len(rows), 4**k] float64: :func:`kmer_counts` of each row's sequences, in one pass of numpy.
+    """[len(rows), 4**k] float64: the summed k-mer counts of each row's sequences, in one pass of numpy.
 
     Why: a forward pass of in-silico mutagenesis or a scan feeds hundreds of prompts, and counting
     them one by one in Python cost 0.6 of 4.4 s of an explanation (bench/ANALYSIS.md). The rows'
-    items are joined with a non-base code between them, so no counted k-mer spans two items (or two
-    rows), exactly as in :func:`kmer_counts` (tested equal)."""
+    items are joined with a non-base code between them, so no counted k-mer spans two items or two
+    rows: each row's counts are its own (tested against the rows counted one at a time)."""
     size = 4**k
     pieces, owners = [], []
     for r, seqs in enumerate(rows):
@@ -91,9 +82,6 @@ def kmer_counts_rows(rows, k: int) -> np.ndarray:
     return out
 
 
-_SEPARATOR = np.array([4], dtype=np.int64)
-
-
 def composition_rows(rows, ks=DEFAULT_KS) -> np.ndarray:
     """[len(rows), features] float32: :func:`composition` of each row's sequence items (the same
     numbers, computed for all rows at once)."""
@@ -118,24 +106,14 @@ def positional_rows(rows, bins: int, ks) -> np.ndarray:
 
 def composition(sequences, ks=DEFAULT_KS) -> np.ndarray:
     """The feature vector (float32) of one prompt's sequence items."""
-    blocks = []
-    for k in ks:
-        f = kmer_counts(sequences, k)
-        total = f.sum()
-        blocks.append(f / max(total, 1.0) * (4**k / 16))
-    return np.concatenate(blocks).astype(np.float32)
+    return composition_rows([sequences], ks)[0]
 
 
 def positional(sequences, bins: int, ks) -> np.ndarray:
     """k-mer frequencies (as :func:`composition`) of each of ``bins`` equal parts of every sequence
     item, part ``b`` summed over the items: where a k-mer sits in an aligned window (a TSS, a peak
     centre) carries signal one bag of the whole sequence cannot see (docs/experiments.md, stage 8e)."""
-    parts: list[list[str]] = [[] for _ in range(bins)]
-    for seq in sequences:
-        cuts = np.linspace(0, len(seq), bins + 1).round().astype(int)
-        for b in range(bins):
-            parts[b].append(seq[cuts[b] : cuts[b + 1]])
-    return np.concatenate([composition(p, ks) for p in parts]) if bins else np.zeros(0, dtype=np.float32)
+    return positional_rows([sequences], bins, ks)[0]
 
 
 @dataclass(frozen=True)
@@ -161,12 +139,7 @@ class Layout:
 
     def vector(self, sequences, block: str | None = None) -> np.ndarray:
         """One block's features; ``block`` (its key) decides whether the positional part is filled."""
-        whole = composition(sequences, self.ks)
-        if not self.bins:
-            return whole
-        if self.bin_blocks and block not in self.bin_blocks:
-            return np.concatenate([whole, np.zeros(self.size - self.whole_size, dtype=np.float32)])
-        return np.concatenate([whole, positional(sequences, self.bins, self.bin_ks)]).astype(np.float32)
+        return self.vectors([sequences], [block])[0]
 
     def vectors(self, rows, blocks=None) -> np.ndarray:
         """[len(rows), size]: :meth:`vector` of each row's sequence items (``blocks``: each row's

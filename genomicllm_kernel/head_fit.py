@@ -96,7 +96,7 @@ def block_features(codec, encoded: list[list[int]], layout, block_keys=None) -> 
     ``block_keys`` (each row's block) decide where the positional part is filled."""
     layout = as_layout(layout)
     keys = block_keys or [None] * len(encoded)
-    return np.stack([layout.vector(codec.dna_runs(ids), key) for ids, key in zip(encoded, keys)]).astype(np.float16)
+    return layout.vectors([codec.dna_runs(ids) for ids in encoded], keys).astype(np.float16)
 
 
 class HeadProblem:
