@@ -53,7 +53,8 @@ def kmer_counts_rows(rows, k: int) -> np.ndarray:
     """[len(rows), 4**k] float64: the summed k-mer counts of each row's sequences, in one pass of numpy.
 
     Why: a forward pass of in-silico mutagenesis or a scan feeds hundreds of prompts, and counting
-    them one by one in Python cost 0.6 of 4.4 s of an explanation (bench/ANALYSIS.md). The rows'
+    them one by one in Python was a visible share of an explanation (bench/ANALYSIS.md, fourth run:
+    3.86 -> 3.44 s per 300 nt once batched). The rows'
     items are joined with a non-base code between them, so no counted k-mer spans two items or two
     rows: each row's counts are its own (tested against the rows counted one at a time)."""
     size = 4**k
