@@ -8,7 +8,8 @@ representation with which a small model learned anything in 30 minutes.
 
 * **Sequence items** are cut into non-overlapping 3-mers from the first base; the last chunk may be
   1 or 2 nt. Tokens are ``<dna:ACG>`` over A, C, G, T, N (5 + 25 + 125 = 155 tokens). Other IUPAC
-  ambiguity codes reach the model as N (the exact checks still see the original letters).
+  ambiguity codes reach the model as N (the exact checks still see the original letters), except
+  that a GC-content question reads S as C and W as A (:data:`STRONG_WEAK`).
 * **DNA answers are aligned to the input's chunks** (one answer token per input chunk, in input
   order): complement of the chunk, the chunk reversed, or the chunk reverse-complemented. For the
   reverse tasks the decoder flips the token order back. Every DNA-to-DNA task thus becomes a
@@ -155,8 +156,20 @@ def chunk_bounds(length: int) -> list[tuple[int, int]]:
     return [(s, min(s + 3, length)) for s in range(0, length, 3)]
 
 
-def model_view(sequence: str) -> str:
-    """The sequence as the model reads it: ambiguity codes other than N become N."""
+#: S (G or C) and W (A or T) as a GC-content question reads them: a base of the same strength. Their
+#: GC status is known (checks.gc_content counts S as GC and W as not), so the model reads a base it
+#: counts, and its answer is the exact check's on valid IUPAC input (issue #17, item 3); as N, the
+#: model miscounted the chunks they were in.
+STRONG_WEAK = str.maketrans({"S": "C", "W": "A"})
+#: the questions whose answer S -> C and W -> A leave unchanged
+STRONG_WEAK_QUESTIONS = frozenset({"GC content"})
+
+
+def model_view(sequence: str, question: str | None = None) -> str:
+    """The sequence as the model reads it: ambiguity codes other than N become N (for a GC-content
+    question, S and W first become C and A: :data:`STRONG_WEAK`)."""
+    if question in STRONG_WEAK_QUESTIONS:
+        sequence = sequence.translate(STRONG_WEAK)
     return "".join(c if c in MODEL_NUCLEOTIDES else "N" for c in sequence)
 
 
@@ -322,8 +335,8 @@ class HybridCodec:
                 i += 1
         return out
 
-    def dna_tokens(self, sequence: str) -> list[str]:
-        view = model_view(sequence)
+    def dna_tokens(self, sequence: str, question: str | None = None) -> list[str]:
+        view = model_view(sequence, question)
         return [dna_token(view[s:e]) for s, e in chunk_bounds(len(view))]
 
     def prompt_tokens(self, prompt: Prompt) -> list[str]:
@@ -333,7 +346,7 @@ class HybridCodec:
             if n:
                 tokens.append("<sep>")
             if isinstance(item, SequenceItem):
-                tokens += self.dna_tokens(item.sequence)
+                tokens += self.dna_tokens(item.sequence, prompt.question)
             else:
                 k += 1
                 if not (self.item_pointers and k <= MAX_ITEM_MARKERS):

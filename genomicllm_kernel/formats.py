@@ -160,14 +160,31 @@ class DNAFormat(_ChunkSized):
 
 
 class GCScratchpadFormat(_ChunkSized):
-    """One ``<gc:k/m>`` count per input chunk; the decoder adds the counts and divides."""
+    """One ``<gc:k/m>`` count per input chunk; the decoder adds the counts and divides.
+
+    ``m``, the chunk's A/C/G/T bases, is a fact of the input, not of the answer, so at chunk j only
+    the tokens with that chunk's ``m`` are allowed (as a DNA answer's token must fit its chunk's
+    length); the model still counts the G and C bases (``k``). Why: unconstrained, a model that sees
+    few N in training miscounted the known bases of chunks with N and disagreed with its own exact
+    check on valid IUPAC input (issue #17, item 3)."""
 
     def ids_for_size(self, size: int) -> np.ndarray:
         return np.array([self.codec.vocab[t] for t in GC_TOKENS if int(t[-2]) <= size])
 
+    def ids_for_known(self, known: int) -> np.ndarray:
+        return np.array([self.codec.vocab[gc_token(k, known)] for k in range(known + 1)])
+
+    def allowed(self, prompt: Prompt, step: int, so_far: list[int]) -> tuple[np.ndarray, bool]:
+        view = model_view(prompt.sequence, prompt.question)
+        known = gc_counts(view[3 * step : 3 * step + 3])[1]
+        key = ("known", known)
+        if key not in self._by_size:
+            self._by_size[key] = self.ids_for_known(known)
+        return self._by_size[key], step == _chunk_count(prompt) - 1
+
     def encode(self, prompt: Prompt, answer: str) -> list[str]:
         # the scratchpad is computed from the sequence; the gold answer is the same exact value
-        view = model_view(prompt.sequence)
+        view = model_view(prompt.sequence, prompt.question)
         return [gc_token(*gc_counts(view[s:e])) for s, e in chunk_bounds(len(view))]
 
     def decode(self, prompt: Prompt, tokens: list[str]) -> str:
@@ -177,11 +194,8 @@ class GCScratchpadFormat(_ChunkSized):
         for t in tokens:
             k, m = t[4:-1].split("/")
             gc, known = gc + int(k), known + int(m)
-        # S (G or C) and W (A or T) reach the model as N, so its counts leave them out; their GC
-        # status is known all the same, and the exact check counts them (checks.gc_content)
-        seq = prompt.sequence.upper()
-        strong, weak = seq.count("S"), seq.count("W")
-        return gc_fraction_text(gc + strong, known + strong + weak)
+        # S and W reached the model as C and A (codec.STRONG_WEAK), so its counts include them
+        return gc_fraction_text(gc, known)
 
     @staticmethod
     def is_valid(task, answer: str) -> bool:

@@ -621,9 +621,9 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
         "",
         "## Known limits",
         "",
-        f"- Small by design ({params / 1e6 if params else 0:.1f} M parameters, so that it answers fast on a laptop CPU): treat classifications as a screen. Inputs longer than the training windows (about 400 nt; about 230 nt for reverse/complement, protein and GC answers) are extrapolations; use windowing.",
+        f"- Small by design ({params / 1e6 if params else 0:.1f} M parameters, so that it answers fast on a laptop CPU): treat classifications as a screen. Reverse/complement, protein and GC inputs were trained up to the context limit; a classification input longer than its task's training data (100 nt for TF sites, 300 nt for promoters, 400 nt for splice sites, about 800 nt for enhancers and regulatory elements) is an extrapolation: window it at that length.",
         "- GC content is answered through a scratchpad: the model emits (GC, known-base) counts per 3-mer chunk and the decoder adds and divides; "
-        "S and W reach the model as N, and the decoder adds them (S as GC, W as AT) as the exact check does. The scratchpad spends one token per 3 nt, so the GC input limit is about half the classification limit.",
+        "each chunk's known-base count is the input's (constrained decoding), and a GC question reads S as C and W as A, so S counts as GC and W as AT as the exact check does. The scratchpad spends one token per 3 nt, so the GC input limit is about half the classification limit.",
         "- Gene descriptions: the model's own answer is often wrong, above all for genes it never saw; every answer that names a known symbol or id carries "
         "the record's full name from the shipped gene table (gene_table.tsv.gz, org.Hs.eg.db) and agree / disagree. Reading comprehension and the exact tasks are checked against exact computations in every answer.",
         "- Classification inputs get the sequence's 4-mer / 5-mer composition as an extra model input (docs/experiments.md): a model folder without it (config model_type llama) still loads and answers."

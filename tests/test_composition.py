@@ -158,9 +158,38 @@ def test_gc_content_counts_s_and_w_like_its_check(random_model):
     codec = HybridCodec.from_pretrained(random_model)
     p = parse_prompt("SSWWACGTNN, GC content =")
     fmt = codec.answer_format(p.task)
-    # the model's per-chunk counts of the sequence as it reads it (NNN NAC GTN N): S / W are N to it
-    tokens = [codec.ids_to_tokens[i] for i in codec.encode_answer(p, checks.gc_content("NNNNACGTNN"))[:-1]]
+    # the model reads S / W as C / A (CCA AAC GTN N): its per-chunk counts are the exact ones
+    assert codec.prompt_tokens(p)[:4] == ["<dna:CCA>", "<dna:AAC>", "<dna:GTN>", "<dna:N>"]
+    tokens = [codec.ids_to_tokens[i] for i in codec.encode_answer(p, checks.gc_content("SSWWACGTNN"))[:-1]]
+    assert tokens[:2] == ["<gc:2/3>", "<gc:1/3>"]
     assert fmt.decode(p, tokens) == checks.gc_content("SSWWACGTNN") == "0.500"
+    # other questions still read S / W as N
+    assert codec.prompt_tokens(parse_prompt("SSWWACGTNN, reverse complementary sequence ="))[0] == "<dna:NNN>"
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_gc_content_known_bases_come_from_the_input(random_model, backend):
+    """The scratchpad's denominator is the input's: even a random model answers GC content as
+    (some count of G/C) / (the sequence's A/C/G/T/S/W bases), so its answer can only be wrong in
+    the G/C count it makes, never in which bases it counted (issue #17, item 3)."""
+    import random
+
+    from genomicllm_kernel import checks
+    from genomicllm_kernel.engine import GenomicLLM
+
+    llm = GenomicLLM.from_pretrained(random_model, backend=backend)
+    rng = random.Random(7)
+    seqs = ["".join(rng.choice("ACGTNSWRY") for _ in range(rng.randint(1, 40))) for _ in range(30)]
+    answers = list(llm.answer([parse_prompt(f"{s}, GC content =") for s in seqs]))
+    for s, a in zip(seqs, answers):
+        known = sum(c in "ACGTSW" for c in s)
+        if not known:
+            assert a.answer == "0.000"
+            continue
+        # the answer is one of the fractions k / known, k = 0..known
+        assert any(f"{k / known:.3f}" == a.answer for k in range(known + 1)), (s, a.answer)
+        exact = checks.gc_content(s)
+        assert any(f"{k / known:.3f}" == exact for k in range(known + 1))
 
 
 def _table(tmp_path):
