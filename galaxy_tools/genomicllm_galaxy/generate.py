@@ -48,6 +48,15 @@ ITEM_VALIDATOR = (
 )
 
 
+@functools.lru_cache(maxsize=1)
+def _model_size() -> str:
+    """'about N M parameters', read from the shipped weights' header (the help never states a stale size)."""
+    from genomicllm_kernel.model import count_parameters
+
+    params = count_parameters(ROOT / "models" / "default")
+    return f"about {params / 1e6:.0f} M parameters" if params else "a few million parameters"
+
+
 def _metrics_line(task: Task) -> str:
     lines = []
     for split, what in (
@@ -296,7 +305,7 @@ Input record ``seq1`` = ``{example_seq}`` gives one row with the answer for ``{e
 
 **Limits**
 
-A small model (about 7 M parameters) trained here on public data: use it to screen sequences, not
+A small model ({_model_size()}) trained here on public data: use it to screen sequences, not
 as ground truth; where the figures above say it is not above a k-mer baseline, prefer the baseline.
 Sequences far longer than the training windows (see the model card) are extrapolations.
     ]]></help>
