@@ -207,6 +207,25 @@ def learn_text_pieces(texts: Iterable[str], size: int = 1500, min_count: int = 3
     return sorted(p for _, p in scored[:size])
 
 
+def rank_text_pieces(texts: Iterable[str], known: Iterable[str] = (), size: int = 1000, min_count: int = 3) -> list[str]:
+    """The ``size`` pieces (as :func:`learn_text_pieces` picks them) not in ``known``, most tokens saved first.
+
+    Why: a vocabulary learned once from an early corpus spells most words of a later one a character
+    a token (gene full names: 16.8 tokens per answer, 82% of them one character or a space; see
+    docs/experiments.md, "Stage 11"), and a name spelled so is a long sequence to memorise."""
+    import re
+
+    known = set(known)
+    counts: Counter[str] = Counter()
+    for text in texts:
+        for match in re.finditer(r" ?[A-Za-z]+| ?[0-9]+|[^\sA-Za-z0-9]+| ?", text):
+            piece = match.group(0)
+            if 1 < len(piece) <= MAX_PIECE and "<" not in piece and ">" not in piece and piece not in known:
+                counts[piece] += 1
+    scored = sorted(((c * (len(p) - 1), p) for p, c in counts.items() if c >= min_count), key=lambda x: (-x[0], x[1]))
+    return [p for _, p in scored[:size]]
+
+
 TOKENIZER_CONFIG = "tokenizer_config.json"
 #: every codec setting, saved in tokenizer_config.json by save_pretrained and read back by
 #: from_pretrained; a folder written before a setting existed falls back to LEGACY_SETTINGS
@@ -271,6 +290,16 @@ class HybridCodec:
         vocab = dict(self.vocab)
         for t in key_tokens(n_keys):
             vocab[t] = len(vocab)
+        return HybridCodec(vocab, self.item_marker, self.gc_scratchpad, self.item_pointers)
+
+    def with_text_pieces(self, pieces: Iterable[str]) -> "HybridCodec":
+        """This codec with ``pieces`` appended to its text vocabulary (ids of every existing token
+        unchanged; pieces it has, or that look like a special token, are skipped), for continued
+        training: greedy longest match then uses them wherever they fit."""
+        vocab = dict(self.vocab)
+        for p in pieces:
+            if p and p not in vocab and len(p) <= MAX_PIECE and not (p.startswith("<") and p.endswith(">")):
+                vocab[p] = len(vocab)
         return HybridCodec(vocab, self.item_marker, self.gc_scratchpad, self.item_pointers)
 
     def name_key_tokens(self, name: str) -> list[str]:

@@ -77,6 +77,11 @@ class GenomicLLMTokenizer(PreTrainedTokenizer):
         self.codec = self.codec.with_name_keys(n_keys)
         self.vocab = self.codec.vocab
 
+    def add_text_pieces(self, pieces) -> None:
+        """Append text pieces to the vocabulary (codec.HybridCodec.with_text_pieces); existing ids stay."""
+        self.codec = self.codec.with_text_pieces(pieces)
+        self.vocab = self.codec.vocab
+
     def __getattr__(self, name):
         if name in _DELEGATED:
             return getattr(self.__dict__["codec"], name)

@@ -79,6 +79,10 @@ class TrainConfig:
     #: reading-comprehension question's name); 0: none. An init_from model without them gets them
     #: appended to its vocabulary, their embeddings drawn like its own
     name_keys: int = 0
+    #: text pieces appended to an init_from model's vocabulary before training (codec.rank_text_pieces
+    #: over the training texts: the most tokens saved first), each new embedding row the mean of the
+    #: rows of its old spelling; 0: the vocabulary as it is
+    extend_text_pieces: int = 0
     #: training-time views of an example with the same answer: reverse complements for strand-symmetric
     #: tasks, item orders for reading comprehension (the model must find the item, not learn its place)
     augment: bool = False
@@ -150,18 +154,49 @@ def read_jsonl(path: Path):
             yield json.loads(line)
 
 
-def build_tokenizer(cfg: TrainConfig):
-    from .tokenizer import GenomicLLMTokenizer, learn_text_pieces
-
+def training_texts(path: Path) -> list[str]:
+    """Every text a corpus file's prompts and answers spell: item texts, text answers, reading targets."""
     texts = []
-    for ex in read_jsonl(Path(cfg.data) / "train.jsonl"):
+    for ex in read_jsonl(path):
         p = parse_prompt(ex["prompt"])
         texts += [i.text() for i in p.items if not hasattr(i, "sequence")]
         if p.task.answer_kind == "text":
             texts.append(ex["answer"])
         if p.reading_target:
             texts.append(" " + p.reading_target)
+    return texts
+
+
+def build_tokenizer(cfg: TrainConfig):
+    from .tokenizer import GenomicLLMTokenizer, learn_text_pieces
+
+    texts = training_texts(Path(cfg.data) / "train.jsonl")
     return GenomicLLMTokenizer(text_pieces=learn_text_pieces(texts, size=cfg.text_vocab), item_pointers=cfg.item_pointers)
+
+
+def add_text_pieces(model, tokenizer, texts, n_pieces: int) -> list[str]:
+    """Append the ``n_pieces`` text pieces that save the most tokens over ``texts`` to ``tokenizer``,
+    and give ``model`` their (tied) embedding rows: each the mean of the rows of the piece's old
+    spelling, so a new piece starts where the model's reading of that spelling ends up on average
+    (the usual initialisation of added subwords) and every existing id and row is unchanged."""
+    import torch
+
+    from .codec import rank_text_pieces
+
+    codec = tokenizer.codec
+    pieces = rank_text_pieces(texts, codec.vocab, n_pieces)
+    spelled = {p: [codec.vocab[t] for t in codec.text_tokens(p)] for p in pieces}
+    before = len(codec)
+    tokenizer.add_text_pieces(pieces)
+    after = len(tokenizer.codec)
+    model.resize_token_embeddings(after, mean_resizing=False)
+    with torch.no_grad():
+        weight = model.get_input_embeddings().weight
+        for p in pieces:
+            weight[tokenizer.codec.vocab[p]] = weight[spelled[p]].mean(0)
+    model.config.vocab_size = after
+    assert after - before == len(pieces)
+    return pieces
 
 
 class ExampleBank:
@@ -488,6 +523,10 @@ class Trainer:
                 self.tokenizer.use_item_marker(cfg.item_marker)
             if cfg.name_keys:
                 add_name_keys(self.model, self.tokenizer, cfg.name_keys, cfg.seed)
+            if cfg.extend_text_pieces:
+                if not cfg.init_from:
+                    raise InputError("extend_text_pieces extends an init_from model's vocabulary; a new tokenizer learns text_vocab pieces")
+                add_text_pieces(self.model, self.tokenizer, training_texts(data / "train.jsonl"), cfg.extend_text_pieces)
         self.model.to(self.device)
         self.bf16 = use_bf16(cfg, self.device.type)
         self.device_name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"

@@ -202,6 +202,35 @@ def test_init_from_continues_from_a_model_folder(small_corpus, tmp_path):
     assert GenomicLLMTokenizer.from_pretrained(keyed).name_keys == 16
 
 
+def test_extend_text_pieces_appends_words_initialised_from_their_old_spelling(small_corpus, tmp_path):
+    from genomicllm_kernel.codec import rank_text_pieces
+    from genomicllm_kernel.grammar import parse_prompt
+    from genomicllm_kernel.training import training_texts
+
+    first = train(_cfg(small_corpus, tmp_path / "a", 1), progress=False)
+    old_tok = GenomicLLMTokenizer.from_pretrained(first)
+    texts = training_texts(Path(small_corpus) / "train.jsonl")
+    want = rank_text_pieces(texts, old_tok.vocab, 8)
+    assert len(want) == 8 and not set(want) & set(old_tok.vocab)
+    cfg = _cfg(small_corpus, tmp_path / "e", 0)
+    cfg.init_from, cfg.extend_text_pieces = str(first), 8
+    grown = train(cfg, progress=False)
+    tok = GenomicLLMTokenizer.from_pretrained(grown)
+    assert [t for t in tok.vocab if t not in old_tok.vocab] == want
+    assert all(tok.vocab[t] == i for t, i in old_tok.vocab.items())  # every old id kept
+    a, g, name = load_file(first / "model.safetensors"), load_file(grown / "model.safetensors"), "model.embed_tokens.weight"
+    n = a[name].shape[0]
+    assert g[name].shape[0] == n + 8 and torch.equal(g[name][:n], a[name])
+    for piece in want:  # each new row is the mean of its old spelling's rows
+        spelled = [old_tok.vocab[t] for t in old_tok.codec.text_tokens(piece)]
+        assert len(spelled) > 1 and torch.allclose(g[name][tok.vocab[piece]], a[name][spelled].mean(0))
+    # a text with the piece now reads it as one token, and decodes back to the same text
+    text = "x" + want[0] + "y"
+    assert want[0] in tok.codec.text_tokens(text) and tok.codec._join_text(tok.codec.text_tokens(text)) == text
+    prompt = parse_prompt("symbol = BRCA1, description =")
+    assert tok.decode_answer(prompt, tok.encode_answer(prompt, "a" + want[0])) == "a" + want[0]
+
+
 def test_non_finite_steps_are_skipped_and_lasting_divergence_stops(small_corpus, tmp_path, monkeypatch):
     from genomicllm_kernel import training
 
