@@ -309,6 +309,22 @@ class GenomicLLM:
             self.check_fits(p, e, None)
         return [raw.labels for raw in self.decoder.answer_sharing_prefix(ref, variants, encoded, batch_size)]
 
+    def label_probabilities_of_pairs(
+        self, pairs: list[tuple[Prompt, Prompt]], batch_size: int = 32
+    ) -> list[tuple[str, dict[str, float], dict[str, float]]]:
+        """(the reference's answered label, every label's probability for the reference, and for the
+        variant) for (reference, variant) prompts of one classification question: variant effects.
+        The backend continues each variant from its own reference's KV cache where it can."""
+        if not pairs:
+            return []
+        refs = [self.codec.encode_prompt(r) for r, _ in pairs]
+        alts = [self.codec.encode_prompt(a) for _, a in pairs]
+        for (r, a), er, ea in zip(pairs, refs, alts):
+            self.check_fits(r, er, None)
+            self.check_fits(a, ea, None)
+        raw = self.decoder.answer_pairs_sharing_prefix([r for r, _ in pairs], refs, alts, batch_size)
+        return [(r.text, r.labels, a.labels) for r, a in raw]
+
     def ask(self, prompts: str | Iterable[str], batch_size: int = 32, progress=None):
         """Answer one prompt (returns an :class:`Answer`) or several (returns a list)."""
         single, parsed, where = parse_prompts(prompts)

@@ -108,6 +108,12 @@ class ORTDecoder(Decoder):
         logits, _ = self._run(ids, mask, pos, past, features)
         return logits
 
+    def extend_rows(self, state, length, ids, pos, features=None):
+        past = [(np.ascontiguousarray(k[:, :, :length]), np.ascontiguousarray(v[:, :, :length])) for k, v in state[0]]
+        mask = np.ones((ids.shape[0], length + ids.shape[1]), dtype=np.int64)
+        logits, _ = self._run(ids, mask, pos, past, features)
+        return logits
+
     def step(self, state, next_ids):
         past, mask, last = state
         mask = np.concatenate([mask, np.ones((mask.shape[0], 1), dtype=mask.dtype)], axis=1)

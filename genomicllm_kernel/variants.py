@@ -182,17 +182,16 @@ def score_variants(
     pending: list[tuple[object, list[VariantCall], list]] = []
 
     def flush():
-        prompts, slots = [], []
+        pairs, slots = [], []
         for _, calls, jobs in pending:
             for call, (ref_w, alt_w) in zip(calls, jobs):
                 if ref_w is not None:
                     slots.append(call)
-                    prompts += [make_prompt(q, ref_w, items), make_prompt(q, alt_w, items)]
-        answers = list(llm.answer(prompts, batch_size=batch_size)) if prompts else []
-        for n, call in enumerate(slots):
-            a_ref, a_alt = answers[2 * n], answers[2 * n + 1]
-            call.label = a_ref.answer
-            call.p_ref, call.p_alt = a_ref.labels[call.label], a_alt.labels[call.label]
+                    pairs.append((make_prompt(q, ref_w, items), make_prompt(q, alt_w, items)))
+        # the alt window continues from its own ref window's cache up to the variant (one pass and a half)
+        for call, (label, p_ref, p_alt) in zip(slots, llm.label_probabilities_of_pairs(pairs, batch_size)):
+            call.label = label
+            call.p_ref, call.p_alt = p_ref[label], p_alt[label]
         out = [(rec, calls) for rec, calls, _ in pending]
         if progress:
             progress(len(pending))

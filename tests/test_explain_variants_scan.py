@@ -367,3 +367,39 @@ def test_ism_and_the_deletion_test_on_a_known_model():
     assert e.least_favoured_bases()[:12] != "A" * 12
     f = explanation_faithfulness([e] * 5, llm, top=10)
     assert f["n"] == 5 and f["drop_top"] == pytest.approx(10 / len(seq)) and f["drop_top"] > 3 * abs(f["drop_random"])
+
+
+def test_variant_pairs_continue_from_their_own_reference_and_answer_as_full_passes(llm, monkeypatch):
+    """Variant effects run each (ref, alt) window pair as one reference pass and a continuation of
+    the alt from its own reference's cache (ORTDecoder.extend_rows); every label probability is that
+    of a full pass on each window, for SNVs anywhere in the window (first and last base included),
+    an insertion and a deletion (other lengths: their own group), and on PyTorch too."""
+    from genomicllm_kernel.grammar import parse_prompt
+    from genomicllm_kernel.ort_backend import ORTDecoder
+
+    rng = np.random.default_rng(5)
+    windows = ["".join(rng.choice(list("ACGT"), 90)) for _ in range(6)]
+    pairs = []
+    for w, k in zip(windows, [0, 44, 45, 89, 30, 60]):
+        alt = "ACGT"[("ACGT".index(w[k]) + 1) % 4]
+        pairs.append((w, w[:k] + alt + w[k + 1 :]))
+    pairs.append((windows[0], windows[0][:40] + "GA" + windows[0][41:]))  # insertion
+    pairs.append((windows[1], windows[1][:40] + windows[1][42:]))  # deletion
+    prompts = [(parse_prompt(f"{r}, core promoter ="), parse_prompt(f"{a}, core promoter =")) for r, a in pairs]
+    rows = []
+    extend_rows = ORTDecoder.extend_rows
+    monkeypatch.setattr(
+        ORTDecoder,
+        "extend_rows",
+        lambda self, state, length, ids, *rest: rows.append((length, ids.shape)) or extend_rows(self, state, length, ids, *rest),
+    )
+    paired = llm.label_probabilities_of_pairs(prompts, batch_size=4)
+    assert rows and max(length for length, _ in rows) > 0 and len(rows) >= 3  # two batches of SNVs, the indels on their own
+    full = llm.ask([t for r, a in pairs for t in (f"{r}, core promoter =", f"{a}, core promoter =")])
+    torch_llm = GenomicLLM.from_pretrained(llm.path, backend="torch")
+    for n, ((label, p_ref, p_alt), (t_label, t_ref, t_alt)) in enumerate(zip(paired, torch_llm.label_probabilities_of_pairs(prompts))):
+        a_ref, a_alt = full[2 * n], full[2 * n + 1]
+        assert label == a_ref.answer == t_label
+        for k in p_ref:
+            assert p_ref[k] == pytest.approx(a_ref.labels[k], abs=1e-6) and p_alt[k] == pytest.approx(a_alt.labels[k], abs=1e-6)
+            assert t_ref[k] == pytest.approx(p_ref[k], abs=1e-4) and t_alt[k] == pytest.approx(p_alt[k], abs=1e-4)

@@ -130,3 +130,55 @@ def test_int8_on_cpu_answers_in_cache_sized_passes_with_the_same_answers(exporte
     assert len(runs) > len({api.parse_prompt(p).task.id for p in prompts})
     for a, b in zip(whole, split):
         assert a.answer == b.answer and max(abs(a.labels[k] - b.labels[k]) for k in a.labels) < 1e-5
+
+
+def test_fused_attention_answers_as_the_graph_it_replaces(exported, tmp_path):
+    """fuse_attention (the int8 graph's attention as ONNX Runtime's MultiHeadAttention), applied to
+    the fp32 graph with the last layer cut: logits and every present key/value (padded positions
+    included) equal the decomposed graph's to float rounding, on a prompt pass with left padding,
+    a decoding step and a pass that continues a cache (ISM); the int8 file carries one fused node
+    per layer; a graph whose attention is not the known pattern is left byte-for-byte alone."""
+    import shutil
+
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    from genomicllm_export.onnx_export import FUSED_ATTENTION, fuse_attention, last_layer_on_last_position
+
+    cfg = json.loads((exported / "onnx" / "config.json").read_text())
+    layers = cfg["num_hidden_layers"]
+    shutil.copy(exported / "onnx" / "model.onnx", tmp_path / "fused.onnx")
+    assert last_layer_on_last_position(tmp_path / "fused.onnx", layers)
+    assert fuse_attention(tmp_path / "fused.onnx", layers, cfg["num_attention_heads"])
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "fused.onnx")).graph.node]
+    assert ops.count("MultiHeadAttention") == layers and "Softmax" not in ops and "IsNaN" not in ops
+    int8 = onnx.load(str(exported / "onnx" / "model_int8.onnx")).graph
+    assert sum(n.op_type == "MultiHeadAttention" and n.name.startswith(FUSED_ATTENTION) for n in int8.node) == layers
+
+    fused, full = (ort.InferenceSession(str(p)) for p in (tmp_path / "fused.onnx", exported / "onnx" / "model.onnx"))
+    inputs = {i.name: i for i in fused.get_inputs()}
+    heads, dim = cfg.get("num_key_value_heads", cfg["num_attention_heads"]), cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    names = [o.name for o in full.get_outputs()]
+    rng = np.random.default_rng(0)
+    for b, t, past in [(3, 40, 0), (2, 1, 17), (4, 9, 25)]:
+        feed = {"input_ids": rng.integers(6, 60, (b, t)), "attention_mask": np.ones((b, past + t), np.int64)}
+        feed["attention_mask"][0, :2] = 0
+        feed["position_ids"] = np.tile(np.arange(past, past + t), (b, 1))
+        if "dna_features" in inputs:
+            feed["dna_features"] = rng.random((b, inputs["dna_features"].shape[1]), dtype=np.float32)
+        for i in range(layers):
+            for kv in ("key", "value"):
+                feed[f"past_key_values.{i}.{kv}"] = rng.standard_normal((b, heads, past, dim), dtype=np.float32)
+        feed = {k: v.astype(np.int64) if v.dtype.kind == "i" else v for k, v in feed.items()}
+        for name, x, y in zip(names, fused.run(names, feed), full.run(names, feed)):
+            assert x.shape == y.shape, name
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5, err_msg=name)
+
+    # another attention pattern: not fused, file untouched
+    graph = onnx.load(str(exported / "onnx" / "model.onnx"))
+    next(n for n in graph.graph.node if n.op_type == "IsNaN").op_type = "IsInf"
+    onnx.save(graph, str(tmp_path / "other.onnx"))
+    before = (tmp_path / "other.onnx").read_bytes()
+    assert not fuse_attention(tmp_path / "other.onnx", layers, cfg["num_attention_heads"])
+    assert (tmp_path / "other.onnx").read_bytes() == before

@@ -1,8 +1,9 @@
 """``genomicllm export``: Optimum's exporter (text-generation-with-past, one merged model with past
 key values), ``onnx.checker``, and a parity check against PyTorch on a fixed prompt set covering all
 14 tasks, at export time. ``--quantize int8`` adds ``model_int8.onnx`` made with ONNX Runtime's
-dynamic quantization (per channel, 7-bit MatMul weights, the last layer cut to the last position), which measured faster here than Optimum's
-ORTQuantizer; its agreement with fp32 is reported, not assumed.
+dynamic quantization (per channel, 7-bit MatMul weights, the last layer cut to the last position,
+each layer's attention fused into ONNX Runtime's MultiHeadAttention), which measured faster here
+than Optimum's ORTQuantizer; its agreement with fp32 is reported, not assumed.
 """
 
 from __future__ import annotations
@@ -93,6 +94,217 @@ def last_layer_on_last_position(path: Path, layers: int) -> bool:
     return True
 
 
+#: node-name prefix of the fused attention nodes (:func:`fuse_attention`)
+FUSED_ATTENTION = "genomicllm/attention_"
+
+
+def _constant_value(graph, name: str):
+    """The value of a Constant node's output or an initializer, as numpy; None otherwise."""
+    from onnx import numpy_helper
+
+    for init in graph.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init)
+    for node in graph.node:
+        if node.op_type == "Constant" and name in node.output:
+            return numpy_helper.to_array(node.attribute[0].t)
+    return None
+
+
+def _attention_blocks(graph, layers: int) -> list[dict] | None:
+    """Each layer's decomposed attention as Optimum exports a Llama (transformers' sdpa path): the
+    scaled query and transposed key into MatMul, an additive mask from Where(mask, 0, -inf),
+    Softmax, IsNaN -> Where (rows with nothing to attend to become zeros), MatMul with the
+    ``present`` value, Transpose and Reshape to [batch, sequence, hidden]. None where any link of
+    any layer differs (another architecture, grouped-query heads): the graph is then left alone."""
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+
+    def one(name, op):
+        found = [n for n in consumers.get(name, []) if n.op_type == op]
+        return found[0] if len(found) == 1 else None
+
+    blocks = []
+    for i in range(layers):
+        try:
+            (softmax,) = [n for n in graph.node if n.op_type == "Softmax" and n.name.startswith(f"/model/layers.{i}/self_attn/")]
+            (add,) = [producer[softmax.input[0]]]
+            scores, where = producer[add.input[0]], producer[add.input[1]]
+            q_mul, k_mul = producer[scores.input[0]], producer[scores.input[1]]
+            k_t = producer[k_mul.input[0]]
+            isnan = one(softmax.output[0], "IsNaN")
+            zeroed = one(softmax.output[0], "Where")
+            weighted = one(zeroed.output[0], "MatMul")
+            transpose = one(weighted.output[0], "Transpose")
+            reshape = one(transpose.output[0], "Reshape")
+        except (KeyError, ValueError, AttributeError, IndexError):
+            return None
+        q_scale, k_scale = _constant_value(graph, q_mul.input[1]), _constant_value(graph, k_mul.input[1])
+        fill = _constant_value(graph, where.input[2])
+        if not (
+            add.op_type == "Add"
+            and scores.op_type == "MatMul"
+            and where.op_type == "Where"
+            and q_mul.op_type == "Mul"
+            and k_mul.op_type == "Mul"
+            and k_t.op_type == "Transpose"
+            and k_t.input[0] == f"present.{i}.key"
+            and weighted.input[1] == f"present.{i}.value"
+            and isnan is not None
+            and zeroed.input[0] == isnan.output[0]
+            and q_scale is not None
+            and k_scale is not None
+            and q_scale.size == 1
+            and k_scale.size == 1
+            and fill is not None
+            and fill.size == 1
+            and float(fill.ravel()[0]) == float("-inf")
+            and list(transpose.attribute[0].ints) == [0, 2, 1, 3]
+        ):
+            return None
+        blocks.append(dict(query=q_mul.input[0], mask=where.input[0], scale=float(q_scale.ravel()[0] * k_scale.ravel()[0]), output=reshape.output[0]))
+    return blocks
+
+
+def fuse_attention(path: Path, layers: int, heads: int) -> bool:
+    """Replace each layer's decomposed attention with ONNX Runtime's fused ``MultiHeadAttention``
+    (com.microsoft, CPU and CUDA); False, and the file unchanged, where the graph is not the one
+    :func:`_attention_blocks` knows.
+
+    Why: at 300 nt (about 110 tokens) and hidden 256 the attention is a small share of the
+    arithmetic but, as a dozen separate operators (two batched MatMuls, the mask's Where and Add,
+    Softmax, IsNaN and Where, Transposes), about half of an int8 explanation's kernel time on a
+    VNNI Xeon (bench/ORT_PROFILE.md). The fused kernel reads the ``present`` keys and values in
+    place (BNSH) and takes one additive mask shared by every layer; a padded query's output is
+    zeroed as before, so every tensor keeps its value to float rounding (tested). With
+    :func:`last_layer_on_last_position` applied first, the last layer's attention also runs for the
+    last query only.
+    """
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    blocks = _attention_blocks(graph, layers)
+    if not blocks:
+        return False
+    last_only = any(n.name.startswith(LAST_LAYER_CUT) for n in graph.node) and LAST_INDEX in {i.name for i in graph.initializer}
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array(0.0, np.float32), "genomicllm_bias_open"),
+            # finite, so a row with nothing to attend to cannot make NaN (the decomposed graph zeroed it)
+            numpy_helper.from_array(np.array(np.finfo(np.float32).min, np.float32), "genomicllm_bias_closed"),
+            numpy_helper.from_array(np.array([0, 0, -1], np.int64), "genomicllm_bsd_shape"),
+            numpy_helper.from_array(np.array([np.iinfo(np.int64).max], np.int64), "genomicllm_to_end"),
+            numpy_helper.from_array(np.array([1], np.int64), "genomicllm_axis_1"),
+            numpy_helper.from_array(np.array([2], np.int64), "genomicllm_axis_2"),
+        ]
+    )
+    # [batch, sequence, 1]: 1 where the query position is attended (the new part of attention_mask).
+    # A padded query attends to nothing; the decomposed graph made its output zeros, and so does
+    # this product, so every tensor of the graph (int8's per-tensor activation scales included)
+    # stays what it was
+    rows = [
+        helper.make_node("Shape", ["input_ids"], ["genomicllm_new_length"], start=1, end=2, name=f"{FUSED_ATTENTION}new_length"),
+        helper.make_node("Neg", ["genomicllm_new_length"], ["genomicllm_new_start"], name=f"{FUSED_ATTENTION}new_start"),
+        helper.make_node(
+            "Slice",
+            ["attention_mask", "genomicllm_new_start", "genomicllm_to_end", "genomicllm_axis_1"],
+            ["genomicllm_new_mask"],
+            name=f"{FUSED_ATTENTION}new_mask",
+        ),
+        helper.make_node(
+            "Cast", ["genomicllm_new_mask"], ["genomicllm_new_mask_float"], to=onnx.TensorProto.FLOAT, name=f"{FUSED_ATTENTION}new_mask_float"
+        ),
+        helper.make_node(
+            "Unsqueeze", ["genomicllm_new_mask_float", "genomicllm_axis_2"], ["genomicllm_query_rows"], name=f"{FUSED_ATTENTION}query_rows"
+        ),
+    ]
+    for k, node in enumerate(rows):
+        graph.node.insert(k, node)
+    biases: dict = {}  # one additive bias per distinct mask (_mask_key)
+    producer = {o: n for n in graph.node for o in n.output}
+    for i, block in enumerate(blocks):
+        nodes = []
+        same = _mask_key(graph, producer, block["mask"])
+        if same not in biases:
+            name = f"genomicllm_attention_bias_{len(biases)}"
+            nodes.append(
+                helper.make_node(
+                    "Where", [block["mask"], "genomicllm_bias_open", "genomicllm_bias_closed"], [name], name=f"{FUSED_ATTENTION}bias_{len(biases)}"
+                )
+            )
+            biases[same] = name
+        bias = biases[same]
+        query = f"genomicllm_query_{i}"
+        nodes.append(helper.make_node("Transpose", [block["query"]], [query + "_bsnh"], perm=[0, 2, 1, 3], name=f"{FUSED_ATTENTION}query_{i}_bsnh"))
+        nodes.append(helper.make_node("Reshape", [query + "_bsnh", "genomicllm_bsd_shape"], [query], name=f"{FUSED_ATTENTION}query_{i}"))
+        query_rows = "genomicllm_query_rows"
+        if last_only and i == layers - 1:
+            nodes.append(helper.make_node("Gather", [query, LAST_INDEX], [query + "_last"], axis=1, name=f"{FUSED_ATTENTION}query_last"))
+            nodes.append(helper.make_node("Gather", [bias, LAST_INDEX], [bias + "_last"], axis=2, name=f"{FUSED_ATTENTION}bias_last"))
+            nodes.append(helper.make_node("Gather", [query_rows, LAST_INDEX], [query_rows + "_last"], axis=1, name=f"{FUSED_ATTENTION}rows_last"))
+            query, bias, query_rows = query + "_last", bias + "_last", query_rows + "_last"
+        fused = f"genomicllm_attention_{i}"
+        nodes.append(
+            helper.make_node(
+                "MultiHeadAttention",
+                [query, f"present.{i}.key", f"present.{i}.value", "", "", bias],
+                [fused + "_all_rows"],
+                domain="com.microsoft",
+                num_heads=heads,
+                scale=block["scale"],
+                name=f"{FUSED_ATTENTION}{i}",
+            )
+        )
+        nodes.append(helper.make_node("Mul", [fused + "_all_rows", query_rows], [fused], name=f"{FUSED_ATTENTION}{i}_attended_rows"))
+        # after the decomposed output's producer (every input above exists there), then rewire its readers
+        at = list(graph.node).index(producer[block["output"]]) + 1
+        for k, node in enumerate(nodes):
+            graph.node.insert(at + k, node)
+        for node in graph.node:
+            for j, name in enumerate(node.input):
+                if name == block["output"]:
+                    node.input[j] = fused
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    _drop_unread(graph)
+    onnx.save(model, str(path))
+    return True
+
+
+def _mask_key(graph, producer, mask: str):
+    """What makes two layers' attention masks the same tensor: each layer slices the model's one
+    [batch, 1, sequence, keys] mask to its own key length, which is the same in every layer of a
+    decoder (one past length, one input), so equal slices of the same tensor share one bias."""
+    node = producer.get(mask)
+    if node is None or node.op_type != "Slice":
+        return mask
+    consts = [_constant_value(graph, name) for name in node.input[1:] if name]
+    starts_axes_steps = [c.tolist() if c is not None else None for k, c in enumerate(consts) if k != 1]
+    return (node.input[0], repr(starts_axes_steps))
+
+
+def _drop_unread(graph) -> None:
+    """Remove the nodes and initializers no graph output depends on (the replaced attention)."""
+    needed = {o.name for o in graph.output}
+    keep = []
+    for node in reversed(list(graph.node)):
+        if any(o in needed for o in node.output):
+            keep.append(node)
+            needed.update(i for i in node.input if i)
+    keep.reverse()
+    del graph.node[:]
+    graph.node.extend(keep)
+    inits = [i for i in graph.initializer if i.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+
+
 #: node-name prefix of the per-question head in the exported graph (kept fp32 by quantize_int8)
 HEAD_NODES = "/composition_head/"
 
@@ -100,7 +312,8 @@ HEAD_NODES = "/composition_head/"
 def quantize_int8(folder: Path) -> Path:
     """``model_int8.onnx`` beside a folder's exported ``model.onnx``: ONNX Runtime's dynamic
     quantization of the MatMul weights, per channel, over the graph with the last layer cut to the
-    last position (:func:`last_layer_on_last_position`).
+    last position (:func:`last_layer_on_last_position`), then the attention fused
+    (:func:`fuse_attention`). fp32 keeps Optimum's graph: it is the reference.
 
     ``reduce_range`` (7-bit weights): x86 CPUs without VNNI sum pairs of u8 x s8 products in int16
     (VPMADDUBSW), which saturates with 8-bit weights. Measured on the stage-8c model: 8-bit weights
@@ -119,11 +332,14 @@ def quantize_int8(folder: Path) -> Path:
     cut = folder / "model_cut.onnx"
     shutil.copy(folder / "model.onnx", cut)
     try:
-        last_layer_on_last_position(cut, json.loads((folder / "config.json").read_text())["num_hidden_layers"])
+        cfg = json.loads((folder / "config.json").read_text())
+        last_layer_on_last_position(cut, cfg["num_hidden_layers"])
         keep = [n.name for n in onnx.load(str(cut), load_external_data=False).graph.node if n.name.startswith(HEAD_NODES)]
         quantize_dynamic(
             str(cut), str(folder / "model_int8.onnx"), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8, nodes_to_exclude=keep
         )
+        # after quantizing: the quantizer's shape inference does not know com.microsoft operators
+        fuse_attention(folder / "model_int8.onnx", cfg["num_hidden_layers"], cfg["num_attention_heads"])
     finally:
         cut.unlink(missing_ok=True)
     return folder / "model_int8.onnx"
