@@ -3,7 +3,9 @@
 For each SNV or short indel of a VCF (plain or bgzip, read by pysam), the window of ``window`` nt
 centred on it is cut from the reference FASTA (pysam's indexed reader: a ``.fai`` is made beside the
 file or, where that folder is read-only, beside a link to it in a temporary folder), the same
-window carrying the alt allele is built, and both are asked the same question. A record whose REF
+window carrying the alt allele is built, and both are asked the same question (the alt window
+continues from its own ref window's key/value cache up to the variant, where the backend can:
+``Decoder.answer_pairs_sharing_prefix``; the answers are those of two full passes). A record whose REF
 does not match the reference, whose contig the reference lacks, whose allele is symbolic
 (``<DEL>``, ``*``) or longer than the window is never scored: it gets a status instead, and the
 summary counts every status.
