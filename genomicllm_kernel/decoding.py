@@ -85,6 +85,11 @@ class Decoder:
             return fmt.score(prompts, logits)
         return self._generate(prompts, fmt, logits, state)
 
+    def _in_batches(self, prompts: list[Prompt], encoded: list[list[int]], batch_size: int) -> list[RawAnswer]:
+        """:meth:`answer_batch` over ``batch_size`` prompts at a time (the full-pass path of a backend
+        that cannot continue a cache)."""
+        return [a for s in range(0, len(prompts), batch_size) for a in self.answer_batch(prompts[s : s + batch_size], encoded[s : s + batch_size])]
+
     #: whether :meth:`extend` continues from a slice of a cache (else :meth:`answer_sharing_prefix` runs full passes)
     reuses_prefix = False
 
@@ -102,10 +107,7 @@ class Decoder:
         if not fmt.single_pass:
             raise ValueError("prefix sharing serves single-pass (label) answers")
         if not self.reuses_prefix:
-            out = []
-            for s in range(0, len(prompts), batch_size):
-                out += self.answer_batch(prompts[s : s + batch_size], encoded[s : s + batch_size])
-            return out
+            return self._in_batches(prompts, encoded, batch_size)
         ref = np.asarray(reference, dtype=np.int64)[None]
         ref_mask = np.ones_like(ref)
         _, state = self.start(ref, ref_mask, self.positions(ref_mask, fmt.aligned), self.features([list(reference)]))
@@ -152,11 +154,7 @@ class Decoder:
         if not fmt.single_pass:
             raise ValueError("prefix sharing serves single-pass (label) answers")
         if not self.reuses_prefix:
-            out = []
-            for s in range(0, len(prompts), batch_size):
-                part = slice(s, s + batch_size)
-                out += zip(self.answer_batch(prompts[part], references[part]), self.answer_batch(prompts[part], variants[part]))
-            return out
+            return list(zip(self._in_batches(prompts, references, batch_size), self._in_batches(prompts, variants, batch_size)))
         groups: dict[tuple[int, int], list[int]] = {}
         for i, (r, v) in enumerate(zip(references, variants)):
             groups.setdefault((len(r), len(v)), []).append(i)

@@ -72,6 +72,26 @@ def test_qwen3_architecture_trains_exports_and_matches_torch(small_corpus, tmp_p
     assert api.ask(PARITY_PROMPTS[:3], model=ckpt, backend="onnx")[0].runtime.startswith("onnxruntime-")
 
 
+def _graph_feeds(cfg, session):
+    """Random inputs for an exported graph: a prompt pass with left padding, a decoding step and a
+    pass that continues a cache (ISM)."""
+    import numpy as np
+
+    inputs = {i.name: i for i in session.get_inputs()}
+    heads, dim = cfg.get("num_key_value_heads", cfg["num_attention_heads"]), cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    rng = np.random.default_rng(0)
+    for b, t, past in [(3, 40, 0), (2, 1, 17), (4, 9, 25)]:
+        feed = {"input_ids": rng.integers(6, 60, (b, t)), "attention_mask": np.ones((b, past + t), np.int64)}
+        feed["attention_mask"][0, :2] = 0
+        feed["position_ids"] = np.tile(np.arange(past, past + t), (b, 1))
+        if "dna_features" in inputs:
+            feed["dna_features"] = rng.random((b, inputs["dna_features"].shape[1]), dtype=np.float32)
+        for i in range(cfg["num_hidden_layers"]):
+            for kv in ("key", "value"):
+                feed[f"past_key_values.{i}.{kv}"] = rng.standard_normal((b, heads, past, dim), dtype=np.float32)
+        yield {k: v.astype(np.int64) if v.dtype.kind == "i" else v for k, v in feed.items()}
+
+
 def test_last_layer_cut_keeps_every_output_bit_identical(exported, tmp_path):
     """The int8 graph runs the last layer's MLP on the last position only (last_layer_on_last_position):
     applied to the fp32 graph, logits and every present key/value (which come from the layer's
@@ -91,19 +111,7 @@ def test_last_layer_cut_keeps_every_output_bit_identical(exported, tmp_path):
     int8 = onnx.load(str(exported / "onnx" / "model_int8.onnx"))
     assert sum(n.name.startswith(LAST_LAYER_CUT) for n in int8.graph.node) == 2
     cut, full = (ort.InferenceSession(str(p)) for p in (tmp_path / "cut.onnx", exported / "onnx" / "model.onnx"))
-    inputs = {i.name: i for i in cut.get_inputs()}
-    heads, dim = cfg.get("num_key_value_heads", cfg["num_attention_heads"]), cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
-    rng = np.random.default_rng(0)
-    for b, t, past in [(3, 40, 0), (2, 1, 17), (4, 9, 25)]:
-        feed = {"input_ids": rng.integers(6, 60, (b, t)), "attention_mask": np.ones((b, past + t), np.int64)}
-        feed["attention_mask"][0, :2] = 0
-        feed["position_ids"] = np.tile(np.arange(past, past + t), (b, 1))
-        if "dna_features" in inputs:
-            feed["dna_features"] = rng.random((b, inputs["dna_features"].shape[1]), dtype=np.float32)
-        for i in range(cfg["num_hidden_layers"]):
-            for kv in ("key", "value"):
-                feed[f"past_key_values.{i}.{kv}"] = rng.standard_normal((b, heads, past, dim), dtype=np.float32)
-        feed = {k: v.astype(np.int64) if v.dtype.kind == "i" else v for k, v in feed.items()}
+    for feed in _graph_feeds(cfg, cut):
         for x, y in zip(cut.run(None, feed), full.run(None, feed)):
             assert x.shape == y.shape and np.array_equal(x, y)
 
@@ -157,20 +165,8 @@ def test_fused_attention_answers_as_the_graph_it_replaces(exported, tmp_path):
     assert sum(n.op_type == "MultiHeadAttention" and n.name.startswith(FUSED_ATTENTION) for n in int8.node) == layers
 
     fused, full = (ort.InferenceSession(str(p)) for p in (tmp_path / "fused.onnx", exported / "onnx" / "model.onnx"))
-    inputs = {i.name: i for i in fused.get_inputs()}
-    heads, dim = cfg.get("num_key_value_heads", cfg["num_attention_heads"]), cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
     names = [o.name for o in full.get_outputs()]
-    rng = np.random.default_rng(0)
-    for b, t, past in [(3, 40, 0), (2, 1, 17), (4, 9, 25)]:
-        feed = {"input_ids": rng.integers(6, 60, (b, t)), "attention_mask": np.ones((b, past + t), np.int64)}
-        feed["attention_mask"][0, :2] = 0
-        feed["position_ids"] = np.tile(np.arange(past, past + t), (b, 1))
-        if "dna_features" in inputs:
-            feed["dna_features"] = rng.random((b, inputs["dna_features"].shape[1]), dtype=np.float32)
-        for i in range(layers):
-            for kv in ("key", "value"):
-                feed[f"past_key_values.{i}.{kv}"] = rng.standard_normal((b, heads, past, dim), dtype=np.float32)
-        feed = {k: v.astype(np.int64) if v.dtype.kind == "i" else v for k, v in feed.items()}
+    for feed in _graph_feeds(cfg, fused):
         for name, x, y in zip(names, fused.run(names, feed), full.run(names, feed)):
             assert x.shape == y.shape, name
             np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5, err_msg=name)
