@@ -28,15 +28,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def rows(path: Path, n: int, rng: random.Random) -> dict[str, list[dict]]:
-    """Reading-comprehension rows by source ('generated' or 'records'), at most n of each."""
+def rows_by_source(path: Path) -> dict[str, list[dict]]:
+    """Every reading-comprehension row of a split by source ('generated' or 'records'), in file order."""
     out: dict[str, list[dict]] = {"generated": [], "records": []}
     for line in open(path):
         if '"reading_comprehension"' not in line:
             continue
         r = json.loads(line)
         out["generated" if r["source"].startswith("generated") else "records"].append(r)
-    return {k: rng.sample(v, min(n, len(v))) for k, v in out.items()}
+    return out
+
+
+def rows(path: Path, n: int, rng: random.Random) -> dict[str, list[dict]]:
+    """Reading-comprehension rows by source ('generated' or 'records'), at most n of each."""
+    return {k: rng.sample(v, min(n, len(v))) for k, v in rows_by_source(path).items()}
 
 
 def states(model, tokenizer, examples: list[dict]):
