@@ -105,6 +105,22 @@ def positional_rows(rows, bins: int, ks) -> np.ndarray:
     return composition_rows(parts, ks).reshape(len(rows), -1)
 
 
+def phased_rows(rows, ks) -> np.ndarray:
+    """[len(rows), 3 * features]: for each phase r = 0, 1, 2, the ``ks``-mer frequencies (as
+    :func:`composition`) of the k-mers that start at positions r, r + 3, r + 6, ... of each sequence
+    item, summed over the items: the codons of each reading frame. Why: whether a window is coding,
+    and in which frame, is a property of its codons in one phase (no stop codon, codon usage), and a
+    bag of the whole sequence's k-mers mixes the three frames into one (docs/experiments.md, stage 12)."""
+    if not ks:
+        return np.zeros((len(rows), 0), dtype=np.float32)
+    blocks = []
+    for k in ks:
+        # one phase's k-mers joined by a non-base, so that exactly those k-mers are counted
+        parts = [["N".join(seq[i : i + k] for i in range(r, len(seq) - k + 1, 3)) for seq in seqs] for seqs in rows for r in range(3)]
+        blocks.append(composition_rows(parts, (k,)).reshape(len(rows), 3, 4**k))
+    return np.concatenate(blocks, axis=2).reshape(len(rows), -1).astype(np.float32)
+
+
 def composition(sequences, ks=DEFAULT_KS) -> np.ndarray:
     """The feature vector (float32) of one prompt's sequence items."""
     return composition_rows([sequences], ks)[0]
@@ -129,14 +145,27 @@ class Layout:
     #: the composition blocks (question keys, codec.composition_block) whose positional part is
     #: filled; empty: every block. Other blocks keep it at zero (the head's columns there read nothing)
     bin_blocks: tuple = ()
+    #: the ``phase_ks``-mers of each reading frame (:func:`phased_rows`), placed between the whole
+    #: sequence's part and the positional part, and filled only in ``phase_blocks`` (never empty
+    #: when ``phase_ks`` is set: a frame is a question of coding windows, not of every block)
+    phase_ks: tuple = ()
+    phase_blocks: tuple = ()
 
     @property
     def whole_size(self) -> int:
         return feature_size(self.ks)
 
     @property
+    def phase_size(self) -> int:
+        return 3 * feature_size(self.phase_ks) if self.phase_ks else 0
+
+    @property
+    def bins_start(self) -> int:
+        return self.whole_size + self.phase_size
+
+    @property
     def size(self) -> int:
-        return self.whole_size + self.bins * feature_size(self.bin_ks)
+        return self.bins_start + self.bins * feature_size(self.bin_ks)
 
     def vector(self, sequences, block: str | None = None) -> np.ndarray:
         """One block's features; ``block`` (its key) decides whether the positional part is filled."""
@@ -149,11 +178,15 @@ class Layout:
         if not rows:
             return out
         out[:, : self.whole_size] = composition_rows(rows, self.ks)
+        keys = blocks if blocks is not None else [None] * len(rows)
+        if self.phase_ks:
+            phased = [i for i, key in enumerate(keys) if key in self.phase_blocks]
+            if phased:
+                out[phased, self.whole_size : self.bins_start] = phased_rows([rows[i] for i in phased], self.phase_ks)
         if self.bins:
-            keys = blocks if blocks is not None else [None] * len(rows)
             filled = [i for i, key in enumerate(keys) if not self.bin_blocks or key in self.bin_blocks]
             if filled:
-                out[filled, self.whole_size :] = positional_rows([rows[i] for i in filled], self.bins, self.bin_ks)
+                out[filled, self.bins_start :] = positional_rows([rows[i] for i in filled], self.bins, self.bin_ks)
         return out
 
 
@@ -165,6 +198,9 @@ def as_layout(spec) -> Layout:
         return Layout(tuple(spec))
     get = spec.get if isinstance(spec, dict) else lambda key, default=None: getattr(spec, key, default)
     bins = int(get("composition_bins", 0) or 0)
+    phases = dict(phase_ks=tuple(get("composition_phase_ks", ()) or ()), phase_blocks=tuple(get("composition_phase_blocks", ()) or ()))
     if not bins:
-        return Layout(tuple(get("composition_ks")))
-    return Layout(tuple(get("composition_ks")), bins, tuple(get("composition_bin_ks", ()) or ()), tuple(get("composition_bin_blocks", ()) or ()))
+        return Layout(tuple(get("composition_ks")), **phases)
+    return Layout(
+        tuple(get("composition_ks")), bins, tuple(get("composition_bin_ks", ()) or ()), tuple(get("composition_bin_blocks", ()) or ()), **phases
+    )

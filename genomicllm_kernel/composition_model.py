@@ -37,6 +37,9 @@ class GenomicLlamaConfig(LlamaConfig):
         composition_bins: int = 0,
         composition_bin_ks=(),
         composition_bin_blocks=(),
+        composition_phase_ks=(),
+        composition_phase_blocks=(),
+        composition_offset_scale: bool = False,
         **kwargs,
     ):
         self.composition_ks = list(composition_ks)
@@ -47,6 +50,14 @@ class GenomicLlamaConfig(LlamaConfig):
         self.composition_bin_ks = list(composition_bin_ks)
         #: the blocks whose positional part is filled (empty: all of them)
         self.composition_bin_blocks = list(composition_bin_blocks)
+        #: the k-mers of each reading frame, filled only in ``composition_phase_blocks`` and read by
+        #: the per-question head only (composition.Layout, phased_rows); empty: none
+        self.composition_phase_ks = list(composition_phase_ks)
+        self.composition_phase_blocks = list(composition_phase_blocks)
+        #: with the head: the final hidden state at <ans> is also scaled per question, by 1 plus a
+        #: linear map of its block (``composition_offset_scale``), so a question's fit can trust
+        #: the language model's own label logits less than 1 (head_convex.fit_block, offset scales)
+        self.composition_offset_scale = bool(composition_offset_scale)
         self.composition_token_id = composition_token_id
         #: the questions (and GUE TF sets) that each get their own block of ``dna_features``
         #: (codec.composition_block); empty: one block shared by every classification question
@@ -84,10 +95,15 @@ class GenomicLlamaForCausalLM(LlamaForCausalLM):
             self.composition_head = nn.Sequential(
                 nn.Linear(features_width(config), rank, bias=False), nn.Linear(rank, config.hidden_size, bias=False)
             )
+        if rank and getattr(config, "composition_offset_scale", False):
+            # zero: a scale of exactly 1 (the model answers as without it)
+            self.composition_offset_scale = nn.Linear(features_width(config), 1, bias=False)
         self.post_init()
         if rank:
             with torch.no_grad():
                 self.composition_head[1].weight.zero_()
+                if hasattr(self, "composition_offset_scale"):
+                    self.composition_offset_scale.weight.zero_()
 
     def forward(
         self,
@@ -141,7 +157,10 @@ class GenomicLlamaForCausalLM(LlamaForCausalLM):
         from transformers.modeling_outputs import CausalLMOutputWithPast
 
         out = self.model(inputs_embeds=inputs_embeds, **inputs)
-        hidden = out.last_hidden_state + at_answer * self.composition_head(feats).unsqueeze(1)
+        hidden = out.last_hidden_state
+        if hasattr(self, "composition_offset_scale"):
+            hidden = hidden * (1 + at_answer * self.composition_offset_scale(feats).unsqueeze(1))
+        hidden = hidden + at_answer * self.composition_head(feats).unsqueeze(1)
         keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
         logits = self.lm_head(hidden[:, keep, :])
         loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size) if labels is not None else None

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.builders import TILED_TASKS
 from .errors import InputError
 from .grammar import parse_prompt
 from .registry import TASKS
@@ -58,8 +59,10 @@ def classification_metrics(truth: list[str], pred: list[str]) -> dict:
 BOOTSTRAP_RESAMPLES = 1000
 
 
-def mcc_interval(truth: list[str], pred: list[str], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> list[float]:
-    """Percentile 95% interval of MCC over bootstrap resamples of the examples.
+def mcc_interval(truth: list[str], pred: list[str], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0, units=None) -> list[float]:
+    """Percentile 95% interval of MCC over bootstrap resamples of the examples, or, with ``units``
+    (one key per row, such as its transcript), of whole units: rows cut from one transcript are not
+    independent, and resampling them one by one would print too narrow an interval.
 
     MCC comes from each resample's confusion matrix, all resamples at once (scikit-learn's
     ``matthews_corrcoef`` per resample would take seconds per group); the formula is the one
@@ -70,11 +73,24 @@ def mcc_interval(truth: list[str], pred: list[str], resamples: int = BOOTSTRAP_R
     index = {label: i for i, label in enumerate(labels)}
     t = np.array([index[x] for x in truth])
     p = np.array([index[x] for x in pred])
-    n = len(t)
+    owner, n = _units(units, len(t))
     draw = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    cells = (np.arange(resamples)[:, None] * k * k + t[draw] * k + p[draw]).ravel()
-    conf = np.bincount(cells, minlength=resamples * k * k).reshape(resamples, k, k).astype(float)
+    if n == len(t):  # one row a unit: the counts of each resample in one bincount
+        cells = (np.arange(resamples)[:, None] * k * k + t[draw] * k + p[draw]).ravel()
+        conf = np.bincount(cells, minlength=resamples * k * k).reshape(resamples, k, k).astype(float)
+    else:  # each unit's confusion counts, summed over the units a resample draws
+        per_unit = np.bincount(owner * k * k + t * k + p, minlength=n * k * k).reshape(n, k * k)
+        conf = per_unit[draw].sum(axis=1).reshape(resamples, k, k).astype(float)
     return _percentiles(_mcc_from_confusion(conf))
+
+
+def _units(units, n_rows: int) -> tuple[np.ndarray, int]:
+    """(each row's unit index, number of units); every row its own unit without ``units``."""
+    if units is None:
+        return np.arange(n_rows), n_rows
+    index: dict = {}
+    owner = np.array([index.setdefault(u, len(index)) for u in units])
+    return owner, len(index)
 
 
 def _mcc_from_confusion(conf: np.ndarray) -> np.ndarray:
@@ -88,11 +104,16 @@ def _mcc_from_confusion(conf: np.ndarray) -> np.ndarray:
     return np.divide(cov_tp, denom, out=np.zeros_like(cov_tp), where=denom > 0)
 
 
-def mean_interval(hits: list[bool], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> list[float]:
-    """Percentile 95% interval of a proportion (exact match) over bootstrap resamples."""
+def mean_interval(hits: list[bool], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0, units=None) -> list[float]:
+    """Percentile 95% interval of a proportion (exact match) over bootstrap resamples of the rows,
+    or of whole ``units`` (as :func:`mcc_interval`)."""
     x = np.asarray(hits, dtype=float)
-    draw = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
-    return _percentiles(x[draw].mean(axis=1))
+    owner, n = _units(units, len(x))
+    draw = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    if n == len(x):
+        return _percentiles(x[draw].mean(axis=1))
+    hits_of, rows_of = np.bincount(owner, weights=x, minlength=n), np.bincount(owner, minlength=n)
+    return _percentiles(hits_of[draw].sum(axis=1) / rows_of[draw].sum(axis=1))
 
 
 def _percentiles(values: np.ndarray) -> list[float]:
@@ -154,17 +175,19 @@ def task_metrics(task_id: str, rows: list[dict]) -> dict:
     task = TASKS[task_id]
     truth = [r["answer"] for r in rows]
     pred = [r["pred"] or "" for r in rows]
+    # rows that name their unit (the transcript a tile was cut from) are resampled by unit
+    units = [r["unit"] for r in rows] if rows and all("unit" in r for r in rows) else None
     out: dict = {"n": len(rows), "valid_format": float(np.mean([_valid(task, r["pred"]) for r in rows]))}
     if set(CLASSIFICATION_METRICS) & set(task.metrics):
         out.update(classification_metrics(truth, pred))
-        out["mcc_ci"] = mcc_interval(truth, pred)
+        out["mcc_ci"] = mcc_interval(truth, pred, units=units)
     for name in task.metrics:
         if name in METRICS:
             out[name] = METRICS[name](truth, pred, task)
         elif name not in CLASSIFICATION_METRICS:
             raise ValueError(f"task {task_id} names an unknown metric {name!r}")
     if "exact_match" in out:
-        out["exact_match_ci"] = mean_interval([a == b for a, b in zip(truth, pred)])
+        out["exact_match_ci"] = mean_interval([a == b for a, b in zip(truth, pred)], units=units)
     if format_class(task).length_curve:
         by = {}
         for lo, hi in BUCKETS:
@@ -228,6 +251,9 @@ def evaluate(
         prompts = [parse_prompt(r["prompt"]) for r in rows]
         answers = list(engine.answer(prompts, batch_size, progress=bar.update))
         scored = [{"answer": r["answer"], "pred": a.answer, "length": len(p.sequence)} for r, a, p in zip(rows, answers, prompts)]
+        if task_id in TILED_TASKS:
+            for row, r in zip(scored, rows):
+                row["unit"] = r["region"]
         results["groups"][f"{task_id} | {group}"] = dict(task_metrics(task_id, scored), leak_dropped=dropped.get((task_id, group), 0))
         all_rows[task_id] += scored
     bar.close()

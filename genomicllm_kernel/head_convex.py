@@ -67,51 +67,61 @@ def cross_entropy(z, y) -> float:
     return float(-np.mean(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))))
 
 
-def fit_block(X, offset, y, held, n_labels, ridges, whole_size: int | None, log=None, name=""):
+def fit_block(X, offset, y, held, n_labels, ridges, whole_size: int | None, log=None, name="", phase_end: int | None = None, offset_scales=(1.0,)):
     """One block: (raw weights [F, L], bias [L], choice dict). ``whole_size``: the positional part
-    starts there and is tried with and without (None: the features are one part)."""
+    starts there and is tried with and without (None: the features are one part). ``phase_end``:
+    the reading frames' part (composition.Layout) fills ``whole_size:phase_end``, and the block is
+    tried with it and without the positional part after it as well. ``offset_scales``: the factors
+    the frozen model's logits are tried at (the choice's ``offset_scale``); why: on rows the model
+    never trained on, its logits can be confidently wrong, and an offset fixed at 1 lets the
+    features correct it only as far as the ridge allows (docs/experiments.md, stage 12)."""
     import scipy.sparse as sp
 
     X = sp.csr_matrix(X)
     F = X.shape[1]
     options = [("whole", whole_size)] if whole_size is not None and whole_size < F else []
-    options.append(("positional" if options else "whole", F))
+    if phase_end is not None and options and whole_size < phase_end < F:
+        options.append(("phase", phase_end))
+    options.append(("positional" if options and phase_end != F else "phase" if options else "whole", F))
     train, hold = ~held, held
     best = None
     t0 = time.time()
     tried = {}
-    for part, width in options:
-        Xp = X[:, :width]
-        mu = np.asarray(Xp[train].mean(0)).ravel()
-        sd = np.sqrt(np.maximum(np.asarray(Xp[train].multiply(Xp[train]).mean(0)).ravel() - mu**2, 0)) + 1e-3
-        w = None
-        for lam in sorted(ridges, reverse=True):  # strong to weak, each warm-started from the last
-            w = solve(Xp[train], mu, sd, offset[train], y[train], lam, n_labels, start=w)
-            W, c = raw_weights(w, mu, sd, width, n_labels)
-            loss = cross_entropy(offset[hold] + Xp[hold] @ W + c, y[hold])
-            tried[f"{part} {lam:g}"] = round(loss, 5)
-            if best is None or loss < best[0]:
-                best = (loss, part, width, lam, w)
-    loss, part, width, lam, w = best
+    scales = tuple(offset_scales)
+    for scale in scales:
+        for part, width in options:
+            Xp = X[:, :width]
+            mu = np.asarray(Xp[train].mean(0)).ravel()
+            sd = np.sqrt(np.maximum(np.asarray(Xp[train].multiply(Xp[train]).mean(0)).ravel() - mu**2, 0)) + 1e-3
+            w = None
+            for lam in sorted(ridges, reverse=True):  # strong to weak, each warm-started from the last
+                w = solve(Xp[train], mu, sd, scale * offset[train], y[train], lam, n_labels, start=w)
+                W, c = raw_weights(w, mu, sd, width, n_labels)
+                loss = cross_entropy(scale * offset[hold] + Xp[hold] @ W + c, y[hold])
+                tried[f"{part} {lam:g}" + (f" offset {scale:g}" if scales != (1.0,) else "")] = round(loss, 5)
+                if best is None or loss < best[0]:
+                    best = (loss, part, width, lam, w, scale)
+    loss, part, width, lam, w, scale = best
     Xp = X[:, :width]
     mu = np.asarray(Xp.mean(0)).ravel()
     sd = np.sqrt(np.maximum(np.asarray(Xp.multiply(Xp).mean(0)).ravel() - mu**2, 0)) + 1e-3
-    w = solve(Xp, mu, sd, offset, y, lam, n_labels, start=w)  # every row, the held-out choice
+    w = solve(Xp, mu, sd, scale * offset, y, lam, n_labels, start=w)  # every row, the held-out choice
     W, c = raw_weights(w, mu, sd, width, n_labels)
-    train_loss = cross_entropy(offset + Xp @ W + c, y)
+    train_loss = cross_entropy(scale * offset + Xp @ W + c, y)
     if width < F:
         W = np.vstack([W, np.zeros((F - width, n_labels))])
     choice = {
         "rows": int(len(y)),
         "part": part,
         "ridge": lam,
+        "offset_scale": scale,
         "held_out_loss": round(loss, 5),
         "train_loss": round(train_loss, 5),
         "tried": tried,
         "seconds": round(time.time() - t0, 1),
     }
     if log:
-        log(f"{name}: {len(y)} rows, {part}, ridge {lam:g}, held-out loss {loss:.4f} ({choice['seconds']} s)")
+        log(f"{name}: {len(y)} rows, {part}, ridge {lam:g}, offset x{scale:g}, held-out loss {loss:.4f} ({choice['seconds']} s)")
     return W, c, choice
 
 
@@ -146,14 +156,28 @@ def realise(blocks_fit: dict[int, tuple], n_blocks: int, layout, lm_weight, rank
 
 
 def _fit_job(job):
-    b, X, offset, y, held, L, ridges, whole, log, name = job
-    return b, fit_block(X, offset, y, held, L, ridges, whole, log, name)
+    b, X, offset, y, held, L, ridges, whole, log, name, phase_end, scales = job
+    return b, fit_block(X, offset, y, held, L, ridges, whole, log, name, phase_end, scales)
 
 
-def fit_convex_head(problem, n_blocks: int, rank: int, layout, seed: int, ridges=DEFAULT_RIDGES, log=print, names=None, workers: int = 1):
+def offset_scale_weights(choices: dict, n_blocks: int, layout) -> np.ndarray:
+    """[n_blocks, layout.size]: the offset-scale layer's weights, such that block ``b``'s rows get
+    ``scale(f) = offset_scale_b - 1`` (written, as the bias is, into the whole sequence's columns of
+    the first k, whose frequencies sum to ``4**k / 16``)."""
+    k = layout.ks[0]
+    S = np.zeros((n_blocks, layout.size))
+    for b, choice in choices.items():
+        S[b, : 4**k] = (choice.get("offset_scale", 1.0) - 1.0) / (4**k / 16)
+    return S
+
+
+def fit_convex_head(
+    problem, n_blocks: int, rank: int, layout, seed: int, ridges=DEFAULT_RIDGES, log=print, names=None, workers: int = 1, offset_scales=None
+):
     """(first layer, second layer, per-block choices, blocks that read the positional part).
     ``workers`` > 1 fits that many blocks at once in child processes (each fit is single-threaded
-    sparse algebra; the result does not depend on it)."""
+    sparse algebra; the result does not depend on it). ``offset_scales``: block name -> the offset
+    factors its fit tries (fit_block); every other block keeps the offset at 1."""
     import scipy.sparse as sp
     import torch
 
@@ -164,7 +188,8 @@ def fit_convex_head(problem, n_blocks: int, rank: int, layout, seed: int, ridges
     with torch.no_grad():
         offset_all = torch.cat([problem.logits(r, zero_a, zero_b) for r in torch.arange(len(problem.labels)).split(8192)]).numpy()
     blocks = problem.block.numpy()
-    whole = layout.whole_size if layout.bins else None
+    whole = layout.whole_size if layout.bins or layout.phase_ks else None
+    phase_blocks = set(getattr(layout, "phase_blocks", ()))
     jobs, label_sets = [], {}
     for b in np.unique(blocks).tolist():
         rows = np.nonzero(blocks == b)[0]
@@ -174,7 +199,14 @@ def fit_convex_head(problem, n_blocks: int, rank: int, layout, seed: int, ridges
         L, label_sets[b] = len(ids), ids
         X = sp.csr_matrix(problem.feats[rows].float().numpy())
         name = names[b] if names else str(b)
-        jobs.append((b, X, offset_all[rows, :L], problem.labels[rows].numpy(), held_all[rows], L, tuple(ridges), whole, log, name))
+        # a block without the reading frames is fitted as before: its columns there are zero
+        reads_frames = layout.phase_ks and names and names[b] in phase_blocks
+        phase_end = layout.bins_start if reads_frames else None
+        block_whole = whole if layout.bins or reads_frames else None
+        scales = tuple((offset_scales or {}).get(name, (1.0,)))
+        jobs.append(
+            (b, X, offset_all[rows, :L], problem.labels[rows].numpy(), held_all[rows], L, tuple(ridges), block_whole, log, name, phase_end, scales)
+        )
     jobs.sort(key=lambda j: -j[1].nnz)  # largest first: the pool ends evenly
     if workers > 1 and len(jobs) > 1:
         import multiprocessing

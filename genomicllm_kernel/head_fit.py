@@ -16,6 +16,7 @@ input-side projection keeps its trained columns (the new k's columns at zero: sa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .composition import Layout, as_layout
+from .data.builders import HEAD_FIT_SPLIT
 from .errors import InputError
 
 HELD_OUT = 0.1
@@ -36,13 +38,16 @@ def select_examples(cfg, codec) -> list[tuple[list[int], str, int, str]]:
     strand-symmetric views when ``cfg.augment`` (training.views)."""
     from .grammar import parse_prompt
     from .registry import TASKS
-    from .training import read_jsonl, views
+    from .training import views
 
     rng = random.Random(f"head_fit:{cfg.seed}")
     per_block: dict[str, list] = {}
-    for ex in read_jsonl(Path(cfg.data) / "train.jsonl"):
+    held_tasks = set(cfg.head_fit_split_tasks)
+    for ex in _head_fit_rows(cfg):
         task = TASKS.get(ex["task"])
         if task is None or not task.labels or float(cfg.task_weights.get(ex["task"], 1.0)) <= 0:
+            continue
+        if (ex["task"] in held_tasks) != (ex["split"] == HEAD_FIT_SPLIT):
             continue
         prompt = parse_prompt(ex["prompt"])
         ids = codec.encode_prompt(prompt)
@@ -59,6 +64,18 @@ def select_examples(cfg, codec) -> list[tuple[list[int], str, int, str]]:
     if not out:
         raise InputError(f"{cfg.data}/train.jsonl: no classification example to fit the composition head on")
     return out
+
+
+def _head_fit_rows(cfg):
+    """train.jsonl's rows, then, with ``head_fit_split_tasks``, headfit.jsonl's (data build writes it)."""
+    from .training import read_jsonl
+
+    yield from read_jsonl(Path(cfg.data) / "train.jsonl")
+    if cfg.head_fit_split_tasks:
+        path = Path(cfg.data) / f"{HEAD_FIT_SPLIT}.jsonl"
+        if not path.exists():
+            raise InputError(f"{path} not found: head_fit_split_tasks needs a corpus from this version's 'genomicllm data build'")
+        yield from read_jsonl(path)
 
 
 def answer_states(model, codec, encoded: list[list[int]], batch_size: int = 64, progress: bool = True) -> np.ndarray:
@@ -141,13 +158,18 @@ def _blockwise(f, block, head_a):
 
 def held_out_split(problem: HeadProblem, gen):
     """[rows] bool: the held-out tenth of each block's rows that :func:`fit_head` stops on (drawn
-    first from its seeded generator, so a fresh generator of the same seed gives the same rows)."""
+    first from its seeded generator, so a fresh generator of the same seed gives the same rows).
+    Each block draws from its own generator (seeded from ``gen`` and the block's index), so its
+    held-out rows depend on its own rows only: before stage 12 one generator ran through the blocks
+    in turn, and new rows for one question moved the held-out rows, and so the choices, of others."""
     import torch
 
     held = torch.zeros(len(problem.labels), dtype=torch.bool)
+    base = int(torch.randint(2**62, (1,), generator=gen))
     for b in torch.unique(problem.block).tolist():
         rows = torch.nonzero(problem.block == b).flatten()
-        pick = rows[torch.randperm(len(rows), generator=gen)[: max(1, int(len(rows) * HELD_OUT))]]
+        own = torch.Generator().manual_seed(base + int(b))
+        pick = rows[torch.randperm(len(rows), generator=own)[: max(1, int(len(rows) * HELD_OUT))]]
         held[pick] = True
     return held
 
@@ -202,14 +224,18 @@ def fit_head(
     return best[2], best[3], records, best[1]
 
 
-def place_head(model, head_a, head_b) -> None:
-    """Write a fitted head (first layer [blocks, F, rank], second layer [hidden, rank]) into ``model``."""
+def place_head(model, head_a, head_b, offset_scales=None) -> None:
+    """Write a fitted head (first layer [blocks, F, rank], second layer [hidden, rank]) into
+    ``model``, and with ``offset_scales`` ([blocks, F], head_convex.offset_scale_weights) its
+    offset-scale layer."""
     import torch
 
     with torch.no_grad():
         # nn.Linear(blocks x F -> rank) stores [rank, blocks x F]; block b's columns are head_a[b].T
         model.composition_head[0].weight.copy_(head_a.permute(2, 0, 1).reshape(head_a.shape[-1], -1))
         model.composition_head[1].weight.copy_(head_b)
+        if offset_scales is not None:
+            model.composition_offset_scale.weight.copy_(torch.as_tensor(offset_scales, dtype=torch.float32).reshape(1, -1))
 
 
 def read_head(model):
@@ -219,7 +245,7 @@ def read_head(model):
     return w.reshape(rank, blocks, -1).permute(1, 2, 0).contiguous(), model.composition_head[1].weight.detach()
 
 
-def widened(model, layout, rank: int):
+def widened(model, layout, rank: int, offset_scale: bool = False):
     """``model`` (a GenomicLlamaForCausalLM) with the composition ``layout`` (a Layout, or k-mer
     sizes) and a fresh head of ``rank``: every other weight copied, the input-side projection's
     columns of the model's own ks kept and the new k's columns zero (it never reads the positional
@@ -240,6 +266,8 @@ def widened(model, layout, rank: int):
         cfg.pop(key, None)
     cfg.update(composition_ks=ks, composition_head_rank=rank, composition_bins=layout.bins, composition_bin_ks=list(layout.bin_ks))
     cfg.update(composition_bin_blocks=list(layout.bin_blocks))
+    cfg.update(composition_phase_ks=list(layout.phase_ks), composition_phase_blocks=list(layout.phase_blocks))
+    cfg.update(composition_offset_scale=offset_scale)
     new = GenomicLlamaForCausalLM(GenomicLlamaConfig(**cfg))
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("composition")}
     missing_keys, unexpected = new.load_state_dict(state, strict=False)
@@ -261,6 +289,9 @@ def _cache_key(cfg) -> str:
     """What the cached states depend on: the frozen model's weights file, the corpus, the selection."""
     train = Path(cfg.data) / "train.jsonl"
     parts = _weights_key(cfg) + [train.stat().st_size, train.stat().st_mtime_ns]
+    if cfg.head_fit_split_tasks:
+        held = Path(cfg.data) / f"{HEAD_FIT_SPLIT}.jsonl"
+        parts += [sorted(cfg.head_fit_split_tasks), held.stat().st_size if held.exists() else 0]
     parts += [cfg.head_fit_examples, cfg.augment, cfg.augment_frames, cfg.seed, cfg.max_train_tokens, sorted(cfg.task_weights.items())]
     return json.dumps(parts, default=str)
 
@@ -346,6 +377,7 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
     import torch
 
     from .composition_model import GenomicLlamaForCausalLM
+    from .head_convex import offset_scale_weights
     from .model import load_torch_model
 
     if not cfg.init_from:
@@ -365,6 +397,15 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
         layout = Layout(ks, cfg.composition_bins, tuple(cfg.composition_bin_ks), tuple(cfg.composition_bin_blocks))
     else:
         layout = Layout(ks, init.bins, init.bin_ks, init.bin_blocks)
+    if cfg.composition_phase_ks:
+        if not cfg.composition_phase_blocks:
+            raise InputError("composition_phase_ks needs composition_phase_blocks: the questions whose block reads the reading frames")
+        unknown = [b for b in cfg.composition_phase_blocks if b not in model.config.composition_blocks]
+        if unknown:
+            raise InputError(f"composition_phase_blocks {unknown} are not composition blocks of {cfg.init_from}")
+        layout = dataclasses.replace(layout, phase_ks=tuple(cfg.composition_phase_ks), phase_blocks=tuple(cfg.composition_phase_blocks))
+    else:
+        layout = dataclasses.replace(layout, phase_ks=init.phase_ks, phase_blocks=init.phase_blocks)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, states, cache_seconds = cached_states(cfg, model, codec, out / "states.npz", progress)
@@ -388,8 +429,13 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
             print(f"epoch {rec['epoch']}: train {rec['train_loss']:.4f}, held-out {rec['held_out_loss']:.4f} ({rec['seconds']} s)", flush=True)
 
     fitted: dict = {"examples": len(rows), "tokens": tokens, "solver": cfg.head_fit_solver}
+    scales = None
     if cfg.head_fit_solver == "convex":
         head_a, head_b, layout, fitted["blocks"] = _convex(cfg, model, problem, layout, log, progress)
+        names = list(model.config.composition_blocks)
+        by_index = {names.index(b): c for b, c in fitted["blocks"].items()}
+        if any(c.get("offset_scale", 1.0) != 1.0 for c in by_index.values()):
+            scales = offset_scale_weights(by_index, len(names), layout)
     elif cfg.head_fit_solver == "adamw":
         head_a, head_b, records, best_epoch = fit_head(
             problem, len(model.config.composition_blocks), cfg.composition_head_rank, model.config.hidden_size, cfg.head_fit_epochs,
@@ -399,8 +445,8 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
     else:
         raise InputError(f'head_fit_solver must be "adamw" or "convex", not {cfg.head_fit_solver!r}')
     log_fh.close()
-    new = widened(model, layout, cfg.composition_head_rank)
-    place_head(new, head_a, head_b)
+    new = widened(model, layout, cfg.composition_head_rank, offset_scale=scales is not None)
+    place_head(new, head_a, head_b, scales)
     ckpt = out / "checkpoint"
     new.save_pretrained(ckpt, safe_serialization=True)
     tokenizer.save_pretrained(ckpt)
@@ -412,21 +458,33 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
 def _convex(cfg, model, problem, layout, log, progress: bool):
     """head_convex's fit of every block, its one log record, and the layout it chose: the positional
     part only in the blocks whose held-out loss it lowered (none: the whole-sequence layout)."""
-    import dataclasses
+    import torch
 
     from .head_convex import fit_convex_head
 
     if cfg.composition_bin_blocks:
         raise InputError('head_fit_solver = "convex" chooses the blocks that read the positional part: leave composition_bin_blocks empty')
     layout = dataclasses.replace(layout, bin_blocks=())  # an init model's choice is made again
+    from .registry import TASKS
+
     names = list(model.config.composition_blocks)
+    # the offset may be scaled only where the head rows are honest about it (headfit.jsonl)
+    scaled = {b for t in cfg.head_fit_split_tasks for b in names if b.split(" | ")[0] in TASKS[t].question_keys}
+    grid = {b: tuple(cfg.head_fit_offset_scales) for b in scaled} if cfg.head_fit_offset_scales else None
     head_a, head_b, choices, positional = fit_convex_head(
-        problem, len(names), cfg.composition_head_rank, layout, cfg.seed, tuple(cfg.head_fit_ridges), print if progress else None, names, cfg.threads
-    )
+        problem, len(names), cfg.composition_head_rank, layout, cfg.seed, tuple(cfg.head_fit_ridges), print if progress else None, names,
+        cfg.threads, grid,
+    )  # fmt: skip
+    framed = [b for b, c in choices.items() if c["part"] in ("phase", "positional") and names[b] in layout.phase_blocks]
+    if layout.phase_ks and not framed:  # no block gained from the reading frames: drop their columns
+        head_a = torch.cat([head_a[:, : layout.whole_size], head_a[:, layout.bins_start :]], dim=1)
+        layout = dataclasses.replace(layout, phase_ks=(), phase_blocks=())
+    elif layout.phase_ks:
+        layout = dataclasses.replace(layout, phase_blocks=tuple(names[b] for b in sorted(framed)))
     if layout.bins and positional:
         layout = dataclasses.replace(layout, bin_blocks=tuple(names[b] for b in sorted(positional)))
     elif layout.bins:
-        layout = Layout(layout.ks)
+        layout = dataclasses.replace(layout, bins=0, bin_ks=(), bin_blocks=())
     head_a = head_a[:, : layout.size]
     rows = sum(c["rows"] for c in choices.values())
     # row-weighted means over the blocks (each block's held-out tenth is a tenth of its rows)

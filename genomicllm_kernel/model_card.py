@@ -283,6 +283,7 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
                     if cfg.get("composition_bins")
                     else ""
                 )
+                + _phase_sentence(cfg, blocks)
                 + "Every other weight stayed the previous stage's, bit for bit."
             )
             continue
@@ -635,4 +636,29 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
     ]
     out = out or model / "MODEL_CARD.md"
     out.write_text("\n".join(L) + "\n")
+    return out
+
+
+def _phase_sentence(cfg: dict, blocks: dict) -> str:
+    """What a head fit did with the reading frames and the head-fit rows (stage 12), or nothing."""
+    out = ""
+    if cfg.get("composition_phase_ks"):
+        asked = cfg.get("composition_phase_blocks", [])
+        kept = [b for b in asked if blocks.get(b, {}).get("part") in ("phase", "positional")]
+        out += (
+            f"The {'/'.join(str(k) for k in cfg['composition_phase_ks'])}-mers of each reading frame were offered to "
+            f"{', '.join(f'`{b}`' for b in asked)} and kept for {', '.join(f'`{b}`' for b in kept) or 'none'}. "
+        )
+    scaled = {b: c["offset_scale"] for b, c in blocks.items() if c.get("offset_scale", 1.0) != 1.0}
+    if scaled:
+        out += (
+            f"The frozen model's label logits were scaled per question (`composition_offset_scale`, tried at {cfg.get('head_fit_offset_scales')}): "
+            + ", ".join(f"`{b}` x{v:g}" for b, v in sorted(scaled.items()))
+            + ". "
+        )
+    if cfg.get("head_fit_split_tasks"):
+        out += (
+            f"The head rows of {', '.join(f'`{t}`' for t in cfg['head_fit_split_tasks'])} came from `headfit.jsonl` (tiles of "
+            "training transcripts that share no 24-mer with a training row; no language-model stage reads them), not train.jsonl. "
+        )
     return out

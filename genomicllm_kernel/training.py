@@ -128,6 +128,17 @@ class TrainConfig:
     composition_bin_ks: list = field(default_factory=list)
     #: with composition_bins: the blocks whose positional part is filled (empty: every block)
     composition_bin_blocks: list = field(default_factory=list)
+    #: with cached_head: the head also reads the ``composition_phase_ks``-mers of each reading frame
+    #: (composition.phased_rows), filled in the blocks of ``composition_phase_blocks`` only
+    composition_phase_ks: list = field(default_factory=list)
+    composition_phase_blocks: list = field(default_factory=list)
+    #: with cached_head: the tasks whose head rows come from ``headfit.jsonl`` (windows of training
+    #: transcripts that no language-model stage reads, data.builders.head_fit_tiles) instead of
+    #: train.jsonl, so that the frozen model's offset on them is as honest as on unseen input
+    head_fit_split_tasks: list = field(default_factory=list)
+    #: with head_fit_split_tasks and the convex solver: the factors those tasks' blocks try the
+    #: frozen model's logits at (head_convex.fit_block); empty: 1 only, as every other block
+    head_fit_offset_scales: list = field(default_factory=list)
     #: with cached_head: earlier state caches (``states.npz`` of a run over the same init_from weights)
     #: whose rows are reused for identical prompts instead of running the frozen model on them again
     head_fit_reuse: list = field(default_factory=list)

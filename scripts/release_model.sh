@@ -16,11 +16,13 @@ BIN="${BIN:-.venv/bin}"
 # stage 10 (stage 8c's language model continued on stage 5's mixture with windows to the context limit
 # and records-only reading comprehension: 750 steps, about 17 minutes), then stage 10f (stage 8f's
 # refit recipe over stage 10: the thirds of the sequence and a convex fit per question,
-# head_fit_solver = "convex": 20 minutes of forward passes, 11 minutes of fitting). CONFIGS=configs/default.toml gives the CPU-only model.
+# head_fit_solver = "convex": 20 minutes of forward passes, 11 minutes of fitting), then stage 12 (the same refit with
+# ORF and sequence direction fitted on headfit.jsonl, reading frames and a scaled offset: 25 minutes of forward passes,
+# 17 of fitting). CONFIGS=configs/default.toml gives the CPU-only model.
 # configs/cpu_stage6.toml, cpu_stage7.toml, cpu_stage8_adapter.toml, cpu_stage8d_fit.toml, cpu_stage8e_fit.toml and the
 # stage-9 reading-comprehension runs were trained and not shipped; stage 8f (cpu_stage8f_fit.toml, over 8c) was shipped
-# before stage 10f replaced it: docs/experiments.md.
-CONFIGS="${CONFIGS:-configs/gpu.toml configs/cpu_finetune.toml configs/cpu_stage3.toml configs/cpu_stage4.toml configs/cpu_stage5.toml configs/cpu_stage8b_head.toml configs/cpu_stage8c_fit.toml configs/cpu_stage10_long.toml configs/cpu_stage10f_fit.toml}"
+# before stage 10f replaced it, and stage 10f before stage 12: docs/experiments.md.
+CONFIGS="${CONFIGS:-configs/gpu.toml configs/cpu_finetune.toml configs/cpu_stage3.toml configs/cpu_stage4.toml configs/cpu_stage5.toml configs/cpu_stage8b_head.toml configs/cpu_stage8c_fit.toml configs/cpu_stage10_long.toml configs/cpu_stage10f_fit.toml configs/cpu_stage12_fit.toml}"
 run_dir() { "$BIN/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["out"])' "$1"; }
 if [ "${1:-}" != "--skip-train" ]; then
   for c in $CONFIGS; do

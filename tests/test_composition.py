@@ -43,6 +43,32 @@ def test_positional_layout_holds_each_third_after_the_whole_sequence():
     assert np.array_equal(some.vector([seq], "core promoter"), v) and not some.vector([seq], "splice site")[256:].any()
 
 
+def test_reading_frame_part_counts_each_frames_codons_in_its_blocks_only():
+    """composition.phased_rows: phase r holds the k-mers starting at r, r + 3, ... of each item (the
+    codons of frame r), placed between the whole sequence's part and the thirds, filled only in
+    the layout's phase blocks; as_layout reads it back from a model config."""
+    from genomicllm_kernel.composition import phased_rows
+
+    seq = "ATGAAATAGC"
+    frames = phased_rows([[seq]], (3,))[0].reshape(3, 64) / (64 / 16)
+    code = lambda c: 16 * "ACGT".index(c[0]) + 4 * "ACGT".index(c[1]) + "ACGT".index(c[2])  # noqa: E731
+    assert {code(c) for c in ("ATG", "AAA", "TAG")} == set(np.nonzero(frames[0])[0])
+    assert {code(c) for c in ("TGA", "AAT", "AGC")} == set(np.nonzero(frames[1])[0])
+    assert {code(c) for c in ("GAA", "ATA")} == set(np.nonzero(frames[2])[0])
+    assert np.allclose(frames.sum(1), 1.0)
+    # two items: frames are counted from each item's own start, then summed
+    two = phased_rows([["ATGAAA", "CATG"]], (3,))[0].reshape(3, 64)
+    assert two[0, code("CAT")] > 0 and two[1, code("ATG")] > 0
+    layout = Layout((4,), 3, (3,), (), (3,), ("open reading frame",))
+    assert (layout.whole_size, layout.phase_size, layout.bins_start, layout.size) == (256, 192, 448, 448 + 192)
+    orf, other = layout.vectors([[seq], [seq]], ["open reading frame", "core promoter"])
+    assert np.array_equal(orf[256:448], phased_rows([[seq]], (3,))[0]) and not other[256:448].any()
+    assert np.array_equal(orf[448:], other[448:]) and np.array_equal(orf[:256], composition([seq], (4,)))
+    cfg = {"composition_ks": [4], "composition_bins": 3, "composition_bin_ks": [3]}
+    cfg.update(composition_phase_ks=[3], composition_phase_blocks=["open reading frame"])
+    assert as_layout(cfg) == layout
+
+
 def test_batched_layout_vectors_equal_the_per_row_vectors():
     """Layout.vectors (one numpy pass over many prompts: the speed path of explain, variants and
     scan) gives bit-identical numbers to Layout.vector row by row: items of every length, N and
@@ -474,3 +500,79 @@ def test_convex_block_fit_leaves_out_a_part_that_only_adds_noise():
     W, c, choice = head_convex.fit_block(X, np.zeros((n, 2)), y, held, 2, (0.03, 1.0), whole)
     assert choice["part"] == "whole" and W.shape == (whole + noise, 2) and not W[whole:].any()
     assert ((X @ W + c).argmax(1) == y).mean() > 0.8  # the Bayes rate is about 0.87
+
+
+def test_convex_block_fit_reads_the_reading_frames_where_they_carry_the_label():
+    """With ``phase_end``, fit_block also tries the whole part plus the reading frames alone, and
+    takes it when the frames carry the label and the positional part after them is noise."""
+    from genomicllm_kernel import head_convex
+
+    rng = np.random.default_rng(0)
+    n, whole, frames, noise = 600, 8, 12, 100
+    y = rng.integers(3, size=n)
+    F = rng.normal(size=(n, frames))
+    F[np.arange(n), y] += 2.0
+    X = np.hstack([rng.normal(size=(n, whole)), F, rng.normal(size=(n, noise))])
+    held = np.zeros(n, dtype=bool)
+    held[rng.permutation(n)[:120]] = True
+    W, c, choice = head_convex.fit_block(X, np.zeros((n, 3)), y, held, 3, (0.03, 1.0), whole, phase_end=whole + frames)
+    assert set(choice["tried"]) == {f"{p} {r:g}" for p in ("whole", "phase", "positional") for r in (0.03, 1.0)}
+    assert choice["part"] == "phase" and not W[whole + frames :].any() and W[whole : whole + frames].any()
+    assert ((X @ W + c).argmax(1) == y).mean() > 0.8
+
+
+def test_offset_scale_multiplies_the_models_own_label_logits_per_question(tmp_path):
+    """The offset-scale layer (composition_offset_scale) written by head_convex.offset_scale_weights
+    makes block b's label logits exactly ``scale_b * (the model's logits) + head``: here ORF's at 0.25
+    and direction's at 0, every other question's untouched; fit_block picks a scale below 1 when
+    the frozen logits are confidently wrong and the features carry the label; ONNX agrees."""
+    import torch
+
+    from genomicllm_kernel import head_convex, head_fit
+    from genomicllm_kernel.registry import TASKS
+
+    model, tok = _headed_random_model(tmp_path)
+    codec = tok.codec
+    layout = Layout((3, 4, 5), 0, (), (), (3,), ("open reading frame",))
+    names = list(model.config.composition_blocks)
+    orf, direction = names.index("open reading frame"), names.index("sequence direction")
+    rng = np.random.default_rng(3)
+    head_a = torch.from_numpy(rng.normal(scale=0.02, size=(len(names), layout.size, 16)).astype(np.float32))
+    head_b = torch.from_numpy(rng.normal(size=(model.config.hidden_size, 16)).astype(np.float32))
+    scales = head_convex.offset_scale_weights({orf: {"offset_scale": 0.25}, direction: {"offset_scale": 0.0}}, len(names), layout)
+    plain, scaled = head_fit.widened(model, layout, 16), head_fit.widened(model, layout, 16, offset_scale=True)
+    head_fit.place_head(plain, head_a, head_b)
+    head_fit.place_head(scaled, head_a, head_b, scales)
+    bare = head_fit.widened(model, layout, 16)  # the head at zero: the model's own logits
+    texts = {"orf": "ATGGCCAAGTTTGGGCCCAAATAA, open reading frame =", "sequence_direction": "ACGTTGCAAGGCTTAAC, sequence direction =",
+             "promoter": "TATAAAAGGCGCGCCGGA, core promoter ="}  # fmt: skip
+    for task, text in texts.items():
+        ids = codec.encode_prompt(text)
+        feats = torch.from_numpy(codec.composition_features([ids], layout, names))
+        labels = codec.label_ids(TASKS[task])
+        with torch.no_grad():
+            own, with_head, out = (m(input_ids=torch.tensor([ids]), dna_features=feats).logits[0, -1, labels].double() for m in (bare, plain, scaled))
+        factor = {"orf": 0.25, "sequence_direction": 0.0}.get(task, 1.0)
+        expected = factor * own + (with_head - own)
+        assert torch.allclose(out - out.mean(), expected - expected.mean(), atol=1e-4), task
+    # the fit: the offset points at the wrong label, the features at the right one
+    n = 600
+    y = rng.integers(3, size=n)
+    offset = np.eye(3)[(y + 1) % 3] * 4.0
+    X = rng.normal(size=(n, 10))
+    X[np.arange(n), y] += 2.5
+    held = np.zeros(n, dtype=bool)
+    held[rng.permutation(n)[:120]] = True
+    *_, choice = head_convex.fit_block(X, offset, y, held, 3, (0.1, 1.0), None, offset_scales=(0.0, 0.5, 1.0))
+    assert choice["offset_scale"] < 1.0 and "whole 1 offset 0" in choice["tried"]
+    # ONNX Runtime reads the same graph (the scale's MatMul stays fp32 with the head's)
+    from genomicllm_export import export_model
+    from genomicllm_kernel.engine import GenomicLLM
+
+    scaled.save_pretrained(tmp_path / "scaled", safe_serialization=True)
+    tok.save_pretrained(tmp_path / "scaled")
+    export_model(tmp_path / "scaled", progress=lambda m: None)
+    on_torch = GenomicLLM.from_pretrained(tmp_path / "scaled", "torch").ask(list(texts.values()))
+    on_onnx = GenomicLLM.from_pretrained(tmp_path / "scaled", "onnx").ask(list(texts.values()))
+    for x, y_ in zip(on_torch, on_onnx):
+        assert x.answer == y_.answer and max(abs(x.labels[k] - y_.labels[k]) for k in x.labels) < 1e-4

@@ -130,3 +130,39 @@ def test_malformed_annotation_names_file_and_line(tmp_path):
     bad.write_text('chr1\tsrc\texon\t101\t200\t.\t+\t.\ttranscript_id "t1";\nchr1\tsrc\texon\tx\t200\t.\t+\t.\ttranscript_id "t1";\n')
     with pytest.raises(InputError, match="bad.gtf, line 2: start/end are not integers"):
         read_annotation(bad)
+
+
+def test_orf_and_direction_evaluation_rows_are_tiles_sharing_no_24mer(small_corpus):
+    """Dev and test rows of the tiled tasks are cut from their transcripts without overlap (no two
+    share a 24-mer, so isoforms add no copies), and outnumber the random draws they replace."""
+    from genomicllm_kernel.data.builders import TILE_KMER, TILED_TASKS
+
+    for split in ("dev", "test"):
+        rows = [r for r in _rows(small_corpus / f"{split}.jsonl") if r["task"] in TILED_TASKS]
+        for task in TILED_TASKS:
+            seqs = [parse_prompt(r["prompt"]).sequence for r in rows if r["task"] == task]
+            if task == "sequence_direction":  # reverse rows are read backwards: compare them forwards
+                seqs = [s if r["answer"] == "forward" else s[::-1] for s, r in zip(seqs, [r for r in rows if r["task"] == task])]
+            seen: set[str] = set()
+            for s in seqs:
+                kmers = {s[i : i + TILE_KMER] for i in range(len(s) - TILE_KMER + 1)}
+                assert not kmers & seen
+                seen |= kmers
+
+
+def test_tiles_cover_a_sequence_without_overlap():
+    import random
+
+    from genomicllm_kernel.data.builders import _tiles
+
+    draw = random.Random(0)
+    seq = "".join(draw.choice("ACGT") for _ in range(3000))
+    tiles = _tiles(seq, 60, 150, random.Random(1), set())
+    assert len(tiles) >= 15
+    ends = [o + len(w) for o, w in tiles]
+    assert all(60 <= len(w) <= 150 and seq[o : o + len(w)] == w for o, w in tiles)
+    assert all(start >= end for (start, _), end in zip(tiles[1:], ends))
+    used = set()
+    for _, w in tiles:
+        used |= {w[i : i + 24] for i in range(len(w) - 23)}
+    assert _tiles(seq, 60, 150, random.Random(1), used) == []

@@ -66,6 +66,35 @@ def test_bootstrap_intervals_agree_with_scikit_learn_and_shrink_with_n():
     assert lo < 0.5 < hi and hi - lo > 0.1
 
 
+def test_intervals_resample_whole_units_when_rows_name_them():
+    """Rows cut from one transcript move together: resampling transcripts gives a wider interval
+    than resampling their rows, and one row per unit gives the row bootstrap exactly."""
+    import numpy as np
+
+    from genomicllm_kernel.evaluation import mcc_interval, mean_interval
+
+    rng = np.random.default_rng(2)
+    # 10 transcripts of 30 rows; each transcript is either mostly right or mostly wrong
+    truth, pred, units = [], [], []
+    for u in range(10):
+        good = u % 2 == 0
+        for _ in range(30):
+            t = str(rng.choice(["1", "2", "3"]))
+            truth.append(t)
+            pred.append(t if rng.random() < (0.95 if good else 0.5) else str(rng.choice(["1", "2", "3"])))
+            units.append(f"tx{u}")
+    lo, hi = mcc_interval(truth, pred)
+    ulo, uhi = mcc_interval(truth, pred, units=units)
+    assert uhi - ulo > 1.5 * (hi - lo)
+    hits = [a == b for a, b in zip(truth, pred)]
+    assert mean_interval(hits, units=units)[1] - mean_interval(hits, units=units)[0] > mean_interval(hits)[1] - mean_interval(hits)[0]
+    singletons = [f"row{i}" for i in range(len(truth))]
+    assert mcc_interval(truth, pred, units=singletons) == [lo, hi]
+    assert mean_interval(hits, units=singletons) == mean_interval(hits)
+    rows = [{"answer": t, "pred": p, "length": 3, "unit": u} for t, p, u in zip(truth, pred, units)]
+    assert task_metrics("orf", rows)["mcc_ci"] == [ulo, uhi]
+
+
 def test_markdown_and_card_show_intervals():
     m = task_metrics(
         "splice_site",

@@ -480,3 +480,34 @@ def test_cached_head_stage_refits_only_the_head_and_reuses_its_cache(small_corpu
     wider.init_from = str(first)  # a cache over other weights is refused, not silently mixed in
     with pytest.raises(Exception, match="cached over other weights"):
         head_fit._reused_states(wider, [([1, 2, 3], "promoter", 0, "")], 8)
+
+
+def test_head_fit_rows_of_split_tasks_come_from_headfit_only(small_corpus, tmp_path):
+    """``head_fit_split_tasks``: those tasks' head rows are headfit.jsonl's (tiles the language model
+    never trains on), every other task's are train.jsonl's, and a corpus without the file is refused."""
+    from genomicllm_kernel import head_fit
+    from genomicllm_kernel.codec import HybridCodec
+    from genomicllm_kernel.grammar import parse_prompt
+
+    codec = HybridCodec.from_pretrained(ROOT / "models" / "default")
+    cfg = _cfg(small_corpus, tmp_path / "a", 1)
+    cfg.head_fit_split_tasks, cfg.head_fit_examples = ["orf"], 100_000
+    held = [json.loads(x) for x in (small_corpus / "headfit.jsonl").read_text().splitlines()]
+    assert held and {r["split"] for r in held} == {"headfit"} and {r["task"] for r in held} <= {"orf", "sequence_direction"}
+    encoded = lambda rows: {tuple(codec.encode_prompt(parse_prompt(r["prompt"]))) for r in rows}  # noqa: E731
+    train_rows = [json.loads(x) for x in (small_corpus / "train.jsonl").read_text().splitlines()]
+    orf_held = encoded([r for r in held if r["task"] == "orf"])
+    orf_train = encoded([r for r in train_rows if r["task"] == "orf"])
+    picked = head_fit.select_examples(cfg, codec)
+    orf = {tuple(e) for e, task, _, _ in picked if task == "orf"}
+    assert orf and orf <= orf_held and not orf & orf_train
+    assert any(task == "sequence_direction" for _, task, _, _ in picked)  # not named: from train.jsonl
+    assert {tuple(e) for e, task, _, _ in picked if task == "sequence_direction"} <= encoded(
+        [r for r in train_rows if r["task"] == "sequence_direction"]
+    )
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "train.jsonl").write_text((small_corpus / "train.jsonl").read_text())
+    cfg.data = str(bare)
+    with pytest.raises(Exception, match="headfit.jsonl not found"):
+        head_fit.select_examples(cfg, codec)

@@ -306,7 +306,7 @@ def _drop_unread(graph) -> None:
 
 
 #: node-name prefix of the per-question head in the exported graph (kept fp32 by quantize_int8)
-HEAD_NODES = "/composition_head/"
+HEAD_NODES = ("/composition_head/", "/composition_offset_scale/")
 
 
 def quantize_int8(folder: Path) -> Path:

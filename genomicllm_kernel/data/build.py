@@ -12,6 +12,9 @@ Splits
   can drop it. prom_300 dev sequences that contain a prom_core train sequence are flagged too
   (the data README measured 80% of them). splice_reconstructed has only a dev split: a seeded
   80/20 cut gives GUE-style training and evaluation halves.
+* ORF and sequence direction: their dev and test rows are tiles of every dev/test transcript
+  (``builders.evaluation_tiles``), built with their own seed and kept out of the shuffle, so the
+  training rows and the order of every split are what they were before tiles existed.
 
 Output: ``train.jsonl``, ``dev.jsonl``, ``test.jsonl`` (one example per line: task, question,
 prompt, answer, source, region, split, leak) and ``DATA_CARD.md``, written to a temporary folder
@@ -415,6 +418,13 @@ def build(
         bar = builders.BUILDERS
     for b in bar:
         examples += b.build(ctx)
+    # dev/test rows of the tiled tasks: drawn with their own generator so no training row changes
+    tile_rng = random.Random(f"{seed}:evaluation tiles")
+    tile_kmers: dict[str, set] = {}
+    tiles = builders.evaluation_tiles(ctx, tile_rng, tile_kmers)
+    # head-fit rows: tiles of training transcripts that repeat no window the language model is taught
+    head_fit_used = {task: builders.tile_kmers(examples, task) for task in builders.TILED_TASKS}
+    head_fit = builders.evaluation_tiles(ctx, random.Random(f"{seed}:head-fit tiles"), head_fit_used, ("train",), builders.HEAD_FIT_SPLIT)
 
     # A second genome + annotation: the hg38 alpha-globin locus (test), or the user's own pair.
     extra = [(paths["augustus"]["hg38"], paths["augustus"]["hg38_gtf"], "hg38 alpha-globin locus", "test")]
@@ -435,6 +445,11 @@ def build(
                 ex.source = f"{ex.source} [{label}]"
                 ex.region = f"{label}|{ex.region}"
             examples += part
+        part = builders.evaluation_tiles(sub, tile_rng, tile_kmers)
+        for ex in part:
+            ex.source = f"{ex.source} [{label}]"
+            ex.region = f"{label}|{ex.region}"
+        tiles += part
 
     gue_dir = gue_dir or find_gue_dir()
     if gue_dir is not None:
@@ -443,6 +458,10 @@ def build(
     else:
         progress("GUE splits not found (../shared/data/gue); GUE examples skipped")
 
+    # The tiles go through the same overlap, leak and duplicate filters, after every other row (so
+    # they drop, never displace, one), and are held out of the shuffle: with the random dev/test
+    # rows they replace removed only after it, the shuffle, and so every split's order, is unchanged.
+    examples += tiles
     dropped = _drop_overlaps(examples)
     leaks = _flag_leaks(examples)
     # dedupe identical prompts within a split (keep first), deterministic order
@@ -452,8 +471,13 @@ def build(
         if key not in seen:
             seen.add(key)
             unique.append(ex)
-    examples = unique
+    tile_ids = {id(ex) for ex in tiles}
+    examples = [ex for ex in unique if id(ex) not in tile_ids]
+    tiles = [ex for ex in unique if id(ex) in tile_ids]
     rng.shuffle(examples)
+    examples = [ex for ex in examples if ex.split == "train" or ex.task not in builders.TILED_TASKS]
+    tile_rng.shuffle(tiles)
+    examples += tiles
 
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -463,6 +487,9 @@ def build(
             for ex in examples:
                 if ex.split == split:
                     fh.write(json.dumps(ex.as_dict(), sort_keys=True) + "\n")
+    with open(tmp / f"{builders.HEAD_FIT_SPLIT}.jsonl", "w") as fh:
+        for ex in head_fit:
+            fh.write(json.dumps(ex.as_dict(), sort_keys=True) + "\n")
     from ..gene_table import FILENAME as GENE_TABLE, write_gene_table
     from .card import write_data_card
 
@@ -484,6 +511,7 @@ def build(
             enhancers=str(enhancers) if enhancers else None,
         ),
         test_genome.spans(),
+        head_fit,
     )
     if out.exists():
         shutil.rmtree(out)

@@ -274,6 +274,86 @@ def sequence_direction(ctx: Context):
     return out
 
 
+#: tasks whose dev and test rows are tiles (:func:`evaluation_tiles`), not the builder's random draws
+TILED_TASKS = ("orf", "sequence_direction")
+#: at most this many tiles per transcript, so that a few long genes do not make the whole set
+TILES_PER_TRANSCRIPT = 40
+#: a tile that shares any 24-mer with an earlier tile of its task (another isoform's exon) is skipped
+TILE_KMER = 24
+
+
+def _tiles(seq: str, shortest: int, longest: int, rng: random.Random, used: set[str]):
+    """(offset, window) pairs that cut ``seq`` into non-overlapping windows of random length, each
+    sharing no 24-mer with ``used`` (which they join)."""
+    o, out = rng.randint(0, 30), []
+    while o + shortest <= len(seq) and len(out) < TILES_PER_TRANSCRIPT:
+        length = rng.randint(shortest, min(longest, len(seq) - o))
+        window = seq[o : o + length]
+        kmers = {window[i : i + TILE_KMER] for i in range(len(window) - TILE_KMER + 1)}
+        if not kmers & used:
+            used |= kmers
+            out.append((o, window))
+        o += length + rng.randint(0, 30)
+    return out
+
+
+def evaluation_tiles(ctx: Context, rng: random.Random, used: dict[str, set] | None = None, splits=("dev", "test"), as_split=None) -> list[Example]:
+    """Dev and test rows of ORF and sequence direction: every dev/test transcript cut into
+    non-overlapping windows (issue #20 asks for sets whose 95% interval is narrower than +-0.1; the
+    random draws of :func:`orf` and :func:`sequence_direction`, six and three per transcript, gave
+    90 and 57 dev rows). Windows of other isoforms that repeat an exon are skipped, so no two rows
+    share a 24-mer. ``rng`` is the tiles' own, so the training rows, drawn from ``ctx.rng``, do
+    not change. ``used`` (task -> 24-mers) carries over between the calls of one corpus, so no two
+    rows of a task share a 24-mer across genomes either. Rows of one transcript are not independent:
+    the evaluator resamples them by transcript for its intervals (evaluation.mcc_interval).
+
+    With ``splits=("train",)`` and ``as_split="headfit"`` (:data:`HEAD_FIT_SPLIT`) the same tiles
+    of training transcripts are the head-fit rows: ``used`` then starts with every 24-mer of the
+    task's training rows, so no head-fit row repeats a window the language model was taught."""
+    out: list[Example] = []
+    used = {} if used is None else used
+    used_cds = used.setdefault("orf", set())
+    for t, cds, split in _cds_seqs(ctx):
+        if split not in splits:
+            continue
+        for o, window in _tiles(cds, 60, 150, rng, used_cds):
+            frame = {0: "1", 1: "3", 2: "2"}[o % 3]
+            out.append(_ex("orf", "open reading frame", window, frame, "GENCODE CDS", t.chrom, t.start, t.end, as_split or split))
+    used_mrna = used.setdefault("sequence_direction", set())
+    for t in ctx.annotation.transcripts:
+        split = ctx.split_of(t.chrom, t.start, t.end)
+        if split not in splits:
+            continue
+        mrna = spliced(ctx.genome, t, t.exons)
+        if not mrna:
+            continue
+        for _, window in _tiles(mrna, 50, 200, rng, used_mrna):
+            direction = rng.choice(["forward", "reverse"])
+            seq = window if direction == "forward" else window[::-1]
+            out.append(
+                _ex("sequence_direction", "sequence direction", seq, direction, "GENCODE transcripts", t.chrom, t.start, t.end, as_split or split)
+            )
+    return out
+
+
+#: rows for fitting the per-question head of the tiled tasks (head_fit.py, ``head_fit_split_tasks``):
+#: windows of training transcripts, written to ``headfit.jsonl``, which no language-model stage reads
+HEAD_FIT_SPLIT = "headfit"
+
+
+def tile_kmers(examples, task: str) -> set[str]:
+    """Every 24-mer of ``task``'s rows among ``examples`` (direction rows read forwards)."""
+    from ..grammar import parse_prompt
+
+    out: set[str] = set()
+    for ex in examples:
+        if ex.task == task:
+            seq = parse_prompt(ex.prompt).sequence
+            seq = seq[::-1] if ex.answer == "reverse" else seq
+            out |= {seq[i : i + TILE_KMER] for i in range(len(seq) - TILE_KMER + 1)}
+    return out
+
+
 def gene_biotype(ctx: Context):
     exon_rows = ctx.exon_rows
     """Exonic windows of genes, protein-coding vs any other biotype (balanced)."""

@@ -6,7 +6,7 @@ import statistics
 from collections import Counter, defaultdict
 
 
-def write_data_card(path, examples, sources: dict, dropped: int, leaks: dict, options: dict, test_spans) -> None:
+def write_data_card(path, examples, sources: dict, dropped: int, leaks: dict, options: dict, test_spans, head_fit=()) -> None:
     by = Counter((e.task, e.split) for e in examples)
     tasks = sorted({e.task for e in examples})
     lines = [
@@ -49,6 +49,14 @@ def write_data_card(path, examples, sources: dict, dropped: int, leaks: dict, op
         + ", and the hg38 alpha-globin locus (chr16:186,964-397,118) with its RefSeq GTF.",
         "- Train and dev are split by 1 Mb locus (10% of loci to dev, seeded); windows crossing loci of different splits are dropped.",
         f"- Dev windows overlapping a train window, removed: {dropped}.",
+        "- ORF and sequence direction dev/test rows are tiles: every dev/test transcript (CDS for ORF, spliced mRNA for direction) "
+        "cut into non-overlapping windows (60-150 nt and 50-200 nt, at most 40 a transcript), skipping any window that shares a "
+        "24-mer with an earlier one (other isoforms), drawn with their own seed so no training row changes. The evaluator "
+        "resamples these rows by transcript for their 95% intervals.",
+        "- `headfit.jsonl` (" + ", ".join(f"{t}: {n}" for t, n in sorted(Counter(e.task for e in head_fit).items())) + " rows): the same "
+        "tiles of *training* transcripts, none sharing a 24-mer with a training row of its task. No language-model stage reads "
+        "this file; a per-question head fit reads it instead of train.jsonl for the tasks it names (`head_fit_split_tasks`), "
+        "so the frozen model's answer it is fitted against is as honest there as on new input.",
         "- Examples flagged `leak` (middle 24-mer found in a training sequence, or a prom_300 sequence containing a prom_core train sequence); evaluation drops them:",
     ]
     if leaks:
