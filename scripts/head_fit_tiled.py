@@ -4,8 +4,8 @@
 
 Stage 12 fitted these two questions' heads on headfit.jsonl, choosing the ridge, the feature part
 and the offset scale by the loss on a held-out tenth drawn **by row**. Tiles of one transcript are
-correlated, so that loss is optimistic. A phase-only logistic regression reached dev accuracy 0.87
-(ORF) and 0.96 (direction), above the shipped head's 0.80 and 0.92. This script refits only these
+correlated, so that loss is optimistic, and the shipped head reached dev accuracy only 0.80 (ORF)
+and 0.92 (direction). This script refits only these
 two blocks, from stage 12's cached head-fit states (the language model's, without any head), and
 scores every variant on the leak-filtered dev tiles. The variants are the held-out tenth drawn by
 row or by transcript (the row's region), and the parts the fit may choose from, with the offset
