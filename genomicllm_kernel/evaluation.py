@@ -75,12 +75,9 @@ def mcc_interval(truth: list[str], pred: list[str], resamples: int = BOOTSTRAP_R
     p = np.array([index[x] for x in pred])
     owner, n = _units(units, len(t))
     draw = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    if n == len(t):  # one row a unit: the counts of each resample in one bincount
-        cells = (np.arange(resamples)[:, None] * k * k + t[draw] * k + p[draw]).ravel()
-        conf = np.bincount(cells, minlength=resamples * k * k).reshape(resamples, k, k).astype(float)
-    else:  # each unit's confusion counts, summed over the units a resample draws
-        per_unit = np.bincount(owner * k * k + t * k + p, minlength=n * k * k).reshape(n, k * k)
-        conf = per_unit[draw].sum(axis=1).reshape(resamples, k, k).astype(float)
+    # each unit's confusion counts (a row's, without units), summed over the units a resample draws
+    per_unit = np.bincount(owner * k * k + t * k + p, minlength=n * k * k).reshape(n, k * k)
+    conf = per_unit[draw].sum(axis=1).reshape(resamples, k, k).astype(float)
     return _percentiles(_mcc_from_confusion(conf))
 
 
@@ -110,8 +107,6 @@ def mean_interval(hits: list[bool], resamples: int = BOOTSTRAP_RESAMPLES, seed: 
     x = np.asarray(hits, dtype=float)
     owner, n = _units(units, len(x))
     draw = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    if n == len(x):
-        return _percentiles(x[draw].mean(axis=1))
     hits_of, rows_of = np.bincount(owner, weights=x, minlength=n), np.bincount(owner, minlength=n)
     return _percentiles(hits_of[draw].sum(axis=1) / rows_of[draw].sum(axis=1))
 

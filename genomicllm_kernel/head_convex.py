@@ -189,7 +189,7 @@ def fit_convex_head(
         offset_all = torch.cat([problem.logits(r, zero_a, zero_b) for r in torch.arange(len(problem.labels)).split(8192)]).numpy()
     blocks = problem.block.numpy()
     whole = layout.whole_size if layout.bins or layout.phase_ks else None
-    phase_blocks = set(getattr(layout, "phase_blocks", ()))
+    phase_blocks = set(layout.phase_blocks)
     jobs, label_sets = [], {}
     for b in np.unique(blocks).tolist():
         rows = np.nonzero(blocks == b)[0]

@@ -13,7 +13,7 @@ Splits
   (the data README measured 80% of them). splice_reconstructed has only a dev split: a seeded
   80/20 cut gives GUE-style training and evaluation halves.
 * ORF and sequence direction: their dev and test rows are tiles of every dev/test transcript
-  (``builders.evaluation_tiles``), built with their own seed and kept out of the shuffle, so the
+  (``builders.transcript_tiles``), built with their own seed and kept out of the shuffle, so the
   training rows and the order of every split are what they were before tiles existed.
 
 Output: ``train.jsonl``, ``dev.jsonl``, ``test.jsonl`` (one example per line: task, question,
@@ -281,6 +281,14 @@ def _coords(region: str) -> tuple[str, int, int] | None:
     return c, int(s), int(e)
 
 
+def _labelled(part: list[Example], label: str) -> list[Example]:
+    """``part``'s rows with the genome's label on their source and region (a second genome's rows)."""
+    for ex in part:
+        ex.source = f"{ex.source} [{label}]"
+        ex.region = f"{label}|{ex.region}"
+    return part
+
+
 def _drop_overlaps(examples: list[Example]) -> int:
     """Remove dev windows that overlap any train window (coordinates from ``region``)."""
     import bisect
@@ -421,10 +429,10 @@ def build(
     # dev/test rows of the tiled tasks: drawn with their own generator so no training row changes
     tile_rng = random.Random(f"{seed}:evaluation tiles")
     tile_kmers: dict[str, set] = {}
-    tiles = builders.evaluation_tiles(ctx, tile_rng, tile_kmers)
+    tiles = builders.transcript_tiles(ctx, tile_rng, tile_kmers)
     # head-fit rows: tiles of training transcripts that repeat no window the language model is taught
     head_fit_used = {task: builders.tile_kmers(examples, task) for task in builders.TILED_TASKS}
-    head_fit = builders.evaluation_tiles(ctx, random.Random(f"{seed}:head-fit tiles"), head_fit_used, ("train",), builders.HEAD_FIT_SPLIT)
+    head_fit = builders.transcript_tiles(ctx, random.Random(f"{seed}:head-fit tiles"), head_fit_used, ("train",), builders.HEAD_FIT_SPLIT)
 
     # A second genome + annotation: the hg38 alpha-globin locus (test), or the user's own pair.
     extra = [(paths["augustus"]["hg38"], paths["augustus"]["hg38_gtf"], "hg38 alpha-globin locus", "test")]
@@ -440,16 +448,8 @@ def build(
         for b in builders.BUILDERS:
             if not b.genome_only:
                 continue
-            part = b.build(sub)
-            for ex in part:
-                ex.source = f"{ex.source} [{label}]"
-                ex.region = f"{label}|{ex.region}"
-            examples += part
-        part = builders.evaluation_tiles(sub, tile_rng, tile_kmers)
-        for ex in part:
-            ex.source = f"{ex.source} [{label}]"
-            ex.region = f"{label}|{ex.region}"
-        tiles += part
+            examples += _labelled(b.build(sub), label)
+        tiles += _labelled(builders.transcript_tiles(sub, tile_rng, tile_kmers), label)
 
     gue_dir = gue_dir or find_gue_dir()
     if gue_dir is not None:

@@ -274,12 +274,17 @@ def sequence_direction(ctx: Context):
     return out
 
 
-#: tasks whose dev and test rows are tiles (:func:`evaluation_tiles`), not the builder's random draws
+#: tasks whose dev and test rows are tiles (:func:`transcript_tiles`), not the builder's random draws
 TILED_TASKS = ("orf", "sequence_direction")
 #: at most this many tiles per transcript, so that a few long genes do not make the whole set
 TILES_PER_TRANSCRIPT = 40
 #: a tile that shares any 24-mer with an earlier tile of its task (another isoform's exon) is skipped
 TILE_KMER = 24
+
+
+def _kmers(seq: str) -> set[str]:
+    """Every TILE_KMER-mer of ``seq``: what two tiles must not share."""
+    return {seq[i : i + TILE_KMER] for i in range(len(seq) - TILE_KMER + 1)}
 
 
 def _tiles(seq: str, shortest: int, longest: int, rng: random.Random, used: set[str]):
@@ -289,7 +294,7 @@ def _tiles(seq: str, shortest: int, longest: int, rng: random.Random, used: set[
     while o + shortest <= len(seq) and len(out) < TILES_PER_TRANSCRIPT:
         length = rng.randint(shortest, min(longest, len(seq) - o))
         window = seq[o : o + length]
-        kmers = {window[i : i + TILE_KMER] for i in range(len(window) - TILE_KMER + 1)}
+        kmers = _kmers(window)
         if not kmers & used:
             used |= kmers
             out.append((o, window))
@@ -297,7 +302,7 @@ def _tiles(seq: str, shortest: int, longest: int, rng: random.Random, used: set[
     return out
 
 
-def evaluation_tiles(ctx: Context, rng: random.Random, used: dict[str, set] | None = None, splits=("dev", "test"), as_split=None) -> list[Example]:
+def transcript_tiles(ctx: Context, rng: random.Random, used: dict[str, set] | None = None, splits=("dev", "test"), as_split=None) -> list[Example]:
     """Dev and test rows of ORF and sequence direction: every dev/test transcript cut into
     non-overlapping windows (issue #20 asks for sets whose 95% interval is narrower than +-0.1; the
     random draws of :func:`orf` and :func:`sequence_direction`, six and three per transcript, gave
@@ -349,8 +354,7 @@ def tile_kmers(examples, task: str) -> set[str]:
     for ex in examples:
         if ex.task == task:
             seq = parse_prompt(ex.prompt).sequence
-            seq = seq[::-1] if ex.answer == "reverse" else seq
-            out |= {seq[i : i + TILE_KMER] for i in range(len(seq) - TILE_KMER + 1)}
+            out |= _kmers(seq[::-1] if ex.answer == "reverse" else seq)
     return out
 
 
