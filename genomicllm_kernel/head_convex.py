@@ -110,19 +110,76 @@ def fit_block(X, offset, y, held, n_labels, ridges, whole_size: int | None, log=
     train_loss = cross_entropy(scale * offset + Xp @ W + c, y)
     if width < F:
         W = np.vstack([W, np.zeros((F - width, n_labels))])
-    choice = {
-        "rows": int(len(y)),
-        "part": part,
-        "ridge": lam,
-        "offset_scale": scale,
-        "held_out_loss": round(loss, 5),
-        "train_loss": round(train_loss, 5),
-        "tried": tried,
-        "seconds": round(time.time() - t0, 1),
-    }
+    choice = _choice(y, part, lam, scale, loss, train_loss, tried, t0)
     if log:
         log(f"{name}: {len(y)} rows, {part}, ridge {lam:g}, offset x{scale:g}, held-out loss {loss:.4f} ({choice['seconds']} s)")
     return W, c, choice
+
+
+def _choice(y, part, lam, scale, loss, train_loss, tried, t0, **extra) -> dict:
+    """What a block's fit chose (recorded in train_config.json and read by the model card)."""
+    out = {"rows": int(len(y)), "part": part, **extra, "ridge": lam, "offset_scale": scale}
+    out.update(held_out_loss=round(loss, 5), train_loss=round(train_loss, 5), tried=tried, seconds=round(time.time() - t0, 1))
+    return out
+
+
+def solve_shared(Z, offset, y, lam, start=None, maxiter=500):
+    """Weights [F + L] of the conditional logit min mean CE(offset + Z[n, j] . v + c_j) + lam/2 |v|^2,
+    ``Z`` [rows, labels, F] each label's (standardised) view of the row (head_symmetry)."""
+    from scipy.optimize import minimize
+
+    n, L, F = Z.shape
+    onehot = np.eye(L)[y]
+
+    def f(w):
+        v, c = w[:F], w[F:]
+        z = offset + Z @ v + c
+        z = z - z.max(1, keepdims=True)
+        e = np.exp(z)
+        pr = e / e.sum(1, keepdims=True)
+        loss = -np.log(pr[onehot > 0] + 1e-12).mean() + lam / 2 * v @ v
+        G = (pr - onehot) / n
+        return loss, np.concatenate([np.einsum("nj,njf->f", G, Z) + lam * v, G.sum(0)])
+
+    w0 = np.zeros(F + L) if start is None else start
+    return minimize(f, w0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter}).x
+
+
+def fit_shared_block(X, offset, y, held, n_labels, ridges, symmetry, layout, log=None, name="", offset_scales=(1.0,)):
+    """One block with weights shared over its labels (head_symmetry): (raw weights [layout.size, L],
+    bias [L], choice dict), the part, ridge and offset scale chosen by held-out loss as in
+    :func:`fit_block`; the choice's ``sharing`` names the symmetry, its ``part`` the features read
+    ("frames", "whole", or "positional": the thirds too, so the block's positional part is filled)."""
+    t0 = time.time()
+    X = X.tocsr() if hasattr(X, "tocsr") else np.asarray(X)
+    train, hold = ~held, held
+    best, tried = None, {}
+    for part in symmetry.parts(layout):
+        cols = symmetry.columns(layout, part)
+        used = np.unique(cols)  # densify only the columns the views read
+        sub = X[:, used].toarray() if hasattr(X, "toarray") else X[:, used]
+        V = sub[:, np.searchsorted(used, cols)].astype(np.float64)  # [rows, labels, F']
+        pooled = V[train].reshape(-1, V.shape[-1])
+        mu, sd = pooled.mean(0), pooled.std(0) + 1e-3
+        Z = (V - mu) / sd
+        F = Z.shape[-1]
+        for scale in tuple(offset_scales):
+            w = None
+            for lam in sorted(ridges, reverse=True):  # strong to weak, each warm-started from the last
+                w = solve_shared(Z[train], scale * offset[train], y[train], lam, start=w)
+                loss = cross_entropy(scale * offset[hold] + Z[hold] @ w[:F] + w[F:], y[hold])
+                tried[f"shared {part} {lam:g} offset {scale:g}"] = round(loss, 5)
+                if best is None or loss < best[0]:
+                    best = (loss, part, lam, scale, w, V, Z, mu, sd)
+    loss, part, lam, scale, w, V, Z, mu, sd = best
+    w = solve_shared(Z, scale * offset, y, lam, start=w)  # every row, the held-out choice
+    F = Z.shape[-1]
+    v, c = w[:F] / sd, w[F:] - (mu / sd) @ w[:F]
+    train_loss = cross_entropy(scale * offset + V @ v + c, y)
+    choice = _choice(y, part, lam, scale, loss, train_loss, tried, t0, sharing=symmetry.name)
+    if log:
+        log(f"{name}: {len(y)} rows, {part} shared over {symmetry.name}, ridge {lam:g}, offset x{scale:g}, held-out loss {loss:.4f}")
+    return symmetry.place(v, layout, n_labels, part), c, choice
 
 
 def label_basis(lm_weight, label_ids: list[int], rank: int):
@@ -156,8 +213,30 @@ def realise(blocks_fit: dict[int, tuple], n_blocks: int, layout, lm_weight, rank
 
 
 def _fit_job(job):
-    b, X, offset, y, held, L, ridges, whole, log, name, phase_end, scales = job
-    return b, fit_block(X, offset, y, held, L, ridges, whole, log, name, phase_end, scales)
+    """A block's free fit, and each alternative's: ``("labels", symmetry, layout, ridges)`` a head
+    shared over the labels (fit_shared_block), ``("strand", invariance, layout)`` the free fit on
+    strand-folded features (head_symmetry.StrandInvariance). The lowest held-out loss wins; every
+    candidate's losses stay in the choice's ``tried``."""
+    b, X, offset, y, held, L, ridges, whole, log, name, phase_end, scales, alternatives = job
+    W, c, choice = fit_block(X, offset, y, held, L, ridges, whole, log, name, phase_end, scales)
+    best, tried, seconds = (W, c, choice), dict(choice["tried"]), choice["seconds"]
+    for alternative in alternatives or ():
+        if alternative[0] == "labels":
+            _, symmetry, layout, shared_ridges = alternative
+            Wa, ca, alt = fit_shared_block(X, offset, y, held, L, shared_ridges, symmetry, layout, log, name, scales)
+        else:
+            _, invariance, layout = alternative
+            Wa, ca, alt = fit_block(invariance.fold(X, layout), offset, y, held, L, ridges, whole, None, name, phase_end, scales)
+            Wa, alt["sharing"] = invariance.place(Wa, layout), invariance.name
+            alt["tried"] = {f"{k} strand": v for k, v in alt["tried"].items()}
+            if log:
+                log(f"{name}: {len(y)} rows, {alt['part']} strand-invariant, ridge {alt['ridge']:g}, held-out loss {alt['held_out_loss']:.4f}")
+        tried.update(alt["tried"])
+        seconds += alt["seconds"]
+        if alt["held_out_loss"] < best[2]["held_out_loss"]:
+            best = (Wa, ca, alt)
+    best[2]["tried"], best[2]["seconds"] = tried, round(seconds, 1)
+    return b, best
 
 
 def offset_scale_weights(choices: dict, n_blocks: int, layout) -> np.ndarray:
@@ -172,16 +251,20 @@ def offset_scale_weights(choices: dict, n_blocks: int, layout) -> np.ndarray:
 
 
 def fit_convex_head(
-    problem, n_blocks: int, rank: int, layout, seed: int, ridges=DEFAULT_RIDGES, log=print, names=None, workers: int = 1, offset_scales=None
-):
+    problem, n_blocks: int, rank: int, layout, seed: int, ridges=DEFAULT_RIDGES, log=print, names=None, workers: int = 1, offset_scales=None,
+    symmetries=None, shared_ridges=(), strand=(),
+):  # fmt: skip
     """(first layer, second layer, per-block choices, blocks that read the positional part).
     ``workers`` > 1 fits that many blocks at once in child processes (each fit is single-threaded
     sparse algebra; the result does not depend on it). ``offset_scales``: block name -> the offset
-    factors its fit tries (fit_block); every other block keeps the offset at 1."""
+    factors its fit tries (fit_block); every other block keeps the offset at 1. ``symmetries``:
+    block name -> head_symmetry.LabelSymmetry, whose shared fit (at ``shared_ridges``) is tried too;
+    ``strand``: the block names whose strand-invariant fit (head_symmetry.StrandInvariance) is tried too."""
     import scipy.sparse as sp
     import torch
 
     from .head_fit import held_out_split
+    from .head_symmetry import StrandInvariance
 
     held_all = held_out_split(problem, torch.Generator().manual_seed(seed)).numpy()
     zero_a, zero_b = torch.zeros(n_blocks, problem.feats.shape[1], 1), torch.zeros(problem.states.shape[1], 1)
@@ -204,9 +287,12 @@ def fit_convex_head(
         phase_end = layout.bins_start if reads_frames else None
         block_whole = whole if layout.bins or reads_frames else None
         scales = tuple((offset_scales or {}).get(name, (1.0,)))
-        jobs.append(
-            (b, X, offset_all[rows, :L], problem.labels[rows].numpy(), held_all[rows], L, tuple(ridges), block_whole, log, name, phase_end, scales)
-        )
+        symmetry = (symmetries or {}).get(name)
+        alternatives = [("labels", symmetry, layout, tuple(shared_ridges))] if symmetry is not None and symmetry.usable(layout, name) else []
+        if name in set(strand):
+            alternatives.append(("strand", StrandInvariance(), layout))
+        job = (b, X, offset_all[rows, :L], problem.labels[rows].numpy(), held_all[rows], L, tuple(ridges), block_whole, log, name, phase_end)
+        jobs.append(job + (scales, alternatives))
     jobs.sort(key=lambda j: -j[1].nnz)  # largest first: the pool ends evenly
     if workers > 1 and len(jobs) > 1:
         import multiprocessing

@@ -32,10 +32,11 @@ from .errors import InputError
 HELD_OUT = 0.1
 
 
-def select_examples(cfg, codec) -> list[tuple[list[int], str, int, str]]:
-    """(encoded prompt, task id, label index, block key) of the classification training examples,
-    at most ``cfg.head_fit_examples`` per composition block (a seeded sample), each with its
-    strand-symmetric views when ``cfg.augment`` (training.views)."""
+def select_examples(cfg, codec) -> list[tuple[list[int], str, int, str, str]]:
+    """(encoded prompt, task id, label index, block key, unit) of the classification training
+    examples, at most ``cfg.head_fit_examples`` per composition block (a seeded sample), each with
+    its strand-symmetric views when ``cfg.augment`` (training.views). ``unit`` is the region of a
+    ``head_fit_split_tasks`` row (the transcript its tile comes from), "" for every other row."""
     from .grammar import parse_prompt
     from .registry import TASKS
     from .training import views
@@ -53,14 +54,15 @@ def select_examples(cfg, codec) -> list[tuple[list[int], str, int, str]]:
         ids = codec.encode_prompt(prompt)
         if len(ids) + 1 > cfg.max_train_tokens:
             continue
-        per_block.setdefault(codec.composition_block(ids) or "", []).append((prompt, ex["task"], task.labels.index(ex["answer"])))
+        unit = str(ex.get("region", "")) if ex["task"] in held_tasks else ""
+        per_block.setdefault(codec.composition_block(ids) or "", []).append((prompt, ex["task"], task.labels.index(ex["answer"]), unit))
     out = []
     for block, rows in sorted(per_block.items()):
         if len(rows) > cfg.head_fit_examples:
             rows = rng.sample(rows, cfg.head_fit_examples)
-        for prompt, task_id, label in rows:
+        for prompt, task_id, label, unit in rows:
             for view in views(prompt, rng, 1, cfg.augment_frames) if cfg.augment else [prompt]:
-                out.append((codec.encode_prompt(view), task_id, label, block))
+                out.append((codec.encode_prompt(view), task_id, label, block, unit))
     if not out:
         raise InputError(f"{cfg.data}/train.jsonl: no classification example to fit the composition head on")
     return out
@@ -108,19 +110,26 @@ def answer_states(model, codec, encoded: list[list[int]], batch_size: int = 64, 
     return out
 
 
-def block_features(codec, encoded: list[list[int]], layout, block_keys=None) -> np.ndarray:
+def block_features(codec, encoded: list[list[int]], layout, block_keys=None, chunk: int = 8192) -> np.ndarray:
     """[rows, layout.size] float16: each prompt's own k-mer block (the head's input, unplaced);
     ``block_keys`` (each row's block) decide where the positional part is filled."""
     layout = as_layout(layout)
     keys = block_keys or [None] * len(encoded)
-    return layout.vectors([codec.dna_runs(ids) for ids in encoded], keys).astype(np.float16)
+    out = np.zeros((len(encoded), layout.size), dtype=np.float16)
+    # in chunks: the k-mer counts of 160 k rows at once peaked at 22 GB (float64 counts of every k)
+    for s in range(0, len(encoded), chunk):
+        out[s : s + chunk] = layout.vectors([codec.dna_runs(ids) for ids in encoded[s : s + chunk]], keys[s : s + chunk])
+    return out
 
 
 class HeadProblem:
     """The cached fitting problem: states, own-block features, block index, task and label per row."""
 
-    def __init__(self, states, feats, block_index, label_ids, labels, lm_weight):
+    def __init__(self, states, feats, block_index, label_ids, labels, lm_weight, units=None):
         import torch
+
+        #: per row the unit its block's held-out tenth is drawn by ("": the row itself)
+        self.units = list(units) if units is not None else [""] * len(labels)
 
         self.states = torch.from_numpy(states)
         self.feats = torch.from_numpy(feats)
@@ -161,7 +170,10 @@ def held_out_split(problem: HeadProblem, gen):
     first from its seeded generator, so a fresh generator of the same seed gives the same rows).
     Each block draws from its own generator (seeded from ``gen`` and the block's index), so its
     held-out rows depend on its own rows only: before stage 12 one generator ran through the blocks
-    in turn, and new rows for one question moved the held-out rows, and so the choices, of others."""
+    in turn, and new rows for one question moved the held-out rows, and so the choices, of others.
+    A block whose rows all name a unit (``problem.units``: the transcript of a tile) holds out a
+    tenth of its units instead: tiles of one transcript are correlated, and a tenth drawn by row
+    rewarded what memorises them (docs/experiments.md, after stage 12)."""
     import torch
 
     held = torch.zeros(len(problem.labels), dtype=torch.bool)
@@ -169,6 +181,12 @@ def held_out_split(problem: HeadProblem, gen):
     for b in torch.unique(problem.block).tolist():
         rows = torch.nonzero(problem.block == b).flatten()
         own = torch.Generator().manual_seed(base + int(b))
+        units = [problem.units[i] for i in rows.tolist()]
+        if all(units):  # a tenth of the block's units (regions), with all their rows
+            names = sorted(set(units))
+            chosen = {names[i] for i in torch.randperm(len(names), generator=own)[: max(1, int(len(names) * HELD_OUT))].tolist()}
+            held[rows[torch.tensor([u in chosen for u in units])]] = True
+            continue
         pick = rows[torch.randperm(len(rows), generator=own)[: max(1, int(len(rows) * HELD_OUT))]]
         held[pick] = True
     return held
@@ -307,7 +325,9 @@ def cached_states(cfg, model, codec, path: Path, progress: bool = True):
             lengths, flat = saved["lengths"], saved["ids"]
             cuts = np.concatenate([[0], np.cumsum(lengths)])
             encoded = [flat[cuts[i] : cuts[i + 1]].tolist() for i in range(len(lengths))]
-            rows = list(zip(encoded, saved["tasks"].tolist(), saved["labels"].tolist(), saved["blocks"].tolist()))
+            # a cache written before units were kept: its rows were held out by row ("")
+            units = saved["units"].tolist() if "units" in saved else [""] * len(encoded)
+            rows = list(zip(encoded, saved["tasks"].tolist(), saved["labels"].tolist(), saved["blocks"].tolist(), units))
             return rows, saved["states"], float(saved["seconds"]) if "seconds" in saved else 0.0
     t0 = time.time()
     rows = select_examples(cfg, codec)
@@ -321,6 +341,7 @@ def cached_states(cfg, model, codec, path: Path, progress: bool = True):
     np.savez(
         tmp, key=np.array(key), states=states, seconds=np.array(seconds), lengths=np.array([len(r[0]) for r in rows]), ids=np.concatenate([r[0] for r in rows]),
         tasks=np.array([r[1] for r in rows]), labels=np.array([r[2] for r in rows]), blocks=np.array([r[3] for r in rows]),
+        units=np.array([r[4] for r in rows]),
     )  # fmt: skip
     tmp.rename(path)
     return rows, states, seconds
@@ -360,15 +381,17 @@ def _reused_states(cfg, rows, hidden: int) -> tuple[np.ndarray, float]:
     return states, seconds
 
 
-def build_problem(model, codec, rows, states, layout) -> HeadProblem:
-    """The fitting problem of ``rows`` (encoded, task, label, block key) with their cached states."""
+def build_problem(model, codec, rows, states, layout, hold_out_units: bool = False) -> HeadProblem:
+    """The fitting problem of ``rows`` (encoded, task, label, block key[, unit]) with their cached
+    states; with ``hold_out_units`` the held-out tenth is drawn by the rows' units (held_out_split)."""
     from .registry import TASKS
 
     blocks = list(model.config.composition_blocks)
-    block_index = [blocks.index(b) if b in blocks else blocks.index(b.split(" | ")[0]) for _, _, _, b in rows]
+    block_index = [blocks.index(r[3]) if r[3] in blocks else blocks.index(r[3].split(" | ")[0]) for r in rows]
     feats = block_features(codec, [r[0] for r in rows], layout, [blocks[i] for i in block_index])
-    label_ids = [codec.label_ids(TASKS[t]) for _, t, _, _ in rows]
-    return HeadProblem(states, feats, block_index, label_ids, [r[2] for r in rows], model.lm_head.weight)
+    label_ids = [codec.label_ids(TASKS[r[1]]) for r in rows]
+    units = [r[4] if len(r) > 4 else "" for r in rows] if hold_out_units else None
+    return HeadProblem(states, feats, block_index, label_ids, [r[2] for r in rows], model.lm_head.weight, units)
 
 
 def fit_cached_head(cfg, progress: bool = True) -> Path:
@@ -410,7 +433,9 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rows, states, cache_seconds = cached_states(cfg, model, codec, out / "states.npz", progress)
     encoded = [r[0] for r in rows]
-    problem = build_problem(model, codec, rows, states, layout)
+    if cfg.head_fit_hold_out_regions and not cfg.head_fit_split_tasks:
+        raise InputError("head_fit_hold_out_regions draws the held-out tenth of head_fit_split_tasks rows by region: name those tasks")
+    problem = build_problem(model, codec, rows, states, layout, cfg.head_fit_hold_out_regions)
     tokens = sum(len(e) for e in encoded)
     minutes_cached = (time.time() - t_start) / 60
     log_path = out / "train_log.jsonl"
@@ -471,11 +496,27 @@ def _convex(cfg, model, problem, layout, log, progress: bool):
     # the offset may be scaled only where the head rows are honest about it (headfit.jsonl)
     scaled = {b for t in cfg.head_fit_split_tasks for b in names if b.split(" | ")[0] in TASKS[t].question_keys}
     grid = {b: tuple(cfg.head_fit_offset_scales) for b in scaled} if cfg.head_fit_offset_scales else None
+    symmetries = None
+    if cfg.head_fit_symmetric:
+        from .head_symmetry import SYMMETRIES
+
+        symmetries = {
+            b: SYMMETRIES[t.label_symmetry] for t in TASKS.values() if t.label_symmetry for b in names if b.split(" | ")[0] in t.question_keys
+        }
+    strand = (
+        [b for t in TASKS.values() if t.strand_symmetric for b in names if b.split(" | ")[0] in t.question_keys]
+        if cfg.head_fit_strand_invariant
+        else []
+    )
     head_a, head_b, choices, positional = fit_convex_head(
         problem, len(names), cfg.composition_head_rank, layout, cfg.seed, tuple(cfg.head_fit_ridges), print if progress else None, names,
-        cfg.threads, grid,
+        cfg.threads, grid, symmetries, tuple(cfg.head_fit_symmetric_ridges), strand,
     )  # fmt: skip
-    framed = [b for b, c in choices.items() if c["part"] in ("phase", "positional") and names[b] in layout.phase_blocks]
+    # the blocks whose fitted head reads the reading frames' columns (a shared reversal never does)
+    frames = slice(layout.whole_size, layout.bins_start)
+    framed = [b for b in choices if names[b] in layout.phase_blocks and bool(head_a[b, frames].abs().sum() > 0)]
+    for b in choices:
+        choices[b]["reads_frames"] = b in framed
     if layout.phase_ks and not framed:  # no block gained from the reading frames: drop their columns
         head_a = torch.cat([head_a[:, : layout.whole_size], head_a[:, layout.bins_start :]], dim=1)
         layout = dataclasses.replace(layout, phase_ks=(), phase_blocks=())

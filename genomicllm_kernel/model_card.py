@@ -640,11 +640,12 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
 
 
 def _phase_sentence(cfg: dict, blocks: dict) -> str:
-    """What a head fit did with the reading frames and the head-fit rows (stage 12), or nothing."""
+    """What a head fit did with the reading frames, the head-fit rows (stage 12), their held-out
+    draw and the heads shared over labels (stage 13), or nothing."""
     out = ""
     if cfg.get("composition_phase_ks"):
         asked = cfg.get("composition_phase_blocks", [])
-        kept = [b for b in asked if blocks.get(b, {}).get("part") in ("phase", "positional")]
+        kept = [b for b in asked if blocks.get(b, {}).get("reads_frames", blocks.get(b, {}).get("part") in ("phase", "positional"))]
         out += (
             f"The {'/'.join(str(k) for k in cfg['composition_phase_ks'])}-mers of each reading frame were offered to "
             f"{', '.join(f'`{b}`' for b in asked)} and kept for {', '.join(f'`{b}`' for b in kept) or 'none'}. "
@@ -659,6 +660,21 @@ def _phase_sentence(cfg: dict, blocks: dict) -> str:
     if cfg.get("head_fit_split_tasks"):
         out += (
             f"The head rows of {', '.join(f'`{t}`' for t in cfg['head_fit_split_tasks'])} came from `headfit.jsonl` (tiles of "
-            "training transcripts that share no 24-mer with a training row; no language-model stage reads them), not train.jsonl. "
+            "training transcripts that share no 24-mer with a training row; no language-model stage reads them), not train.jsonl"
+            + (", and their held-out tenth was drawn by transcript (`head_fit_hold_out_regions`). " if cfg.get("head_fit_hold_out_regions") else ". ")
+        )
+    shared = {b: c["sharing"] for b, c in blocks.items() if c.get("sharing") and c["sharing"] != "strand"}
+    if cfg.get("head_fit_symmetric"):
+        out += (
+            "Questions whose labels are one reading of the sequence under different views were also offered a head shared over "
+            "their labels (`head_fit_symmetric`, head_symmetry.py), chosen where its held-out loss was lower: "
+            + (", ".join(f"`{b}` ({s})" for b, s in sorted(shared.items())) or "none")
+            + ". "
+        )
+    if cfg.get("head_fit_strand_invariant"):
+        folded = sorted(b for b, c in blocks.items() if c.get("sharing") == "strand")
+        out += (
+            "Strand-symmetric questions were also offered a head on features averaged with their reverse complement's "
+            f"(`head_fit_strand_invariant`), chosen where its held-out loss was lower: {', '.join(f'`{b}`' for b in folded) or 'none'}. "
         )
     return out

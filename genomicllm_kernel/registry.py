@@ -52,6 +52,9 @@ class Task:
     #: the label does not depend on the strand read (ChIP-seq and ATAC peaks): training may show the
     #: reverse complement with the same label (``augment`` in the training config)
     strand_symmetric: bool = False
+    #: the labels are one reading of the sequence under different views (head_symmetry.SYMMETRIES:
+    #: "reading frame", "reversal"): a head fitted with ``head_fit_symmetric`` shares its weights over them
+    label_symmetry: str = ""
 
     @property
     def is_classification(self) -> bool:
@@ -170,6 +173,7 @@ TASKS: dict[str, Task] = {
             "Which frame (counted from the first base) encodes the protein?",
             labels=("1", "2", "3"),
             truth="CDS of an annotation",
+            label_symmetry="reading frame",
         ),
         Task(
             "sequence_direction",
@@ -180,6 +184,7 @@ TASKS: dict[str, Task] = {
             "Is the gene sequence given 5'->3' (forward) or the same strand read 3'->5' (reverse)?",
             labels=("forward", "reverse"),
             truth="any annotated gene",
+            label_symmetry="reversal",
         ),
         Task(
             "gene_biotype",

@@ -142,6 +142,17 @@ class TrainConfig:
     #: with cached_head: earlier state caches (``states.npz`` of a run over the same init_from weights)
     #: whose rows are reused for identical prompts instead of running the frozen model on them again
     head_fit_reuse: list = field(default_factory=list)
+    #: with head_fit_split_tasks: those rows' held-out tenth is drawn by region (the transcript a
+    #: tile comes from: its tiles are correlated, so a tenth drawn by row favours what memorises them)
+    head_fit_hold_out_regions: bool = False
+    #: with the convex solver: blocks of a task with a ``label_symmetry`` are also fitted with weights
+    #: shared over their labels (head_symmetry), tried at ``head_fit_symmetric_ridges``; the
+    #: held-out loss chooses between that and the free fit
+    head_fit_symmetric: bool = False
+    head_fit_symmetric_ridges: list = field(default_factory=lambda: [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0])
+    #: with the convex solver: blocks of a ``strand_symmetric`` task are also fitted on features
+    #: averaged with their reverse complement's (head_symmetry.StrandInvariance); the held-out loss chooses
+    head_fit_strand_invariant: bool = False
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":

@@ -41,16 +41,53 @@ def held_out(units, rows: int, seed: int, by_unit: bool) -> np.ndarray:
     return np.array([names.index(u) in chosen for u in units])
 
 
+def cached_state_index(cfg) -> dict:
+    """Encoded prompt (int64 bytes) -> its cached ``<ans>`` state, from the run's states.npz."""
+    saved = np.load(Path(cfg.out) / "states.npz", allow_pickle=False)
+    lengths, flat, cached = saved["lengths"], saved["ids"], saved["states"]  # each read from the file once
+    cuts = np.concatenate([[0], np.cumsum(lengths)])
+    return {flat[cuts[i] : cuts[i + 1]].tobytes(): cached[i] for i in range(len(lengths))}
+
+
+def tiled_rows(cfg, model, codec, task: str, state_of: dict) -> dict:
+    """A tiled task's head-fit rows (those with a cached state) and leak-filtered dev rows, each
+    (encoded, label index, region), with labels ``y`` / ``yd`` and the frozen model's label logits
+    ``offset`` / ``offset_dev`` (float64)."""
+    from genomicllm_kernel import head_fit
+    from genomicllm_kernel.grammar import parse_prompt
+    from genomicllm_kernel.registry import TASKS as REGISTRY
+    from genomicllm_kernel.training import read_jsonl
+
+    labels = REGISTRY[task].labels
+    label_rows = model.lm_head.weight.detach().double().numpy()[codec.label_ids(REGISTRY[task])]
+
+    def rows_of(path, split=None):
+        out = []
+        for ex in read_jsonl(path):
+            if ex["task"] == task and not ex.get("leak") and (split is None or ex["split"] == split):
+                out.append((codec.encode_prompt(parse_prompt(ex["prompt"])), labels.index(ex["answer"]), ex["region"]))
+        return out
+
+    key = lambda r: np.asarray(r[0], dtype=np.int64).tobytes()  # noqa: E731
+    fit_rows = [r for r in rows_of(Path(cfg.data) / "headfit.jsonl") if key(r) in state_of]
+    dev_rows = rows_of(Path(cfg.data) / "dev.jsonl", "dev")
+    states = np.stack([state_of[key(r)] for r in fit_rows]).astype(np.float64)
+    dev_states = head_fit.answer_states(model, codec, [r[0] for r in dev_rows], progress=False).astype(np.float64)
+    return {
+        "fit_rows": fit_rows, "dev_rows": dev_rows, "y": np.array([r[1] for r in fit_rows]), "yd": np.array([r[1] for r in dev_rows]),
+        "offset": states @ label_rows.T, "offset_dev": dev_states @ label_rows.T,
+    }  # fmt: skip
+
+
 def main(argv=None) -> int:
     import torch
     from sklearn.metrics import matthews_corrcoef
 
     from genomicllm_kernel import head_convex, head_fit
     from genomicllm_kernel.composition import as_layout
-    from genomicllm_kernel.grammar import parse_prompt
     from genomicllm_kernel.model import load_torch_model
     from genomicllm_kernel.registry import TASKS as REGISTRY
-    from genomicllm_kernel.training import TrainConfig, read_jsonl
+    from genomicllm_kernel.training import TrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/cpu_stage12_fit.toml")
@@ -60,31 +97,14 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     model, tok = load_torch_model(Path(cfg.out) / "checkpoint")
     codec, layout = tok.codec, as_layout(model.config)
-    saved = np.load(Path(cfg.out) / "states.npz", allow_pickle=False)
-    lengths, flat, cached = saved["lengths"], saved["ids"], saved["states"]  # each read from the file once
-    cuts = np.concatenate([[0], np.cumsum(lengths)])
-    state_of = {flat[cuts[i] : cuts[i + 1]].tobytes(): cached[i] for i in range(len(lengths))}
-    lm = model.lm_head.weight.detach().double().numpy()
+    state_of = cached_state_index(cfg)
     table = []
     for task, block in TASKS.items():
+        rows = tiled_rows(cfg, model, codec, task, state_of)
+        fit_rows, dev_rows, y, yd, offset, offset_dev = (rows[k] for k in ("fit_rows", "dev_rows", "y", "yd", "offset", "offset_dev"))
         labels = REGISTRY[task].labels
-        label_rows = lm[codec.label_ids(REGISTRY[task])]
-
-        def rows_of(path, split=None):
-            out = []
-            for ex in read_jsonl(path):
-                if ex["task"] == task and not ex.get("leak") and (split is None or ex["split"] == split):
-                    out.append((codec.encode_prompt(parse_prompt(ex["prompt"])), labels.index(ex["answer"]), ex["region"]))
-            return out
-
-        fit_rows = [r for r in rows_of(Path(cfg.data) / "headfit.jsonl") if np.asarray(r[0], dtype=np.int64).tobytes() in state_of]
-        dev_rows = rows_of(Path(cfg.data) / "dev.jsonl", "dev")
-        states = np.stack([state_of[np.asarray(r[0], dtype=np.int64).tobytes()] for r in fit_rows]).astype(np.float64)
-        dev_states = head_fit.answer_states(model, codec, [r[0] for r in dev_rows], progress=False).astype(np.float64)
         X = head_fit.block_features(codec, [r[0] for r in fit_rows], layout, [block] * len(fit_rows)).astype(np.float64)
         Xd = head_fit.block_features(codec, [r[0] for r in dev_rows], layout, [block] * len(dev_rows)).astype(np.float64)
-        y, yd = np.array([r[1] for r in fit_rows]), np.array([r[1] for r in dev_rows])
-        offset, offset_dev = states @ label_rows.T, dev_states @ label_rows.T
         parts = {
             "stage 12 (whole, frames, thirds)": (layout.whole_size, layout.bins_start),
             "frames only": None,
