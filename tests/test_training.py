@@ -499,10 +499,12 @@ def test_head_fit_rows_of_split_tasks_come_from_headfit_only(small_corpus, tmp_p
     orf_held = encoded([r for r in held if r["task"] == "orf"])
     orf_train = encoded([r for r in train_rows if r["task"] == "orf"])
     picked = head_fit.select_examples(cfg, codec)
-    orf = {tuple(e) for e, task, _, _ in picked if task == "orf"}
+    orf = {tuple(e) for e, task, *_ in picked if task == "orf"}
     assert orf and orf <= orf_held and not orf & orf_train
-    assert any(task == "sequence_direction" for _, task, _, _ in picked)  # not named: from train.jsonl
-    assert {tuple(e) for e, task, _, _ in picked if task == "sequence_direction"} <= encoded(
+    assert any(task == "sequence_direction" for _, task, *_ in picked)  # not named: from train.jsonl
+    # a named task's rows carry their transcript (the unit its held-out tenth is drawn by), others none
+    assert all(r[4].startswith("chr") for r in picked if r[1] == "orf") and not any(r[4] for r in picked if r[1] != "orf")
+    assert {tuple(e) for e, task, *_ in picked if task == "sequence_direction"} <= encoded(
         [r for r in train_rows if r["task"] == "sequence_direction"]
     )
     bare = tmp_path / "bare"
