@@ -150,6 +150,12 @@ class Layout:
     #: when ``phase_ks`` is set: a frame is a question of coding windows, not of every block)
     phase_ks: tuple = ()
     phase_blocks: tuple = ()
+    #: the best log-odds score of each motif (a motifs.MotifSet: JASPAR matrices) over the sequence
+    #: items, placed after the positional part and filled only in ``motif_blocks``: a binding site is
+    #: one pattern with tolerated mismatches, which a bag of k-mers spreads over hundreds of words
+    #: (docs/experiments.md, stage 14); None: no motif part
+    motifs: object = None
+    motif_blocks: tuple = ()
 
     @property
     def whole_size(self) -> int:
@@ -164,8 +170,12 @@ class Layout:
         return self.whole_size + self.phase_size
 
     @property
-    def size(self) -> int:
+    def motif_start(self) -> int:
         return self.bins_start + self.bins * feature_size(self.bin_ks)
+
+    @property
+    def size(self) -> int:
+        return self.motif_start + (len(self.motifs) if self.motifs is not None else 0)
 
     def vector(self, sequences, block: str | None = None) -> np.ndarray:
         """One block's features; ``block`` (its key) decides whether the positional part is filled."""
@@ -186,8 +196,28 @@ class Layout:
         if self.bins:
             filled = [i for i, key in enumerate(keys) if not self.bin_blocks or key in self.bin_blocks]
             if filled:
-                out[filled, self.bins_start :] = positional_rows([rows[i] for i in filled], self.bins, self.bin_ks)
+                out[filled, self.bins_start : self.motif_start] = positional_rows([rows[i] for i in filled], self.bins, self.bin_ks)
+        if self.motifs is not None:
+            scored = [i for i, key in enumerate(keys) if key in self.motif_blocks]
+            if scored:
+                out[scored, self.motif_start :] = self.motifs.features([rows[i] for i in scored])
         return out
+
+
+#: id of a config's ``composition_motifs`` -> (that value, its MotifSet): a model's forward pass reads
+#: its layout each call, and building 1,000 matrices from a config's lists each time would dominate it
+_MOTIF_SETS: dict[int, tuple] = {}
+
+
+def _motif_set(spec):
+    if not spec:
+        return None
+    cached = _MOTIF_SETS.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        from .motifs import MotifSet
+
+        cached = _MOTIF_SETS[id(spec)] = (spec, MotifSet.from_config(spec))  # the value kept: its id stays its own
+    return cached[1]
 
 
 def as_layout(spec) -> Layout:
@@ -199,6 +229,9 @@ def as_layout(spec) -> Layout:
     get = spec.get if isinstance(spec, dict) else lambda key, default=None: getattr(spec, key, default)
     bins = int(get("composition_bins", 0) or 0)
     phases = dict(phase_ks=tuple(get("composition_phase_ks", ()) or ()), phase_blocks=tuple(get("composition_phase_blocks", ()) or ()))
+    motifs = _motif_set(get("composition_motifs", None))
+    if motifs is not None:
+        phases.update(motifs=motifs, motif_blocks=tuple(get("composition_motif_blocks", ()) or ()))
     if not bins:
         return Layout(tuple(get("composition_ks")), **phases)
     return Layout(

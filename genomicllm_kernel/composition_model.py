@@ -40,6 +40,8 @@ class GenomicLlamaConfig(LlamaConfig):
         composition_phase_ks=(),
         composition_phase_blocks=(),
         composition_offset_scale: bool = False,
+        composition_motifs: dict | None = None,
+        composition_motif_blocks=(),
         **kwargs,
     ):
         self.composition_ks = list(composition_ks)
@@ -58,6 +60,11 @@ class GenomicLlamaConfig(LlamaConfig):
         #: linear map of its block (``composition_offset_scale``), so a question's fit can trust
         #: the language model's own label logits less than 1 (head_convex.fit_block, offset scales)
         self.composition_offset_scale = bool(composition_offset_scale)
+        #: motif matrices (motifs.MotifSet.to_config: JASPAR ids, names, log-odds rows) whose best
+        #: score over the sequence fills the end of each block in ``composition_motif_blocks``,
+        #: read by the per-question head only (composition.Layout); None: no motif part
+        self.composition_motifs = composition_motifs
+        self.composition_motif_blocks = list(composition_motif_blocks)
         self.composition_token_id = composition_token_id
         #: the questions (and GUE TF sets) that each get their own block of ``dna_features``
         #: (codec.composition_block); empty: one block shared by every classification question

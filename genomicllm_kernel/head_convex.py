@@ -67,11 +67,16 @@ def cross_entropy(z, y) -> float:
     return float(-np.mean(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))))
 
 
-def fit_block(X, offset, y, held, n_labels, ridges, whole_size: int | None, log=None, name="", phase_end: int | None = None, offset_scales=(1.0,)):
+def fit_block(
+    X, offset, y, held, n_labels, ridges, whole_size: int | None, log=None, name="", phase_end: int | None = None, offset_scales=(1.0,),
+    motif_start: int | None = None, with_motifs: bool = True,
+):  # fmt: skip
     """One block: (raw weights [F, L], bias [L], choice dict). ``whole_size``: the positional part
     starts there and is tried with and without (None: the features are one part). ``phase_end``:
     the reading frames' part (composition.Layout) fills ``whole_size:phase_end``, and the block is
-    tried with it and without the positional part after it as well. ``offset_scales``: the factors
+    tried with it and without the positional part after it as well. ``motif_start``: the motif
+    scores (composition.Layout) fill ``motif_start:``, and with ``with_motifs`` every part above is
+    tried with them added too (the part's name gains ``+motifs``); without, they are never read. ``offset_scales``: the factors
     the frozen model's logits are tried at (the choice's ``offset_scale``); why: on rows the model
     never trained on, its logits can be confidently wrong, and an offset fixed at 1 lets the
     features correct it only as far as the ridge allows (docs/experiments.md, stage 12)."""
@@ -79,41 +84,45 @@ def fit_block(X, offset, y, held, n_labels, ridges, whole_size: int | None, log=
 
     X = sp.csr_matrix(X)
     F = X.shape[1]
-    options = [("whole", whole_size)] if whole_size is not None and whole_size < F else []
-    if phase_end is not None and options and whole_size < phase_end < F:
-        options.append(("phase", phase_end))
-    options.append(("positional" if options and phase_end != F else "phase" if options else "whole", F))
+    end = motif_start if motif_start is not None else F  # where the k-mer parts end
+    widths = [("whole", whole_size)] if whole_size is not None and whole_size < end else []
+    if phase_end is not None and widths and whole_size < phase_end < end:
+        widths.append(("phase", phase_end))
+    widths.append(("positional" if widths and phase_end != end else "phase" if widths else "whole", end))
+    options = [(part, np.arange(width)) for part, width in widths]
+    if with_motifs and motif_start is not None and motif_start < F:
+        options += [(f"{part}+motifs", np.concatenate([cols, np.arange(motif_start, F)])) for part, cols in options]
     train, hold = ~held, held
     best = None
     t0 = time.time()
     tried = {}
     scales = tuple(offset_scales)
     for scale in scales:
-        for part, width in options:
-            Xp = X[:, :width]
+        for part, cols in options:
+            Xp = X[:, cols]
             mu = np.asarray(Xp[train].mean(0)).ravel()
             sd = np.sqrt(np.maximum(np.asarray(Xp[train].multiply(Xp[train]).mean(0)).ravel() - mu**2, 0)) + 1e-3
             w = None
             for lam in sorted(ridges, reverse=True):  # strong to weak, each warm-started from the last
                 w = solve(Xp[train], mu, sd, scale * offset[train], y[train], lam, n_labels, start=w)
-                W, c = raw_weights(w, mu, sd, width, n_labels)
+                W, c = raw_weights(w, mu, sd, len(cols), n_labels)
                 loss = cross_entropy(scale * offset[hold] + Xp[hold] @ W + c, y[hold])
                 tried[f"{part} {lam:g}" + (f" offset {scale:g}" if scales != (1.0,) else "")] = round(loss, 5)
                 if best is None or loss < best[0]:
-                    best = (loss, part, width, lam, w, scale)
-    loss, part, width, lam, w, scale = best
-    Xp = X[:, :width]
+                    best = (loss, part, cols, lam, w, scale)
+    loss, part, cols, lam, w, scale = best
+    Xp = X[:, cols]
     mu = np.asarray(Xp.mean(0)).ravel()
     sd = np.sqrt(np.maximum(np.asarray(Xp.multiply(Xp).mean(0)).ravel() - mu**2, 0)) + 1e-3
     w = solve(Xp, mu, sd, scale * offset, y, lam, n_labels, start=w)  # every row, the held-out choice
-    W, c = raw_weights(w, mu, sd, width, n_labels)
+    W, c = raw_weights(w, mu, sd, len(cols), n_labels)
     train_loss = cross_entropy(scale * offset + Xp @ W + c, y)
-    if width < F:
-        W = np.vstack([W, np.zeros((F - width, n_labels))])
+    placed = np.zeros((F, n_labels))
+    placed[cols] = W
     choice = _choice(y, part, lam, scale, loss, train_loss, tried, t0)
     if log:
         log(f"{name}: {len(y)} rows, {part}, ridge {lam:g}, offset x{scale:g}, held-out loss {loss:.4f} ({choice['seconds']} s)")
-    return W, c, choice
+    return placed, c, choice
 
 
 def _choice(y, part, lam, scale, loss, train_loss, tried, t0, **extra) -> dict:
@@ -217,8 +226,9 @@ def _fit_job(job):
     shared over the labels (fit_shared_block), ``("strand", invariance, layout)`` the free fit on
     strand-folded features (head_symmetry.StrandInvariance). The lowest held-out loss wins; every
     candidate's losses stay in the choice's ``tried``."""
-    b, X, offset, y, held, L, ridges, whole, log, name, phase_end, scales, alternatives = job
-    W, c, choice = fit_block(X, offset, y, held, L, ridges, whole, log, name, phase_end, scales)
+    b, X, offset, y, held, L, ridges, whole, log, name, phase_end, scales, alternatives = job[:13]
+    motif_start, with_motifs = (tuple(job[13:]) + (None, False))[:2]  # (the layout's motif part, whether this block tries it)
+    W, c, choice = fit_block(X, offset, y, held, L, ridges, whole, log, name, phase_end, scales, motif_start, with_motifs)
     best, tried, seconds = (W, c, choice), dict(choice["tried"]), choice["seconds"]
     for alternative in alternatives or ():
         if alternative[0] == "labels":
@@ -226,7 +236,9 @@ def _fit_job(job):
             Wa, ca, alt = fit_shared_block(X, offset, y, held, L, shared_ridges, symmetry, layout, log, name, scales)
         else:
             _, invariance, layout = alternative
-            Wa, ca, alt = fit_block(invariance.fold(X, layout), offset, y, held, L, ridges, whole, None, name, phase_end, scales)
+            Wa, ca, alt = fit_block(
+                invariance.fold(X, layout), offset, y, held, L, ridges, whole, None, name, phase_end, scales, motif_start, with_motifs
+            )
             Wa, alt["sharing"] = invariance.place(Wa, layout), invariance.name
             alt["tried"] = {f"{k} strand": v for k, v in alt["tried"].items()}
             if log:
@@ -292,7 +304,9 @@ def fit_convex_head(
         if name in set(strand):
             alternatives.append(("strand", StrandInvariance(), layout))
         job = (b, X, offset_all[rows, :L], problem.labels[rows].numpy(), held_all[rows], L, tuple(ridges), block_whole, log, name, phase_end)
-        jobs.append(job + (scales, alternatives))
+        # a block with motif scores tries each of its parts with them too; the rest never see the columns
+        scored = bool(layout.motifs is not None and names and names[b] in set(layout.motif_blocks))
+        jobs.append(job + (scales, alternatives, layout.motif_start if layout.motifs is not None else None, scored))
     jobs.sort(key=lambda j: -j[1].nnz)  # largest first: the pool ends evenly
     if workers > 1 and len(jobs) > 1:
         import multiprocessing
@@ -305,5 +319,5 @@ def fit_convex_head(
     fitted = {b: (W, c, label_sets[b]) for b, (W, c, _) in done}
     choices = {b: choice for b, (_, _, choice) in done}
     head_a, head_b = realise(fitted, n_blocks, layout, problem.lm_weight.numpy(), rank)
-    positional = sorted(b for b, ch in choices.items() if ch["part"] == "positional")
+    positional = sorted(b for b, ch in choices.items() if ch["part"].split("+")[0] == "positional")
     return head_a, head_b, choices, positional

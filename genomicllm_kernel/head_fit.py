@@ -286,6 +286,8 @@ def widened(model, layout, rank: int, offset_scale: bool = False):
     cfg.update(composition_bin_blocks=list(layout.bin_blocks))
     cfg.update(composition_phase_ks=list(layout.phase_ks), composition_phase_blocks=list(layout.phase_blocks))
     cfg.update(composition_offset_scale=offset_scale)
+    motifs = layout.motifs.to_config() if layout.motifs is not None else None
+    cfg.update(composition_motifs=motifs, composition_motif_blocks=list(layout.motif_blocks) if motifs else [])
     new = GenomicLlamaForCausalLM(GenomicLlamaConfig(**cfg))
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("composition")}
     missing_keys, unexpected = new.load_state_dict(state, strict=False)
@@ -429,6 +431,17 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
         layout = dataclasses.replace(layout, phase_ks=tuple(cfg.composition_phase_ks), phase_blocks=tuple(cfg.composition_phase_blocks))
     else:
         layout = dataclasses.replace(layout, phase_ks=init.phase_ks, phase_blocks=init.phase_blocks)
+    if cfg.composition_motifs:
+        from .motifs import load_jaspar
+
+        if not cfg.composition_motif_blocks:
+            raise InputError("composition_motifs needs composition_motif_blocks: the questions whose block reads the motif scores")
+        unknown = [b for b in cfg.composition_motif_blocks if b not in model.config.composition_blocks]
+        if unknown:
+            raise InputError(f"composition_motif_blocks {unknown} are not composition blocks of {cfg.init_from}")
+        layout = dataclasses.replace(layout, motifs=load_jaspar(cfg.composition_motifs), motif_blocks=tuple(cfg.composition_motif_blocks))
+    else:
+        layout = dataclasses.replace(layout, motifs=init.motifs, motif_blocks=init.motif_blocks)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, states, cache_seconds = cached_states(cfg, model, codec, out / "states.npz", progress)
@@ -517,8 +530,14 @@ def _convex(cfg, model, problem, layout, log, progress: bool):
     framed = [b for b in choices if names[b] in layout.phase_blocks and bool(head_a[b, frames].abs().sum() > 0)]
     for b in choices:
         choices[b]["reads_frames"] = b in framed
-    if layout.phase_ks and not framed:  # no block gained from the reading frames: drop their columns
-        head_a = torch.cat([head_a[:, : layout.whole_size], head_a[:, layout.bins_start :]], dim=1)
+    scored = sorted(b for b, c in choices.items() if c["part"].endswith("+motifs"))
+    # each part of the layout kept where some block reads it, dropped (columns and all) where none does
+    parts = [(slice(0, layout.whole_size), True)]
+    parts.append((frames, bool(framed)))
+    parts.append((slice(layout.bins_start, layout.motif_start), bool(positional)))
+    parts.append((slice(layout.motif_start, layout.size), bool(scored)))
+    head_a = torch.cat([head_a[:, cols] for cols, kept in parts if kept], dim=1)
+    if not framed:
         layout = dataclasses.replace(layout, phase_ks=(), phase_blocks=())
     elif layout.phase_ks:
         layout = dataclasses.replace(layout, phase_blocks=tuple(names[b] for b in sorted(framed)))
@@ -526,7 +545,13 @@ def _convex(cfg, model, problem, layout, log, progress: bool):
         layout = dataclasses.replace(layout, bin_blocks=tuple(names[b] for b in sorted(positional)))
     elif layout.bins:
         layout = dataclasses.replace(layout, bins=0, bin_ks=(), bin_blocks=())
-    head_a = head_a[:, : layout.size]
+    if layout.motifs is not None:
+        layout = (
+            dataclasses.replace(layout, motif_blocks=tuple(names[b] for b in scored))
+            if scored
+            else dataclasses.replace(layout, motifs=None, motif_blocks=())
+        )
+    assert head_a.shape[1] == layout.size
     rows = sum(c["rows"] for c in choices.values())
     # row-weighted means over the blocks (each block's held-out tenth is a tenth of its rows)
     held = sum(c["held_out_loss"] * c["rows"] for c in choices.values()) / max(1, rows)

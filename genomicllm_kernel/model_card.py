@@ -263,7 +263,7 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
         if cfg.get("method") == "cached_head" and cfg.get("head_fit_solver") == "convex":
             fitted = cfg.get("fitted", {})
             blocks = fitted.get("blocks", {})
-            thirds = sorted(b for b, c in blocks.items() if c.get("part") == "positional")
+            thirds = sorted(b for b, c in blocks.items() if c.get("part", "").split("+")[0] == "positional")
             lines.append(
                 head + f'the per-question composition head refitted (`method = "cached_head"`, `head_fit_solver = "convex"`, '
                 f"`genomicllm_kernel/head_convex.py`) on the previous stage's frozen `<ans>` states of {fitted.get('examples', 0):,} "
@@ -645,7 +645,7 @@ def _phase_sentence(cfg: dict, blocks: dict) -> str:
     out = ""
     if cfg.get("composition_phase_ks"):
         asked = cfg.get("composition_phase_blocks", [])
-        kept = [b for b in asked if blocks.get(b, {}).get("reads_frames", blocks.get(b, {}).get("part") in ("phase", "positional"))]
+        kept = [b for b in asked if blocks.get(b, {}).get("reads_frames", blocks.get(b, {}).get("part", "").split("+")[0] in ("phase", "positional"))]
         out += (
             f"The {'/'.join(str(k) for k in cfg['composition_phase_ks'])}-mers of each reading frame were offered to "
             f"{', '.join(f'`{b}`' for b in asked)} and kept for {', '.join(f'`{b}`' for b in kept) or 'none'}. "
@@ -676,5 +676,13 @@ def _phase_sentence(cfg: dict, blocks: dict) -> str:
         out += (
             "Strand-symmetric questions were also offered a head on features averaged with their reverse complement's "
             f"(`head_fit_strand_invariant`), chosen where its held-out loss was lower: {', '.join(f'`{b}`' for b in folded) or 'none'}. "
+        )
+    if cfg.get("composition_motifs"):
+        asked = cfg.get("composition_motif_blocks", [])
+        kept = [b for b in asked if blocks.get(b, {}).get("part", "").endswith("+motifs")]
+        out += (
+            f"Each sequence's best log-odds score against every {cfg['composition_motifs']} CORE vertebrate matrix (JASPAR, "
+            f"`genomicllm_kernel/motifs.py`; the matrices travel in `config.json`) was offered to {len(asked)} questions and kept, "
+            f"by held-out loss, for {', '.join(f'`{b}`' for b in kept) or 'none'}. "
         )
     return out

@@ -158,7 +158,8 @@ TASKS: dict[str, Task] = {
             items=(
                 ItemSpec(
                     "transcription factor",
-                    "the factor, e.g. CTCF, or one of the GUE ChIP-seq sets 'GUE tf_0' .. 'GUE tf_4' (optional; without it the answer is pooled over all sets)",
+                    "the factor, e.g. CTCF, or one of the GUE ChIP-seq sets 'GUE tf_0' .. 'GUE tf_4' (optional; without it the answer is pooled over all sets; "
+                    "the GUE sets' factors are unpublished and a JASPAR scan named none, so no factor name stands for a set)",
                 ),
             ),
             truth="ChIP-seq peaks; GUE tf",

@@ -132,6 +132,12 @@ class TrainConfig:
     #: (composition.phased_rows), filled in the blocks of ``composition_phase_blocks`` only
     composition_phase_ks: list = field(default_factory=list)
     composition_phase_blocks: list = field(default_factory=list)
+    #: with cached_head: the head may also read each motif's best log-odds score over the sequence
+    #: (composition.Layout's motif part, motifs.py), for a JASPAR release named here (e.g.
+    #: "JASPAR2026": its CORE vertebrate matrices, from pyjaspar), in the blocks of
+    #: ``composition_motif_blocks`` only; the convex fit keeps them where the held-out loss falls
+    composition_motifs: str = ""
+    composition_motif_blocks: list = field(default_factory=list)
     #: with cached_head: the tasks whose head rows come from ``headfit.jsonl`` (windows of training
     #: transcripts that no language-model stage reads, data.builders.head_fit_tiles) instead of
     #: train.jsonl, so that the frozen model's offset on them is as honest as on unseen input

@@ -576,3 +576,128 @@ def test_offset_scale_multiplies_the_models_own_label_logits_per_question(tmp_pa
     on_onnx = GenomicLLM.from_pretrained(tmp_path / "scaled", "onnx").ask(list(texts.values()))
     for x, y_ in zip(on_torch, on_onnx):
         assert x.answer == y_.answer and max(abs(x.labels[k] - y_.labels[k]) for k in x.labels) < 1e-4
+
+
+def _toy_motifs():
+    from genomicllm_kernel.motifs import MotifSet
+
+    site = np.full((6, 4), -1.0, dtype=np.float32)
+    for j, base in enumerate("TGACTC"):
+        site[j, "ACGT".index(base)] = 1.5
+    other = np.random.default_rng(0).normal(size=(4, 4)).astype(np.float32)
+    return MotifSet(("MA0001.1", "MA0002.1"), ("SITE", "OTHER"), (site, other), "toy")
+
+
+def test_motif_part_sits_after_the_positional_part_and_only_in_its_blocks():
+    """Layout's motif part: each motif's best score (motifs.MotifSet.features) at the end of the
+    block, filled for ``motif_blocks`` only; as_layout reads it back from a model config, whose
+    matrices are the set's to_config (what a saved model carries)."""
+    motifs = _toy_motifs()
+    layout = Layout((3,), 2, (3,), (), motifs=motifs, motif_blocks=("transcription factor binding site",))
+    assert layout.motif_start == 64 + 2 * 64 and layout.size == layout.motif_start + 2
+    rows = [["ACGTTGACTCAAGT", "GGG"], ["ACGTTGACTCAAGT", "GGG"]]
+    X = layout.vectors(rows, ["transcription factor binding site", "core promoter"])
+    assert np.allclose(X[0, layout.motif_start :], motifs.features([rows[0]])[0]) and not X[1, layout.motif_start :].any()
+    assert np.array_equal(X[0, : layout.motif_start], X[1, : layout.motif_start])  # the k-mer parts are unchanged
+    assert np.array_equal(X[:, : layout.motif_start], Layout((3,), 2, (3,)).vectors(rows, [None, None]))
+    config = {"composition_ks": [3], "composition_bins": 2, "composition_bin_ks": [3], "composition_motifs": motifs.to_config()}
+    config["composition_motif_blocks"] = ["transcription factor binding site"]
+    again = as_layout(config)
+    assert again.size == layout.size and again.motif_blocks == layout.motif_blocks and again.motifs.ids == motifs.ids
+    assert as_layout(config).motifs is again.motifs  # one set per config value, not one per forward pass
+    assert np.allclose(again.vectors(rows, ["transcription factor binding site", None]), X, atol=1e-3)  # 4 decimals in a config
+
+
+def test_convex_block_fit_reads_motif_scores_where_they_carry_the_label():
+    """With ``motif_start``, fit_block also tries each part plus the motif columns, and takes them
+    when they carry the label; with_motifs=False never reads them."""
+    from genomicllm_kernel import head_convex
+
+    rng = np.random.default_rng(0)
+    n, whole, noise, motifs = 600, 8, 40, 5
+    y = rng.integers(2, size=n)
+    M = rng.normal(size=(n, motifs))
+    M[:, 2] += 2.0 * y
+    X = np.hstack([rng.normal(size=(n, whole)), rng.normal(size=(n, noise)), M])
+    held = np.zeros(n, dtype=bool)
+    held[rng.permutation(n)[:120]] = True
+    start = whole + noise
+    W, c, choice = head_convex.fit_block(X, np.zeros((n, 2)), y, held, 2, (0.03, 1.0), whole, motif_start=start)
+    assert set(choice["tried"]) == {f"{p} {r:g}" for p in ("whole", "positional", "whole+motifs", "positional+motifs") for r in (0.03, 1.0)}
+    assert choice["part"] == "whole+motifs" and not W[whole:start].any() and W[start:].any()
+    assert ((X @ W + c).argmax(1) == y).mean() > 0.8
+    W, c, choice = head_convex.fit_block(X, np.zeros((n, 2)), y, held, 2, (0.03, 1.0), whole, motif_start=start, with_motifs=False)
+    assert "motifs" not in choice["part"] and not W[start:].any()
+
+
+def test_motif_scores_are_kept_where_a_site_decides_and_the_model_answers_as_fitted(tmp_path):
+    """head_fit._convex with a motif part: the block whose label is whether a binding site occurs
+    anywhere (the bag of k-mers sees it only as a few words among many) keeps the motif scores; a
+    block not offered them never reads them; the layout keeps the part for that block alone, the
+    model carries the matrices in its config, and PyTorch and ONNX Runtime answer as fitted."""
+    import json
+
+    import torch
+
+    from genomicllm_export import export_model
+    from genomicllm_kernel import head_fit
+    from genomicllm_kernel.engine import GenomicLLM
+    from genomicllm_kernel.registry import TASKS
+    from genomicllm_kernel.training import TrainConfig
+
+    model, tok = _headed_random_model(tmp_path)
+    codec, motifs = tok.codec, _toy_motifs()
+    rng = np.random.default_rng(3)
+    background = lambda n: "".join(rng.choice(list("ACGT"), size=n))  # noqa: E731
+    rows = []
+    for i in range(800):
+        label = int(rng.integers(2))
+        if i % 2 == 0:
+            question, task = "core promoter", "promoter"
+            seq = "".join(rng.choice(list("GCGCGAT" if label == 0 else "ATATACG"), size=60))
+        else:  # True: the site TGACTC (or its reverse complement) somewhere in the window
+            question, task = "transcription factor binding site", "tf_binding"
+            at, site = int(rng.integers(0, 54)), "TGACTC" if rng.integers(2) else "GAGTCA"
+            seq = background(60)
+            seq = (seq[:at] + site + seq[at + 6 :]) if label == 0 else seq.replace("TGACTC", "TGTCTC").replace("GAGTCA", "GAGACA")
+        ids = codec.encode_prompt(f"{seq}, {question} =")
+        rows.append((ids, task, label, codec.composition_block(ids)))
+    states = head_fit.answer_states(model, codec, [r[0] for r in rows], progress=False)
+    blocks = list(model.config.composition_blocks)
+    layout = Layout((4, 5), 3, (3,), motifs=motifs, motif_blocks=("transcription factor binding site",))
+    problem = head_fit.build_problem(model, codec, rows, states, layout)
+    cfg = TrainConfig(
+        data=str(tmp_path), out=str(tmp_path / "fit"), head_fit_solver="convex", composition_head_rank=16, head_fit_ridges=[1.0, 10.0, 30.0]
+    )
+    a, b, chosen, choices = head_fit._convex(cfg, model, problem, layout, lambda rec: None, False)
+    assert choices["transcription factor binding site"]["part"].endswith("+motifs")
+    assert "motifs" not in choices["core promoter"]["part"] and not a[blocks.index("core promoter"), chosen.motif_start :].any()
+    assert chosen.motif_blocks == ("transcription factor binding site",) and chosen.motifs is motifs and a.shape[1] == chosen.size
+    wide = head_fit.widened(model, chosen, rank=16)
+    head_fit.place_head(wide, a, b)
+    wide.save_pretrained(tmp_path / "motifs", safe_serialization=True)
+    tok.save_pretrained(tmp_path / "motifs")
+    config = json.loads((tmp_path / "motifs" / "config.json").read_text())
+    assert config["composition_motif_blocks"] == ["transcription factor binding site"] and config["composition_motifs"]["ids"] == list(motifs.ids)
+    # the fitted logits are the model's: rows re-featurised through the saved config's layout
+    again = as_layout(config)
+    problem = head_fit.build_problem(model, codec, rows, states, again)
+    with torch.no_grad():
+        fitted = problem.logits(torch.arange(len(rows)), a, b)
+        assert (fitted.argmax(-1) == problem.labels).float().mean() > 0.95
+        for i in range(1, 9):
+            ids, task = rows[i][0], rows[i][1]
+            feats = torch.from_numpy(codec.composition_features([ids], again, blocks))
+            logits = wide(input_ids=torch.tensor([ids]), dna_features=feats).logits[0, -1, codec.label_ids(TASKS[task])]
+            expected = fitted[i, : len(logits)]
+            assert torch.allclose(logits - logits.mean(), expected - expected.mean(), rtol=1e-3, atol=2e-3), i
+    export_model(tmp_path / "motifs", progress=lambda m: None)
+    with_site = [f"{background(27)}TGACTC{background(27)}, transcription factor binding site =" for _ in range(6)]
+    without = [f"{background(60).replace('TGACTC', 'TGTCTC').replace('GAGTCA', 'GAGACA')}, transcription factor binding site =" for _ in range(6)]
+    texts = with_site + without + ["ACGTTGCAGGCTTAACG, reverse complementary sequence ="]
+    on_torch = GenomicLLM.from_pretrained(tmp_path / "motifs", "torch").ask(texts)
+    on_onnx = GenomicLLM.from_pretrained(tmp_path / "motifs", "onnx").ask(texts)
+    p_true = [x.labels["True"] for x in on_torch[:12]]
+    assert np.mean(p_true[:6]) > np.mean(p_true[6:]) + 0.1  # the site decides
+    for x, y in zip(on_torch, on_onnx):
+        assert x.answer == y.answer and all(abs(x.labels[k] - y.labels[k]) < 1e-3 for k in x.labels or {})

@@ -1,0 +1,89 @@
+"""motifs.MotifSet.best_matches against a direct loop over windows and strands (fast, synthetic matrices)."""
+
+import numpy as np
+import pytest
+
+from genomicllm_kernel.motifs import MotifSet
+
+COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
+
+
+def _direct(matrix, seq):
+    """The best log-odds score of ``matrix`` over the windows of ``seq`` and of its reverse complement."""
+    idx = {b: i for i, b in enumerate("ACGT")}
+    best, width = -np.inf, matrix.shape[0]
+    for strand in (seq, seq.translate(COMPLEMENT)[::-1]):
+        for i in range(len(strand) - width + 1):
+            window = strand[i : i + width]
+            if all(c in idx for c in window):
+                best = max(best, sum(matrix[j, idx[c]] for j, c in enumerate(window)))
+    return best
+
+
+def _random_set(rng, widths):
+    mats = tuple(rng.normal(size=(w, 4)).astype(np.float32) for w in widths)
+    return MotifSet(tuple(f"M{i}" for i in range(len(mats))), tuple(f"m{i}" for i in range(len(mats))), mats)
+
+
+def test_best_matches_equal_a_direct_scan_of_both_strands():
+    rng = np.random.default_rng(0)
+    motifs = _random_set(rng, [3, 5, 5, 8, 12])
+    seqs = ["".join(rng.choice(list("ACGT"), size=n)) for n in (12, 30, 101)] + ["ACGTNNACGTTGCAacgtRYACG", "ACG"]
+    scores, centres = motifs.best_matches(seqs, chunk=2)
+    for i, s in enumerate(seqs):
+        for j, m in enumerate(motifs.matrices):
+            want = _direct(m, s.upper())
+            if np.isfinite(want):
+                assert scores[i, j] == pytest.approx(want, abs=1e-4)
+                assert 0 <= centres[i, j] < len(s)
+            else:  # shorter than the motif, or no window of A/C/G/T only
+                assert scores[i, j] == -np.inf and centres[i, j] == -1
+
+
+def test_a_sequence_and_its_reverse_complement_score_alike():
+    rng = np.random.default_rng(1)
+    motifs = _random_set(rng, [6, 10])
+    seq = "".join(rng.choice(list("ACGT"), size=80))
+    scores, _ = motifs.best_matches([seq, seq.translate(COMPLEMENT)[::-1]])
+    assert np.allclose(scores[0], scores[1], atol=1e-5)
+
+
+def test_a_planted_site_is_found_at_its_position():
+    consensus = "TGACTCA"
+    m = np.full((7, 4), -2.0, dtype=np.float32)
+    for j, c in enumerate(consensus):
+        m[j, "ACGT".index(c)] = 2.0
+    motifs = MotifSet(("AP1",), ("AP-1",), (m,))
+    seq = "C" * 40 + consensus + "C" * 40
+    scores, centres = motifs.best_matches([seq, "C" * 87])
+    assert scores[0, 0] == pytest.approx(14.0) and centres[0, 0] == 40 + 3
+    assert scores[1, 0] < 0
+
+
+def test_features_take_the_best_item_and_floor_what_has_no_window():
+    rng = np.random.default_rng(2)
+    motifs = _random_set(rng, [4, 9])
+    a, b = "".join(rng.choice(list("ACGT"), size=30)), "".join(rng.choice(list("ACGT"), size=20))
+    scores, _ = motifs.best_matches([a, b])
+    feats = motifs.features([[a, b], a, "ACG", []])
+    assert np.allclose(feats[0], scores.max(axis=0)) and np.allclose(feats[1], scores[0])
+    lowest = [m.min(axis=1).sum() for m in motifs.matrices]
+    assert np.allclose(feats[2], lowest) and np.allclose(feats[3], lowest) and np.isfinite(feats).all()
+
+
+def test_jaspar_release_loads_as_log_odds_that_round_trip_through_a_config():
+    """load_jaspar reads pyjaspar's bundled release (no network): one latest version per matrix id,
+    each row log-odds against a uniform background (so 0.25 * 2**row sums to 1), and the set a
+    model carries in its config (to_config / from_config) is the set that was loaded."""
+    from genomicllm_kernel.motifs import MotifSet, load_jaspar
+
+    motifs = load_jaspar()
+    assert len(motifs) > 800 and len(set(motifs.ids)) == len(motifs)
+    assert len({i.split(".")[0] for i in motifs.ids}) == len(motifs)  # latest versions only
+    for m in motifs.matrices[:50]:
+        assert m.shape[1] == 4 and np.allclose((0.25 * 2.0**m).sum(axis=1), 1.0, atol=2e-3)
+    again = MotifSet.from_config(motifs.to_config())
+    assert again.ids == motifs.ids and all(np.array_equal(a, b) for a, b in zip(again.matrices, motifs.matrices))
+    ap1 = motifs.ids.index(next(i for i, n in zip(motifs.ids, motifs.names) if n == "FOS::JUN"))
+    seq = "ACGT" * 10 + "ATGACTCAT" + "ACGT" * 10
+    assert motifs.features([seq])[0, ap1] > motifs.features(["ACGT" * 22])[0, ap1] + 5  # an AP-1 site scores as one
