@@ -107,11 +107,13 @@ class MotifSet:
             positions = length - width + 1
             for s in range(0, n, chunk):
                 part = windows[s : s + chunk].transpose(0, 1, 3, 2).reshape(-1, width * 4)
-                sc = (part @ W).reshape(-1, positions, 2, len(js)).max(axis=2)
-                sc[~valid[s : s + chunk]] = -np.inf
-                if not centres:
-                    scores[s : s + chunk, js] = sc.max(axis=1)
+                sc = (part @ W).reshape(-1, positions, 2 * len(js))
+                if not valid[s : s + chunk].all():
+                    sc[~valid[s : s + chunk]] = -np.inf
+                if not centres:  # the best window first (a contiguous reduction), then the better strand
+                    scores[s : s + chunk, js] = sc.max(axis=1).reshape(-1, 2, len(js)).max(axis=1)
                     continue
+                sc = sc.reshape(-1, positions, 2, len(js)).max(axis=2)
                 best = sc.argmax(axis=1)
                 scores[s : s + chunk, js] = np.take_along_axis(sc, best[:, None, :], axis=1)[:, 0]
                 where[s : s + chunk, js] = np.where(np.isfinite(scores[s : s + chunk, js]), best + width // 2, -1)

@@ -19,12 +19,14 @@ BIN="${BIN:-.venv/bin}"
 # head_fit_solver = "convex": 20 minutes of forward passes, 11 minutes of fitting), then stage 12 (the same refit with
 # ORF and sequence direction fitted on headfit.jsonl, reading frames and a scaled offset: 25 minutes of forward passes,
 # 17 of fitting), then stage 13 (stage 12's refit with those two questions held out by transcript and offered weights
-# shared over their labels: stage 12's states where runs/cpu_stage12 exists, else the same 25 minutes; 12 of fitting).
+# shared over their labels: stage 12's states where runs/cpu_stage12 exists, else the same 25 minutes; 12 of fitting),
+# then stage 14 (stage 13's refit with each binding-site, promoter and regulatory question also offered the best JASPAR
+# motif scores: stage 13's states where runs/cpu_stage13 exists; about 10 minutes of motif scoring and 35 of fitting).
 # CONFIGS=configs/default.toml gives the CPU-only model.
 # configs/cpu_stage6.toml, cpu_stage7.toml, cpu_stage8_adapter.toml, cpu_stage8d_fit.toml, cpu_stage8e_fit.toml and the
 # stage-9 reading-comprehension runs were trained and not shipped; stage 8f (cpu_stage8f_fit.toml, over 8c) was shipped
-# before stage 10f replaced it, stage 10f before stage 12, and stage 12 before stage 13: docs/experiments.md.
-CONFIGS="${CONFIGS:-configs/gpu.toml configs/cpu_finetune.toml configs/cpu_stage3.toml configs/cpu_stage4.toml configs/cpu_stage5.toml configs/cpu_stage8b_head.toml configs/cpu_stage8c_fit.toml configs/cpu_stage10_long.toml configs/cpu_stage10f_fit.toml configs/cpu_stage12_fit.toml configs/cpu_stage13_fit.toml}"
+# before stage 10f replaced it, stage 10f before stage 12, stage 12 before stage 13, and stage 13 before stage 14: docs/experiments.md.
+CONFIGS="${CONFIGS:-configs/gpu.toml configs/cpu_finetune.toml configs/cpu_stage3.toml configs/cpu_stage4.toml configs/cpu_stage5.toml configs/cpu_stage8b_head.toml configs/cpu_stage8c_fit.toml configs/cpu_stage10_long.toml configs/cpu_stage10f_fit.toml configs/cpu_stage12_fit.toml configs/cpu_stage13_fit.toml configs/cpu_stage14_motifs.toml}"
 run_dir() { "$BIN/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["out"])' "$1"; }
 if [ "${1:-}" != "--skip-train" ]; then
   for c in $CONFIGS; do
