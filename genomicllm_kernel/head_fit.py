@@ -423,23 +423,15 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
     else:
         layout = Layout(ks, init.bins, init.bin_ks, init.bin_blocks)
     if cfg.composition_phase_ks:
-        if not cfg.composition_phase_blocks:
-            raise InputError("composition_phase_ks needs composition_phase_blocks: the questions whose block reads the reading frames")
-        unknown = [b for b in cfg.composition_phase_blocks if b not in model.config.composition_blocks]
-        if unknown:
-            raise InputError(f"composition_phase_blocks {unknown} are not composition blocks of {cfg.init_from}")
-        layout = dataclasses.replace(layout, phase_ks=tuple(cfg.composition_phase_ks), phase_blocks=tuple(cfg.composition_phase_blocks))
+        blocks = _named_blocks(cfg, model, "composition_phase_ks", "composition_phase_blocks", "reads the reading frames")
+        layout = dataclasses.replace(layout, phase_ks=tuple(cfg.composition_phase_ks), phase_blocks=blocks)
     else:
         layout = dataclasses.replace(layout, phase_ks=init.phase_ks, phase_blocks=init.phase_blocks)
     if cfg.composition_motifs:
         from .motifs import load_jaspar
 
-        if not cfg.composition_motif_blocks:
-            raise InputError("composition_motifs needs composition_motif_blocks: the questions whose block reads the motif scores")
-        unknown = [b for b in cfg.composition_motif_blocks if b not in model.config.composition_blocks]
-        if unknown:
-            raise InputError(f"composition_motif_blocks {unknown} are not composition blocks of {cfg.init_from}")
-        layout = dataclasses.replace(layout, motifs=load_jaspar(cfg.composition_motifs), motif_blocks=tuple(cfg.composition_motif_blocks))
+        blocks = _named_blocks(cfg, model, "composition_motifs", "composition_motif_blocks", "reads the motif scores")
+        layout = dataclasses.replace(layout, motifs=load_jaspar(cfg.composition_motifs), motif_blocks=blocks)
     else:
         layout = dataclasses.replace(layout, motifs=init.motifs, motif_blocks=init.motif_blocks)
     out = Path(cfg.out)
@@ -491,6 +483,18 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
     summary = dict(cfg.__dict__, fitted=fitted)
     (ckpt / "train_config.json").write_text(json.dumps(summary, indent=1))
     return ckpt
+
+
+def _named_blocks(cfg, model, option: str, blocks_option: str, what: str) -> tuple:
+    """The composition blocks a layout part is offered to (``cfg.<blocks_option>``), each one a
+    block of the init model: an option that adds a part names the questions that read it."""
+    blocks = tuple(getattr(cfg, blocks_option))
+    if not blocks:
+        raise InputError(f"{option} needs {blocks_option}: the questions whose block {what}")
+    unknown = [b for b in blocks if b not in model.config.composition_blocks]
+    if unknown:
+        raise InputError(f"{blocks_option} {unknown} are not composition blocks of {cfg.init_from}")
+    return blocks
 
 
 def _convex(cfg, model, problem, layout, log, progress: bool):
