@@ -56,10 +56,17 @@ def select_examples(cfg, codec) -> list[tuple[list[int], str, int, str, str]]:
             continue
         unit = str(ex.get("region", "")) if ex["task"] in held_tasks else ""
         per_block.setdefault(codec.composition_block(ids) or "", []).append((prompt, ex["task"], task.labels.index(ex["answer"]), unit))
+    unknown = sorted(set(cfg.head_fit_examples_by_block) - set(per_block))
+    if unknown:
+        raise InputError(f"head_fit_examples_by_block names {unknown}: no classification training rows of those blocks in {cfg.data}")
     out = []
     for block, rows in sorted(per_block.items()):
         if len(rows) > cfg.head_fit_examples:
-            rows = rng.sample(rows, cfg.head_fit_examples)
+            sample = rng.sample(rows, cfg.head_fit_examples)  # drawn even where a block's own cap replaces it:
+            # the shared draw stays as it was, so every other block keeps exactly its rows
+            rows = sample if block not in cfg.head_fit_examples_by_block else rows
+        if block in cfg.head_fit_examples_by_block and len(rows) > int(cfg.head_fit_examples_by_block[block]):
+            rows = random.Random(f"head_fit:{cfg.seed}:{block}").sample(rows, int(cfg.head_fit_examples_by_block[block]))
         for prompt, task_id, label, unit in rows:
             for view in views(prompt, rng, 1, cfg.augment_frames) if cfg.augment else [prompt]:
                 out.append((codec.encode_prompt(view), task_id, label, block, unit))
@@ -312,7 +319,15 @@ def _cache_key(cfg) -> str:
     if cfg.head_fit_split_tasks:
         held = Path(cfg.data) / f"{HEAD_FIT_SPLIT}.jsonl"
         parts += [sorted(cfg.head_fit_split_tasks), held.stat().st_size if held.exists() else 0]
-    parts += [cfg.head_fit_examples, cfg.augment, cfg.augment_frames, cfg.seed, cfg.max_train_tokens, sorted(cfg.task_weights.items())]
+    parts += [
+        cfg.head_fit_examples,
+        *([sorted(cfg.head_fit_examples_by_block.items())] if cfg.head_fit_examples_by_block else []),
+        cfg.augment,
+        cfg.augment_frames,
+        cfg.seed,
+        cfg.max_train_tokens,
+        sorted(cfg.task_weights.items()),
+    ]
     return json.dumps(parts, default=str)
 
 

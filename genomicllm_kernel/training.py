@@ -113,6 +113,10 @@ class TrainConfig:
     method: str = "sgd"
     #: with cached_head: at most this many training examples per composition block, and the most epochs
     head_fit_examples: int = 20000
+    #: with cached_head: block key -> its own cap in place of head_fit_examples (a block with tens of
+    #: thousands of training rows, where the k-mer regression kept gaining up to all of them:
+    #: docs/experiments.md, stage 15); every other block keeps the rows it would have had
+    head_fit_examples_by_block: dict = field(default_factory=dict)
     head_fit_epochs: int = 40
     #: with cached_head: ridge penalty on the head's weights (head_fit.fit_head)
     head_fit_l2: float = 0.0

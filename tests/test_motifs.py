@@ -87,3 +87,52 @@ def test_jaspar_release_loads_as_log_odds_that_round_trip_through_a_config():
     ap1 = motifs.ids.index(next(i for i, n in zip(motifs.ids, motifs.names) if n == "FOS::JUN"))
     seq = "ACGT" * 10 + "ATGACTCAT" + "ACGT" * 10
     assert motifs.features([seq])[0, ap1] > motifs.features(["ACGT" * 22])[0, ap1] + 5  # an AP-1 site scores as one
+
+
+def test_sequences_near_a_scored_one_are_rescored_only_where_they_changed_and_score_the_same():
+    """features() of substitutions (explain), a few nearby changes, an N, a change at either end and
+    the reference itself again equal a fresh set's direct scoring; a far change and another length
+    take the full path. It fails if the untouched windows' maxima or the recomputed windows are off."""
+    rng = np.random.default_rng(3)
+    motifs = _random_set(rng, [3, 5, 5, 8, 12, 40])  # 40: longer than the 30 nt sequences below
+    ref = "".join(rng.choice(list("ACGT"), size=30))
+    near = [ref[:p] + b + ref[p + 1 :] for p in (0, 7, 29) for b in "ACGT" if b != ref[p]]
+    near += [ref[:10] + "N" + ref[11:], ref[:4] + "TT" + ref[6:12] + "G" + ref[13:], ref, ref.lower()]
+    far = [("A" if ref[0] != "A" else "C") + ref[1:29] + ("A" if ref[29] != "A" else "C"), ref[:20]]
+    fresh = MotifSet(motifs.ids, motifs.names, motifs.matrices)
+    want = fresh.features([ref] + near + far)
+    assert np.allclose(motifs.features([ref]), want[:1])
+    calls = []
+    best_matches = motifs.best_matches
+    object.__setattr__(motifs, "best_matches", lambda seqs, **kw: calls.append(list(seqs)) or best_matches(seqs, **kw))
+    got = motifs.features(near + far)
+    assert np.allclose(got, want[1:], atol=1e-5)
+    assert calls == [far]  # the near ones never went through the full product
+    direct = np.array([[max(_direct(m, s.upper()), m.min(axis=1).sum()) for m in motifs.matrices] for s in near])
+    assert np.allclose(got[: len(near)], direct, atol=1e-4)
+    # a lone alt window beside its ref (genomicllm variants): cheaper in the full product than maxima
+    ref2 = "".join(rng.choice(list("ACGT"), size=30))
+    pair = [ref2, ref2[:15] + ("A" if ref2[15] != "A" else "G") + ref2[16:]]
+    assert np.allclose(motifs.features(pair), fresh.features(pair), atol=1e-5)
+    assert calls == [far, pair]
+    # ... and once SHARED sequences of a call are near a new reference, they are rescored
+    alts = [ref2[:p] + ("A" if ref2[p] != "A" else "G") + ref2[p + 1 :] for p in range(motifs._nearby.SHARED)]
+    assert np.allclose(motifs.features(alts), fresh.features(alts), atol=1e-5)
+    assert calls == [far, pair]
+
+
+def test_a_substitution_that_completes_a_site_at_either_edge_of_its_windows_is_seen():
+    """The change is the first base of the new site, or its last: the windows that start or end at the
+    changed base are the ones recomputed at the edges (a window too few misses one of them)."""
+    site = "GATTAC"
+    matrix = np.full((len(site), 4), -2.0, dtype=np.float32)
+    for j, b in enumerate(site):
+        matrix[j, "ACGT".index(b)] = 2.0
+    motifs = MotifSet(("S",), ("site",), (matrix,))
+    motifs._nearby.SHARED = 1  # two sequences near the reference: rescored, not scored in full
+    ref = "CCCC" + "CATTAC" + "CCCC" + "GATTAG" + "CCCC"  # one base short of the site: first base, last base
+    starts_at, ends_at = ref[:4] + "G" + ref[5:], ref[:19] + "C" + ref[20:]
+    motifs.features([ref])
+    got = motifs.features([starts_at, ends_at])
+    assert np.allclose(got[:, 0], 12.0), got
+    assert np.allclose(motifs.features([ref])[0, 0], 8.0)

@@ -513,3 +513,33 @@ def test_head_fit_rows_of_split_tasks_come_from_headfit_only(small_corpus, tmp_p
     cfg.data = str(bare)
     with pytest.raises(Exception, match="headfit.jsonl not found"):
         head_fit.select_examples(cfg, codec)
+
+
+def test_a_block_with_its_own_cap_takes_more_rows_and_every_other_block_keeps_its_rows(small_corpus, tmp_path):
+    """``head_fit_examples_by_block``: the named block gets up to its own cap (all its rows here), each
+    other block exactly the rows the plain cap gave it (the shared draw is unchanged), and an unknown
+    block name is refused."""
+    from collections import Counter
+
+    from genomicllm_kernel import head_fit
+    from genomicllm_kernel.codec import HybridCodec
+
+    codec = HybridCodec.from_pretrained(ROOT / "models" / "default")
+    cfg = _cfg(small_corpus, tmp_path / "a", 1)
+    cfg.head_fit_examples = 10**9
+    everything = Counter(r[3] for r in head_fit.select_examples(cfg, codec))
+    big = [b for b, n in everything.most_common() if n > 4][:2]
+    assert len(big) == 2
+    cfg.head_fit_examples = 4
+    plain = head_fit.select_examples(cfg, codec)
+    cfg.head_fit_examples_by_block = {big[0]: 10**9}
+    wide = head_fit.select_examples(cfg, codec)
+    by_block = lambda rows: {b: [tuple(r[0]) for r in rows if r[3] == b] for b in everything}  # noqa: E731
+    p, w = by_block(plain), by_block(wide)
+    assert len(p[big[0]]) == 4 and len(w[big[0]]) == everything[big[0]]
+    assert all(p[b] == w[b] for b in everything if b != big[0])
+    cfg.head_fit_examples_by_block = {big[0]: 5}
+    assert len(by_block(head_fit.select_examples(cfg, codec))[big[0]]) == 5
+    cfg.head_fit_examples_by_block = {"no such block": 5}
+    with pytest.raises(Exception, match="no such block"):
+        head_fit.select_examples(cfg, codec)
