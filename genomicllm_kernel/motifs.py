@@ -166,6 +166,12 @@ class _NearbyRescorer:
         self._prepared: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
+    def __getstate__(self):  # a copy (a head fit's worker process) starts with empty caches and its own lock
+        return {"motifs": self.motifs}
+
+    def __setstate__(self, state):
+        self.__init__(state["motifs"])
+
     def best(self, seqs: list[str]) -> np.ndarray:
         """[n, motifs] best scores (-inf where a motif has no valid window), as ``best_matches``.
 

@@ -136,3 +136,18 @@ def test_a_substitution_that_completes_a_site_at_either_edge_of_its_windows_is_s
     got = motifs.features([starts_at, ends_at])
     assert np.allclose(got[:, 0], 12.0), got
     assert np.allclose(motifs.features([ref])[0, 0], 8.0)
+
+
+def test_a_set_that_rescored_nearby_sequences_still_pickles():
+    """A head fit sends its layout, motif set included, to worker processes: the set's caches and lock
+    must not stop it (they start empty in the copy, which scores the same)."""
+    import pickle
+
+    rng = np.random.default_rng(5)
+    motifs = _random_set(rng, [4, 6])
+    ref = "".join(rng.choice(list("ACGT"), size=40))
+    motifs.features([ref])
+    near = [ref[:p] + ("A" if ref[p] != "A" else "C") + ref[p + 1 :] for p in range(10)]
+    want = motifs.features(near)
+    copy = pickle.loads(pickle.dumps(motifs))
+    assert np.allclose(copy.features(near), want, atol=1e-5)
