@@ -283,6 +283,7 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
                     if cfg.get("composition_bins")
                     else ""
                 )
+                + _rows_sentence(cfg)
                 + _phase_sentence(cfg, blocks)
                 + "Every other weight stayed the previous stage's, bit for bit."
             )
@@ -637,6 +638,22 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
     out = out or model / "MODEL_CARD.md"
     out.write_text("\n".join(L) + "\n")
     return out
+
+
+def _rows_sentence(cfg: dict) -> str:
+    """How many training examples each question's fit read (``head_fit_examples``, per block in
+    ``head_fit_examples_by_block``): a reader comparing two heads needs to know they saw different rows."""
+    cap, by_block = cfg.get("head_fit_examples"), cfg.get("head_fit_examples_by_block") or {}
+    if not cap:
+        return ""
+    out = f"Each question read at most {int(cap):,} of its training examples (a seeded draw)"
+    if by_block:
+        caps = sorted({int(v) for v in by_block.values()})
+        if len(caps) == 1:
+            out += f", and at most {caps[0]:,} (all it has, where fewer) for " + ", ".join(f"`{b}`" for b in by_block)
+        else:
+            out += ", and " + ", ".join(f"`{b}` at most {int(v):,}" for b, v in by_block.items())
+    return out + ". "
 
 
 def _phase_sentence(cfg: dict, blocks: dict) -> str:

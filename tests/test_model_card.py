@@ -179,3 +179,15 @@ def test_card_reads_the_shape_from_the_weights_and_the_sampling_from_the_task_we
     stage2 = next(line for line in card.splitlines() if line.startswith("- Stage 2 ("))
     assert "bit for bit." in stage1 and "only classification" not in stage1
     assert "only classification questions were sampled" in stage2
+
+
+def test_card_says_how_many_rows_each_question_read():
+    from genomicllm_kernel.model_card import _rows_sentence
+
+    assert _rows_sentence({}) == ""
+    plain = _rows_sentence({"head_fit_examples": 12000})
+    assert plain == "Each question read at most 12,000 of its training examples (a seeded draw). "
+    both = _rows_sentence({"head_fit_examples": 12000, "head_fit_examples_by_block": {"a | GUE tf_0": 100000, "b": 100000}})
+    assert "at most 100,000 (all it has, where fewer) for `a | GUE tf_0`, `b`" in both
+    mixed = _rows_sentence({"head_fit_examples": 12000, "head_fit_examples_by_block": {"a": 500, "b": 900}})
+    assert "`a` at most 500, `b` at most 900" in mixed
