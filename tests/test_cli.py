@@ -102,7 +102,7 @@ def test_tasks_lists_the_registry():
     # the shipped model's dev figure per question, with the k-mer baseline beside the GUE ones
     per_question = [line.strip() for line in lines if line.startswith(" ") and "dev " in line]
     assert any(
-        line.startswith("dev GUE:tf_0 (transcription factor binding site =)")
+        line.startswith("dev GUE:tf_0 (transcription factor = GUE tf_0, transcription factor binding site =)")
         and "k-mer + logistic regression on the same rows" in line
         and "whole dev split (data README) 0.553" in line
         for line in per_question
