@@ -34,12 +34,9 @@ def _gue_questions() -> dict[str, str]:
     """The question each GUE group's dev rows ask, as a user would type it: the corpus's own mapping
     (data.build.GUE_TASKS), with the item the TF sets' dev rows always carry (a figure measured with
     ``transcription factor = GUE tf_0`` says nothing of the bare, pooled question)."""
-    from .data.build import GUE_TASKS, GUE_TF_ITEM, gue_tf_value
+    from .data.build import GUE_TASKS, gue_tf_item
 
-    return {
-        f"GUE:{name}": (f"{GUE_TF_ITEM} = {gue_tf_value(name)}, " if name.startswith("tf_") else "") + question
-        for name, (_task, question) in GUE_TASKS.items()
-    }
+    return {f"GUE:{name}": (f"{gue_tf_item(name)}, " if name.startswith("tf_") else "") + question for name, (_task, question) in GUE_TASKS.items()}
 
 
 PRIMARY = ("mcc", "exact_match", "mae", "rouge_l")

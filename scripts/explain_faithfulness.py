@@ -4,7 +4,7 @@
 
 1. For leak-filtered GUE promoter dev sequences the model calls True (up to ``--n``;
    prom_core_all first, then the sequences of the other core and the proximal (300 nt) sets not
-   already among them: the core sets alone have 167 such rows): set the 10 most important bases to the model's
+   already among them, since the core sets alone may hold fewer than ``--n``): set the 10 most important bases to the model's
    least-favoured base, and, separately, 10 random bases to a random other base; report the mean
    drop of p(True) of each and their ratio.
 2. For TATA promoters (leak-filtered prom_core_tata and prom_300_tata dev) called True: how often
@@ -31,7 +31,7 @@ from genomicllm_kernel.mutagenesis import explanation_faithfulness  # noqa: E402
 
 TATA = re.compile(r"TATA[AT]A[AT]")
 #: the deletion test's sources, in order (the sets overlap: prom_core_all is notata and tata together);
-#: the core sets hold 167 distinct promoters the model calls True, so the 300 nt windows follow
+#: the 300 nt windows follow the core sets, which hold too few promoters the model calls True
 PROMOTER_SETS = ("GUE:prom_core_all", "GUE:prom_core_notata", "GUE:prom_core_tata", "GUE:prom_300_all", "GUE:prom_300_notata", "GUE:prom_300_tata")
 
 
@@ -59,8 +59,8 @@ def main(argv=None) -> int:
 
     explanations = []
     seen: set[str] = set()
-    core = [r for src in PROMOTER_SETS for r in dev_rows(Path(args.data), src, 100_000)]
-    for r in core:
+    promoters = [r for src in PROMOTER_SETS for r in dev_rows(Path(args.data), src, 100_000)]
+    for r in promoters:
         seq = r["prompt"].split(",")[0]
         if seq in seen:
             continue

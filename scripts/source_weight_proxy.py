@@ -77,7 +77,7 @@ class Routed:
         return self.classes_[self.predict_proba(X).argmax(1)]
 
 
-def fit(X, y, w, C, seed=0, family=None):
+def fit(X, y, w, C, family=None):
     if family is not None:
         m = Routed(X, y, family, C)
         return m, m

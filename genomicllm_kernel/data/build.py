@@ -200,6 +200,11 @@ def gue_tf_value(name: str) -> str:
     return f"GUE {name}"
 
 
+def gue_tf_item(name: str) -> str:
+    """The item a GUE TF set's rows carry, as written in a prompt: ``transcription factor = GUE tf_0``."""
+    return f"{GUE_TF_ITEM} = {gue_tf_value(name)}"
+
+
 def _dev_half(name: str, seq: str) -> str:
     """train (80%) or dev (20%) for a sequence of a dev-only GUE set."""
     h = hashlib.sha256(f"gue80:{'prom_300' if name.startswith('prom_300') else name}:{seq}".encode()).digest()
@@ -230,7 +235,7 @@ def _gue_examples(gue_dir: Path, rng: random.Random, small: bool) -> list[Exampl
                     target = "train" if i in train_idx else "dev"
                 items = ""
                 if name.startswith("tf_") and not (target == "train" and rng.random() < GUE_TF_BARE_SHARE):
-                    items = f", {GUE_TF_ITEM} = {gue_tf_value(name)}"
+                    items = f", {gue_tf_item(name)}"
                 prompt = f"{seq}{items}, {question} ="
                 out.append(Example(task, question, prompt, labels[row["label"]], f"GUE:{name}", f"GUE:{name}:{split}:{i}", target))
     return out
