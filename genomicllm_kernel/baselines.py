@@ -32,11 +32,11 @@ KMER_LR_DEV_MCC = {
 
 def _gue_questions() -> dict[str, str]:
     """The question each GUE group's dev rows ask, as a user would type it: the corpus's own mapping
-    (data.build.GUE_TASKS), with the item the TF sets' dev rows always carry (a figure measured with
-    ``transcription factor = GUE tf_0`` says nothing of the bare, pooled question)."""
-    from .data.build import GUE_TASKS, gue_tf_item
+    (data.build.GUE_TASKS), with the item the TF and prom_300 sets' dev rows always carry (a figure
+    measured with ``transcription factor = GUE tf_0`` says nothing of the bare, pooled question)."""
+    from .data.build import GUE_TASKS, gue_item
 
-    return {f"GUE:{name}": (f"{gue_tf_item(name)}, " if name.startswith("tf_") else "") + question for name, (_task, question) in GUE_TASKS.items()}
+    return {f"GUE:{name}": (f"{gue_item(name)}, " if gue_item(name) else "") + question for name, (_task, question) in GUE_TASKS.items()}
 
 
 PRIMARY = ("mcc", "exact_match", "mae", "rouge_l")

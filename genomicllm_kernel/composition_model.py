@@ -75,12 +75,15 @@ class GenomicLlamaConfig(LlamaConfig):
 
 
 def per_question_blocks() -> list[str]:
-    """Every classification question key of the registry, then one block per GUE TF set."""
+    """Every classification question key of the registry, then one block per GUE TF set, then one per
+    proximal promoter question asked with ``benchmark = GUE`` (appended last: a model fitted before
+    they existed keeps its blocks' order as a prefix)."""
     from .registry import TASKS
 
     keys = [key for task in TASKS.values() if task.labels for key in task.question_keys]
     tf = TASKS["tf_binding"].question_keys[0]
-    return keys + [f"{tf} | GUE tf_{k}" for k in range(5)]
+    proximal = [key for key in TASKS["promoter"].question_keys if key.startswith("proximal")]
+    return keys + [f"{tf} | GUE tf_{k}" for k in range(5)] + [f"{key} | GUE" for key in proximal]
 
 
 def features_width(config) -> int:

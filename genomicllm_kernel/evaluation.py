@@ -209,10 +209,13 @@ def _sample(data: Path, split: str, tasks, limit: int, seed: int = 0):
                 dropped[key] += 1
                 continue
             groups[key].append(ex)
-    rng = random.Random(seed)
     for key, rows in groups.items():
         if len(rows) > limit:
-            groups[key] = rng.sample(rows, limit)
+            # each group's draw depends on its own rows only, not on their order in the file or on
+            # the other groups: a corpus rebuilt with one source changed (its rows, or how many rows
+            # another split has) keeps every other group's sample, so two models compare row for row
+            rows.sort(key=lambda ex: (ex.get("region", ""), ex["prompt"], ex["answer"]))
+            groups[key] = random.Random(f"{seed}:{key[0]}:{key[1]}").sample(rows, limit)
     return groups, dropped
 
 

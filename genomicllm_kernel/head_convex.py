@@ -202,15 +202,25 @@ def label_basis(lm_weight, label_ids: list[int], rank: int):
     return out
 
 
-def realise(blocks_fit: dict[int, tuple], n_blocks: int, layout, lm_weight, rank: int):
+def realise(blocks_fit: dict[int, tuple], n_blocks: int, layout, lm_weight, rank: int, basis=None):
     """(first layer [blocks, layout.size, rank], second layer [hidden, rank]) whose label logits for
     block ``b`` gain exactly ``f W_b + c_b``. ``blocks_fit``: block -> (W [F, L], c [L], label token
     ids). The bias goes into the whole sequence's columns of the layout's first k, whose frequencies
-    sum to ``4**k / 16`` for any sequence with one such k-mer (composition.composition)."""
+    sum to ``4**k / 16`` for any sequence with one such k-mer (composition.composition). ``basis``:
+    the second layer to write the blocks against (a kept head's, head_keep; it must span their
+    label rows), else an orthonormal basis of the label rows."""
     import torch
 
+    from .head_keep import basis_spans
+
     lm = np.asarray(lm_weight, dtype=np.float64)
-    B = label_basis(lm, [t for _, _, ids in blocks_fit.values() for t in ids], rank)
+    label_ids = [t for _, _, ids in blocks_fit.values() for t in ids]
+    if basis is None:
+        B = label_basis(lm, label_ids, rank)
+    else:
+        B = np.asarray(basis, dtype=np.float64)
+        if not basis_spans(B, lm, label_ids):
+            raise InputError("the kept head's second layer does not span this fit's label tokens: refit every block")
     k = layout.ks[0]
     A = np.zeros((n_blocks, layout.size, rank))
     for b, (W, c, ids) in blocks_fit.items():
@@ -264,14 +274,15 @@ def offset_scale_weights(choices: dict, n_blocks: int, layout) -> np.ndarray:
 
 def fit_convex_head(
     problem, n_blocks: int, rank: int, layout, seed: int, ridges=DEFAULT_RIDGES, log=print, names=None, workers: int = 1, offset_scales=None,
-    symmetries=None, shared_ridges=(), strand=(),
+    symmetries=None, shared_ridges=(), strand=(), basis=None,
 ):  # fmt: skip
     """(first layer, second layer, per-block choices, blocks that read the positional part).
     ``workers`` > 1 fits that many blocks at once in child processes (each fit is single-threaded
     sparse algebra; the result does not depend on it). ``offset_scales``: block name -> the offset
     factors its fit tries (fit_block); every other block keeps the offset at 1. ``symmetries``:
     block name -> head_symmetry.LabelSymmetry, whose shared fit (at ``shared_ridges``) is tried too;
-    ``strand``: the block names whose strand-invariant fit (head_symmetry.StrandInvariance) is tried too."""
+    ``strand``: the block names whose strand-invariant fit (head_symmetry.StrandInvariance) is tried too;
+    ``basis``: the second layer to write the blocks against (realise)."""
     import scipy.sparse as sp
     import torch
 
@@ -318,6 +329,6 @@ def fit_convex_head(
         done = [_fit_job(j) for j in jobs]
     fitted = {b: (W, c, label_sets[b]) for b, (W, c, _) in done}
     choices = {b: choice for b, (_, _, choice) in done}
-    head_a, head_b = realise(fitted, n_blocks, layout, problem.lm_weight.numpy(), rank)
+    head_a, head_b = realise(fitted, n_blocks, layout, problem.lm_weight.numpy(), rank, basis)
     positional = sorted(b for b, ch in choices.items() if ch["part"].split("+")[0] == "positional")
     return head_a, head_b, choices, positional

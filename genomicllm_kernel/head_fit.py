@@ -352,8 +352,9 @@ def cached_states(cfg, model, codec, path: Path, progress: bool = True):
     todo = [i for i in range(len(rows)) if np.isnan(states[i, 0])]
     if todo:
         states[todo] = answer_states(model, codec, [rows[i][0] for i in todo], progress=progress)
-    # the forward passes' cost: this run's, plus the reused rows' share of the run that computed them
-    seconds = time.time() - t0 + reused_seconds
+    # the forward passes' cost: this run's, plus the reused rows' share of the run that computed them,
+    # except in a partial refit (head_fit_keep): the kept run it continues counted those already
+    seconds = time.time() - t0 + (0.0 if cfg.head_fit_keep else reused_seconds)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(
         tmp, key=np.array(key), states=states, seconds=np.array(seconds), lengths=np.array([len(r[0]) for r in rows]), ids=np.concatenate([r[0] for r in rows]),
@@ -431,6 +432,13 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
     if not isinstance(model, GenomicLlamaForCausalLM) or not getattr(model.config, "composition_blocks", None):
         raise InputError(f"{cfg.init_from}: cached_head needs a model with per-question composition blocks (a stage-8b-like model)")
     codec = tokenizer.codec
+    from .composition_model import per_question_blocks
+
+    # blocks the registry gained after init_from was fitted (e.g. "proximal promoter | GUE"): their
+    # rows would otherwise land in the pooled block. The input side pools every block's k-mers, so
+    # the frozen model's states do not change.
+    extra = [b for b in per_question_blocks() if b not in model.config.composition_blocks]
+    model.config.composition_blocks = list(model.config.composition_blocks) + extra
     ks = tuple(cfg.composition or model.config.composition_ks)
     init = as_layout(model.config)
     if cfg.composition_bins:
@@ -451,7 +459,13 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
         layout = dataclasses.replace(layout, motifs=init.motifs, motif_blocks=init.motif_blocks)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    t_cache = time.time()
     rows, states, cache_seconds = cached_states(cfg, model, codec, out / "states.npz", progress)
+    # the forward passes count once: as the cache's recorded seconds, not again as this run's wall time
+    cache_wall = time.time() - t_cache
+    kept = None
+    if cfg.head_fit_blocks or cfg.head_fit_keep:
+        rows, states, kept = _rows_to_refit(cfg, model, rows, states, layout)
     encoded = [r[0] for r in rows]
     if cfg.head_fit_hold_out_regions and not cfg.head_fit_split_tasks:
         raise InputError("head_fit_hold_out_regions draws the held-out tenth of head_fit_split_tasks rows by region: name those tasks")
@@ -462,7 +476,7 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
     log_fh = open(log_path, "w")
 
     def log(rec):
-        minutes = (time.time() - t_start + cache_seconds) / 60
+        minutes = (time.time() - t_start - cache_wall + cache_seconds) / 60
         entry = {
             "device": "cpu", "step": rec["epoch"], "loss": rec["train_loss"], "held_out_loss": rec["held_out_loss"], "lr": cfg.lr,
             "tokens_seen": tokens, "tokens_per_s": round(tokens / max(1e-9, cache_seconds or minutes_cached * 60), 1), "minutes": round(minutes, 2),
@@ -476,11 +490,13 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
     fitted: dict = {"examples": len(rows), "tokens": tokens, "solver": cfg.head_fit_solver}
     scales = None
     if cfg.head_fit_solver == "convex":
-        head_a, head_b, layout, fitted["blocks"] = _convex(cfg, model, problem, layout, log, progress)
+        head_a, head_b, layout, fitted["blocks"] = _convex(cfg, model, problem, layout, log, progress, kept)
         names = list(model.config.composition_blocks)
         by_index = {names.index(b): c for b, c in fitted["blocks"].items()}
         if any(c.get("offset_scale", 1.0) != 1.0 for c in by_index.values()):
             scales = offset_scale_weights(by_index, len(names), layout)
+    elif kept is not None:
+        raise InputError('head_fit_keep needs head_fit_solver = "convex" (a block\'s fit must depend on its own rows only)')
     elif cfg.head_fit_solver == "adamw":
         head_a, head_b, records, best_epoch = fit_head(
             problem, len(model.config.composition_blocks), cfg.composition_head_rank, model.config.hidden_size, cfg.head_fit_epochs,
@@ -500,6 +516,27 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
     return ckpt
 
 
+def _block_name(key: str, names: list) -> str:
+    """The block a row's key lands in (build_problem's rule: a named item without its own block falls back to the pooled one)."""
+    return key if key in names else key.split(" | ")[0]
+
+
+def _rows_to_refit(cfg, model, rows, states, layout):
+    """(the rows and states of ``cfg.head_fit_blocks``, the kept head they are merged into)."""
+    from .head_keep import KeptHead, check_refit_blocks
+
+    if not (cfg.head_fit_blocks and cfg.head_fit_keep):
+        raise InputError("head_fit_blocks and head_fit_keep go together: the blocks to fit, and the checkpoint the other blocks are kept from")
+    kept = KeptHead.load(cfg.head_fit_keep, model, cfg.composition_head_rank)
+    kept.check_layout(layout)
+    names = list(model.config.composition_blocks)
+    refit = check_refit_blocks(cfg.head_fit_blocks, names, kept)
+    chosen = [i for i, r in enumerate(rows) if _block_name(r[3], names) in refit]
+    if not chosen:
+        raise InputError(f"head_fit_blocks {sorted(refit)}: no training rows of those blocks in {cfg.data}")
+    return [rows[i] for i in chosen], states[chosen], kept
+
+
 def _named_blocks(cfg, model, option: str, blocks_option: str, what: str) -> tuple:
     """The composition blocks a layout part is offered to (``cfg.<blocks_option>``), each one a
     block of the init model: an option that adds a part names the questions that read it."""
@@ -512,9 +549,11 @@ def _named_blocks(cfg, model, option: str, blocks_option: str, what: str) -> tup
     return blocks
 
 
-def _convex(cfg, model, problem, layout, log, progress: bool):
+def _convex(cfg, model, problem, layout, log, progress: bool, kept=None):
     """head_convex's fit of every block, its one log record, and the layout it chose: the positional
-    part only in the blocks whose held-out loss it lowered (none: the whole-sequence layout)."""
+    part only in the blocks whose held-out loss it lowered (none: the whole-sequence layout). With
+    ``kept`` (head_keep.KeptHead) the problem holds the refitted blocks' rows only, and every other
+    block is copied from the kept head before the layout's unread parts are dropped."""
     import torch
 
     from .head_convex import fit_convex_head
@@ -542,8 +581,11 @@ def _convex(cfg, model, problem, layout, log, progress: bool):
     )
     head_a, head_b, choices, positional = fit_convex_head(
         problem, len(names), cfg.composition_head_rank, layout, cfg.seed, tuple(cfg.head_fit_ridges), print if progress else None, names,
-        cfg.threads, grid, symmetries, tuple(cfg.head_fit_symmetric_ridges), strand,
+        cfg.threads, grid, symmetries, tuple(cfg.head_fit_symmetric_ridges), strand, kept.head_b if kept is not None else None,
     )  # fmt: skip
+    if kept is not None:
+        head_a, choices = kept.merge(head_a, choices, names, set(cfg.head_fit_blocks), layout)
+        positional = sorted(b for b, ch in choices.items() if ch["part"].split("+")[0] == "positional")
     # the blocks whose fitted head reads the reading frames' columns (a shared reversal never does)
     frames = slice(layout.whole_size, layout.bins_start)
     framed = [b for b in choices if names[b] in layout.phase_blocks and bool(head_a[b, frames].abs().sum() > 0)]
@@ -575,7 +617,6 @@ def _convex(cfg, model, problem, layout, log, progress: bool):
     # row-weighted means over the blocks (each block's held-out tenth is a tenth of its rows)
     held = sum(c["held_out_loss"] * c["rows"] for c in choices.values()) / max(1, rows)
     train = sum(c["train_loss"] * c["rows"] for c in choices.values()) / max(1, rows)
-    log(
-        {"epoch": 1, "train_loss": round(train, 5), "held_out_loss": round(held, 5), "seconds": round(sum(c["seconds"] for c in choices.values()), 1)}
-    )
+    seconds = sum(c["seconds"] for c in choices.values() if "kept_from" not in c)  # this run's fits only
+    log({"epoch": 1, "train_loss": round(train, 5), "held_out_loss": round(held, 5), "seconds": round(seconds, 1)})
     return head_a, head_b, layout, {names[b]: c for b, c in choices.items()}

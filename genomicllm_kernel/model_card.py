@@ -197,7 +197,9 @@ def run_stages(run: Path, model_cfg: dict | None = None, history: list[dict] | N
     """The training stages behind a run, oldest first. A run started ``init_from`` another run's
     checkpoint continues it, so the compute, loss curve and snapshot curve of the model include both.
     A stage whose run folder has no log (trained on another machine, or long ago) is taken from
-    ``history``: the stages an earlier ``genomicllm card`` recorded in the model folder."""
+    ``history``: the stages an earlier ``genomicllm card`` recorded in the model folder. A head refit
+    that kept blocks from another run (``head_fit_keep``, head_keep.py) continues that run: its kept
+    questions are that run's fits, over the same language model."""
     stages, seen = [], set()
     recorded = {Path(st["out"]): st for st in history or []}
     while run is not None and run.resolve() not in seen:
@@ -223,7 +225,8 @@ def run_stages(run: Path, model_cfg: dict | None = None, history: list[dict] | N
                     "curve": json.loads(curve_file.read_text()) if curve_file.exists() else None,
                 },
             )
-        parent = Path(cfg["init_from"]) if cfg.get("init_from") else None
+        source = cfg.get("head_fit_keep") or cfg.get("init_from")
+        parent = Path(source) if source else None
         run = parent.parent if parent is not None and parent.name == "checkpoint" else parent
         model_cfg = None
     return stages
@@ -284,6 +287,7 @@ def _compute_lines(stages: list[dict], model_cfg: dict) -> list[str]:
                     else ""
                 )
                 + _rows_sentence(cfg)
+                + _kept_sentence(cfg, blocks)
                 + _phase_sentence(cfg, blocks)
                 + "Every other weight stayed the previous stage's, bit for bit."
             )
@@ -654,6 +658,18 @@ def _rows_sentence(cfg: dict) -> str:
         else:
             out += ", and " + ", ".join(f"`{b}` at most {int(v):,}" for b, v in by_block.items())
     return out + ". "
+
+
+def _kept_sentence(cfg: dict, blocks: dict) -> str:
+    """Which questions a partial refit (``head_fit_blocks``, head_keep.py) fitted, and where the rest came from."""
+    if not cfg.get("head_fit_blocks"):
+        return ""
+    kept = sorted(b for b, c in blocks.items() if c.get("kept_from"))
+    return (
+        f"Only {', '.join(f'`{b}`' for b in cfg['head_fit_blocks'])} were fitted (`head_fit_blocks`; the examples above are theirs); "
+        f"the other {len(kept)} questions' heads (weights and choices) were copied from `{cfg.get('head_fit_keep')}` (`head_fit_keep`, "
+        "head_keep.py), which was fitted over the same language model: each question's fit reads its own rows only, so they answer as there. "
+    )
 
 
 def _phase_sentence(cfg: dict, blocks: dict) -> str:

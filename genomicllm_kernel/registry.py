@@ -123,6 +123,13 @@ TASKS: dict[str, Task] = {
             "Is the sequence a promoter window? core = -34..+35 around the TSS (70 bp), "
             "proximal = -249..+50 (300 bp); tata / notata restrict to promoters with / without a TATA box.",
             labels=_TRUE_FALSE,
+            items=(
+                ItemSpec(
+                    "benchmark",
+                    "'GUE' asks a proximal question as GUE's prom_300 sets do: promoter against a promoter with most of its sequence replaced "
+                    "(optional; without it the negatives are genome background more than 2 kb from any TSS, the question for a genomic window)",
+                ),
+            ),
             truth="TSS of an annotation; GUE prom",
         ),
         Task(

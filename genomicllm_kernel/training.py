@@ -163,6 +163,10 @@ class TrainConfig:
     #: with the convex solver: blocks of a ``strand_symmetric`` task are also fitted on features
     #: averaged with their reverse complement's (head_symmetry.StrandInvariance); the held-out loss chooses
     head_fit_strand_invariant: bool = False
+    #: with the convex solver: fit only these blocks' rows and copy every other block from
+    #: ``head_fit_keep`` (a checkpoint fitted over the same init_from language model; head_keep.py)
+    head_fit_blocks: list = field(default_factory=list)
+    head_fit_keep: str = ""
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":

@@ -38,14 +38,18 @@ def main() -> int:
     rows = held_a = held_b = 0
     for block in sorted(set(a) | set(b)):
         ca, cb = a.get(block), b.get(block)
-        if not ca or not cb:
-            lines.append(f"| {block.replace('|', '/')} | | {what(ca) if ca else '-'} | | {what(cb) if cb else '-'} | | |")
+        if not ca or not cb:  # a block one fit lacks: the other's choice and loss, nothing to compare
+            one = ca or cb
+            cells = [what(ca), f"{ca['held_out_loss']:.4f}", "-", ""] if ca else ["-", "", what(cb), f"{cb['held_out_loss']:.4f}"]
+            lines.append(f"| {block.replace('|', '/')} | {one['rows']} | {' | '.join(cells)} | |")
             continue
         if ca["rows"] == cb["rows"]:
             rows, held_a, held_b = rows + ca["rows"], held_a + ca["held_out_loss"] * ca["rows"], held_b + cb["held_out_loss"] * cb["rows"]
-        change = cb["held_out_loss"] - ca["held_out_loss"]
+            count, change = str(cb["rows"]), f"{cb['held_out_loss'] - ca['held_out_loss']:+.4f}"
+        else:  # other rows, another held-out tenth: the losses are not comparable
+            count, change = f"{ca['rows']} -> {cb['rows']}", "other rows"
         lines.append(
-            f"| {block.replace('|', '/')} | {cb['rows']} | {what(ca)} | {ca['held_out_loss']:.4f} | {what(cb)} | {cb['held_out_loss']:.4f} | {change:+.4f} |"
+            f"| {block.replace('|', '/')} | {count} | {what(ca)} | {ca['held_out_loss']:.4f} | {what(cb)} | {cb['held_out_loss']:.4f} | {change} |"
         )
     if rows:
         lines.append(f"| row-weighted mean | {rows} | | {held_a / rows:.4f} | | {held_b / rows:.4f} | {(held_b - held_a) / rows:+.4f} |")

@@ -120,3 +120,30 @@ def test_markdown_and_card_show_intervals():
 
     assert _verdict({"mcc": 0.525, "mcc_ci": [0.44, 0.61]}, "mcc", 0.563) == "no (threshold inside the interval)"
     assert _verdict({"mcc": 0.70, "mcc_ci": [0.65, 0.75]}, "mcc", 0.5) == "yes"
+
+
+def test_a_groups_sample_depends_on_its_own_rows_only(tmp_path):
+    """evaluate's per-group draw: the same rows give the same sample whatever their order in the file
+    and whatever the other groups hold (a corpus rebuilt with one source changed keeps the others')."""
+    import json
+    import random
+
+    from genomicllm_kernel.evaluation import _sample
+
+    def row(task, source, i):
+        return {"task": task, "source": source, "prompt": f"ACGT{i}, q =", "answer": "True", "region": f"r{i}", "split": "dev"}
+
+    kept = [row("promoter", "annotation", i) for i in range(50)]
+    other = [row("splice_site", "annotation", i) for i in range(30)]
+    samples = []
+    for n, extra in enumerate((other, other[:7], [])):
+        rows = kept + extra
+        random.Random(n).shuffle(rows)
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        (folder / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        groups, _ = _sample(folder, "dev", None, 10)
+        samples.append([r["region"] for r in groups[("promoter", "annotation")]])
+    assert len(samples[0]) == 10 and samples[0] == samples[1] == samples[2]
+    groups, _ = _sample(tmp_path / "0", "dev", None, 10, seed=1)
+    assert [r["region"] for r in groups[("promoter", "annotation")]] != samples[0]  # the seed still draws

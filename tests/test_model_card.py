@@ -191,3 +191,34 @@ def test_card_says_how_many_rows_each_question_read():
     assert "at most 100,000 (all it has, where fewer) for `a | GUE tf_0`, `b`" in both
     mixed = _rows_sentence({"head_fit_examples": 12000, "head_fit_examples_by_block": {"a": 500, "b": 900}})
     assert "`a` at most 500, `b` at most 900" in mixed
+
+
+def test_a_partial_refit_says_which_questions_it_fitted_and_where_the_rest_came_from():
+    from genomicllm_kernel.model_card import _kept_sentence
+
+    blocks = {"a": {"rows": 10}, "b | GUE": {"rows": 5}, "c": {"rows": 7, "kept_from": "runs/x/checkpoint"}, "d": {"kept_from": "runs/x/checkpoint"}}
+    cfg = {"head_fit_blocks": ["a", "b | GUE"], "head_fit_keep": "runs/x/checkpoint"}
+    text = _kept_sentence(cfg, blocks)
+    assert text.startswith("Only `a`, `b | GUE` were fitted") and "the other 2 questions' heads" in text and "`runs/x/checkpoint`" in text
+    assert _kept_sentence({"head_fit_blocks": []}, blocks) == ""
+
+
+def test_a_partial_refit_continues_the_run_it_kept_blocks_from(tmp_path):
+    """run_stages follows head_fit_keep before init_from: a stage-16-like refit (init_from the
+    language model's run, head_fit_keep a stage-15-like run) lists the kept run between them."""
+    import json
+
+    from genomicllm_kernel.model_card import run_stages
+
+    def run(name, **cfg):
+        folder = tmp_path / name
+        (folder / "checkpoint").mkdir(parents=True)
+        (folder / "checkpoint" / "train_config.json").write_text(json.dumps(dict(out=str(folder), **cfg)))
+        (folder / "train_log.jsonl").write_text(json.dumps({"step": 1, "loss": 1.0, "tokens_seen": 10, "minutes": 1.0}) + "\n")
+        return folder
+
+    lm = run("lm")
+    full = run("full", init_from=str(lm / "checkpoint"))
+    part = run("part", init_from=str(lm / "checkpoint"), head_fit_keep=str(full / "checkpoint"))
+    assert [st["out"] for st in run_stages(part)] == [str(lm), str(full), str(part)]
+    assert [st["out"] for st in run_stages(full)] == [str(lm), str(full)]

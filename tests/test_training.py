@@ -423,7 +423,9 @@ def test_cached_head_stage_refits_only_the_head_and_reuses_its_cache(small_corpu
     for k in a:
         if not k.startswith("composition"):
             assert torch.equal(a[k], b[k]), k
-    assert b["composition_head.0.weight"].shape[1] == 20 * (64 + 256 + 1024 + 4096)
+    from genomicllm_kernel.composition_model import per_question_blocks
+
+    assert b["composition_head.0.weight"].shape[1] == len(per_question_blocks()) * (64 + 256 + 1024 + 4096)
     assert torch.equal(b["composition.weight"][:, 64 : 64 + 1280], a["composition.weight"])
     assert not b["composition.weight"][:, :64].any() and not b["composition.weight"][:, 64 + 1280 :].any()
     epochs = [json.loads(x) for x in (tmp_path / "c" / "train_log.jsonl").read_text().splitlines()]
@@ -451,6 +453,26 @@ def test_cached_head_stage_refits_only_the_head_and_reuses_its_cache(small_corpu
     assert [x.answer for x in GenomicLLM.from_pretrained(written, "torch").ask(generation)] == [x.answer for x in before.ask(generation)]
     with pytest.raises(Exception, match='head_fit_solver must be "adamw" or "convex"'):
         train(dataclasses.replace(convex, head_fit_solver="sgd"), progress=False)
+
+    # head_keep: refit one block and keep the others from the convex fit above. Each block's fit reads
+    # its own rows only, so the refitted block comes out as the full fit made it, and so does the model
+    biggest = max(fitted["blocks"], key=lambda name: fitted["blocks"][name]["rows"])
+    one = dataclasses.replace(convex, out=str(tmp_path / "k"), head_fit_blocks=[biggest], head_fit_keep=str(written))
+    kept = train(one, progress=False)
+    whole, part = load_file(written / "model.safetensors"), load_file(kept / "model.safetensors")
+    # equal but for the float32 rounding of the label basis the refitted block is written against
+    assert set(whole) == set(part) and all(torch.allclose(whole[k], part[k], rtol=1e-5, atol=1e-6) for k in whole)
+    assert all(torch.equal(whole[k], part[k]) for k in whole if k != "composition_head.0.weight")
+    refitted = json.loads((kept / "train_config.json").read_text())["fitted"]
+    assert refitted["examples"] == fitted["blocks"][biggest]["rows"] < fitted["examples"]
+    assert [n for n, c in refitted["blocks"].items() if "kept_from" not in c] == [biggest]
+    assert json.loads((kept / "config.json").read_text()) == config
+    with pytest.raises(Exception, match="head_fit_blocks and head_fit_keep go together"):
+        train(dataclasses.replace(one, head_fit_keep=""), progress=False)
+    with pytest.raises(Exception, match="not composition blocks"):
+        train(dataclasses.replace(one, head_fit_blocks=["no such question"]), progress=False)
+    with pytest.raises(Exception, match="has no per-question composition head"):
+        train(dataclasses.replace(one, head_fit_keep=str(first)), progress=False)
     fit.method = "adam"
     with pytest.raises(Exception, match='method must be "sgd" or "cached_head"'):
         train(fit, progress=False)

@@ -205,6 +205,27 @@ def gue_tf_item(name: str) -> str:
     return f"{GUE_TF_ITEM} = {gue_tf_value(name)}"
 
 
+#: GUE's prom_300 sets ask "promoter or not" against DeePromoter's negatives (a promoter with most of
+#: its sequence replaced), a different question from "promoter or genome background" (the EPDnew and
+#: GENCODE TSS rows): what tells the one apart points the wrong way on the other (docs/experiments.md,
+#: "A proxy: why EPDnew non-TATA promoters fail"). Their rows carry ``benchmark = GUE``; the bare
+#: proximal question is answered from genome-background rows. prom_300_tata is the only source of its
+#: question, so its train rows are also asked bare (a copy), and the bare question keeps an answer.
+GUE_PROMOTER_ITEM = "benchmark"
+GUE_PROMOTER_VALUE = "GUE"
+GUE_PROMOTER_SETS = ("prom_300_all", "prom_300_notata", "prom_300_tata")
+GUE_PROMOTER_BARE_COPY = ("prom_300_tata",)
+
+
+def gue_item(name: str) -> str:
+    """The item a GUE set's dev rows carry (``transcription factor = GUE tf_0``, ``benchmark = GUE``), "" for none."""
+    if name.startswith("tf_"):
+        return gue_tf_item(name)
+    if name in GUE_PROMOTER_SETS:
+        return f"{GUE_PROMOTER_ITEM} = {GUE_PROMOTER_VALUE}"
+    return ""
+
+
 def _dev_half(name: str, seq: str) -> str:
     """train (80%) or dev (20%) for a sequence of a dev-only GUE set."""
     h = hashlib.sha256(f"gue80:{'prom_300' if name.startswith('prom_300') else name}:{seq}".encode()).digest()
@@ -236,6 +257,11 @@ def _gue_examples(gue_dir: Path, rng: random.Random, small: bool) -> list[Exampl
                 items = ""
                 if name.startswith("tf_") and not (target == "train" and rng.random() < GUE_TF_BARE_SHARE):
                     items = f", {gue_tf_item(name)}"
+                elif name in GUE_PROMOTER_SETS:
+                    items = f", {gue_item(name)}"
+                    if name in GUE_PROMOTER_BARE_COPY and target == "train":
+                        bare = f"{seq}, {question} ="
+                        out.append(Example(task, question, bare, labels[row["label"]], f"GUE:{name}", f"GUE:{name}:{split}:{i}:bare", target))
                 prompt = f"{seq}{items}, {question} ="
                 out.append(Example(task, question, prompt, labels[row["label"]], f"GUE:{name}", f"GUE:{name}:{split}:{i}", target))
     return out
