@@ -501,7 +501,8 @@ def write_card(model: Path, run: Path | None, data: Path, out: Path | None = Non
         frozen_over_earlier = not earlier and all(st.get("cfg", {}).get("trainable") for st in stages if st.get("cfg", {}).get("composition"))
         predate = (
             "trained on enhancer and regulatory labels derived from ATAC-seq peaks, without prom_300 training rows, generated "
-            "reading-comprehension item names or every gene's description (docs/experiments.md)"
+            "reading-comprehension item names or every gene's description, and never read the `benchmark = GUE` item that "
+            "the prom_300 rows now carry (docs/experiments.md)"
         )
         if earlier:
             labels = f"This model's training stages predate the current corpus build: they {predate}. The evaluation below scores it on the current corpus."
