@@ -369,6 +369,7 @@ def test_a_trainable_composition_layer_leaves_every_other_weight_and_answer_unch
 
 def test_the_frozen_prefix_shortcut_gives_the_full_pass_loss_and_gradient(small_corpus, tmp_path):
     from genomicllm_kernel.registry import TASKS
+    from genomicllm_kernel.composition_model import per_question_blocks
     from genomicllm_kernel.training import Trainer, _collate, weighted_loss
 
     first = train(_cfg(small_corpus, tmp_path / "a", 1), progress=False)
@@ -377,7 +378,7 @@ def test_the_frozen_prefix_shortcut_gives_the_full_pass_loss_and_gradient(small_
     cfg.composition_blocks, cfg.composition_head_rank = "per_question", 4  # stage 8b's per-question head
     cfg.task_weights = {t: (1.0 if task.labels else 0.0) for t, task in TASKS.items()}
     trainer = Trainer(cfg, progress=False)
-    assert trainer.prefix_is_frozen and len(trainer.model.config.composition_blocks) == 20
+    assert trainer.prefix_is_frozen and trainer.model.config.composition_blocks == per_question_blocks()
     torch.nn.init.normal_(trainer.model.composition.weight, std=0.1)
     torch.nn.init.normal_(trainer.model.composition_head[1].weight, std=0.1)
     batch = trainer.next_batch(trainer.max_len())
