@@ -405,7 +405,7 @@ def build_problem(model, codec, rows, states, layout, hold_out_units: bool = Fal
     from .registry import TASKS
 
     blocks = list(model.config.composition_blocks)
-    block_index = [blocks.index(r[3]) if r[3] in blocks else blocks.index(r[3].split(" | ")[0]) for r in rows]
+    block_index = [blocks.index(_block_name(r[3], blocks)) for r in rows]
     feats = block_features(codec, [r[0] for r in rows], layout, [blocks[i] for i in block_index])
     label_ids = [codec.label_ids(TASKS[r[1]]) for r in rows]
     units = [r[4] if len(r) > 4 else "" for r in rows] if hold_out_units else None
@@ -517,7 +517,7 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
 
 
 def _block_name(key: str, names: list) -> str:
-    """The block a row's key lands in (build_problem's rule: a named item without its own block falls back to the pooled one)."""
+    """The block a row's key lands in: a named item without its own block falls back to the pooled one."""
     return key if key in names else key.split(" | ")[0]
 
 

@@ -256,7 +256,7 @@ def _gue_examples(gue_dir: Path, rng: random.Random, small: bool) -> list[Exampl
                     target = "train" if i in train_idx else "dev"
                 items = ""
                 if name.startswith("tf_") and not (target == "train" and rng.random() < GUE_TF_BARE_SHARE):
-                    items = f", {gue_tf_item(name)}"
+                    items = f", {gue_item(name)}"
                 elif name in GUE_PROMOTER_SETS:
                     items = f", {gue_item(name)}"
                     if name in GUE_PROMOTER_BARE_COPY and target == "train":
