@@ -156,6 +156,12 @@ class Layout:
     #: (docs/experiments.md, stage 14); None: no motif part
     motifs: object = None
     motif_blocks: tuple = ()
+    #: the five log-likelihoods of a likelihoods.SequenceLikelihoods (each reading frame under a coding
+    #: chain, the sequence forwards and backwards under an mRNA chain), placed last and filled only in
+    #: ``likelihood_blocks``; read by the heads shared over a question's labels (head_symmetry) only
+    #: (docs/experiments.md, stage 18); None: no likelihood part
+    likelihoods: object = None
+    likelihood_blocks: tuple = ()
 
     @property
     def whole_size(self) -> int:
@@ -174,8 +180,12 @@ class Layout:
         return self.bins_start + self.bins * feature_size(self.bin_ks)
 
     @property
-    def size(self) -> int:
+    def likelihood_start(self) -> int:
         return self.motif_start + (len(self.motifs) if self.motifs is not None else 0)
+
+    @property
+    def size(self) -> int:
+        return self.likelihood_start + (len(self.likelihoods) if self.likelihoods is not None else 0)
 
     def vector(self, sequences, block: str | None = None) -> np.ndarray:
         """One block's features; ``block`` (its key) decides whether the positional part is filled."""
@@ -200,24 +210,40 @@ class Layout:
         if self.motifs is not None:
             scored = [i for i, key in enumerate(keys) if key in self.motif_blocks]
             if scored:
-                out[scored, self.motif_start :] = self.motifs.features([rows[i] for i in scored])
+                out[scored, self.motif_start : self.likelihood_start] = self.motifs.features([rows[i] for i in scored])
+        if self.likelihoods is not None:
+            read = [i for i, key in enumerate(keys) if key in self.likelihood_blocks]
+            if read:
+                out[read, self.likelihood_start :] = self.likelihoods.features([rows[i] for i in read])
         return out
 
 
-#: id of a config's ``composition_motifs`` -> (that value, its MotifSet): a model's forward pass reads
-#: its layout each call, and building 1,000 matrices from a config's lists each time would dominate it
-_MOTIF_SETS: dict[int, tuple] = {}
+#: (kind, id of a config's value) -> (that value, the object built from it): a model's forward pass
+#: reads its layout each call, and building 1,000 motif matrices (or the Markov chains) from a
+#: config's lists each time would dominate it
+_BUILT: dict[tuple[str, int], tuple] = {}
+
+
+def _built(kind: str, spec, build):
+    """``build(spec)``, once per config value (None for an empty one)."""
+    if not spec:
+        return None
+    cached = _BUILT.get((kind, id(spec)))
+    if cached is None or cached[0] is not spec:
+        cached = _BUILT[(kind, id(spec))] = (spec, build(spec))  # the value kept: its id stays its own
+    return cached[1]
 
 
 def _motif_set(spec):
-    if not spec:
-        return None
-    cached = _MOTIF_SETS.get(id(spec))
-    if cached is None or cached[0] is not spec:
-        from .motifs import MotifSet
+    from .motifs import MotifSet
 
-        cached = _MOTIF_SETS[id(spec)] = (spec, MotifSet.from_config(spec))  # the value kept: its id stays its own
-    return cached[1]
+    return _built("motifs", spec, MotifSet.from_config)
+
+
+def _likelihoods(spec):
+    from .likelihoods import SequenceLikelihoods
+
+    return _built("likelihoods", spec, SequenceLikelihoods.from_config)
 
 
 def as_layout(spec) -> Layout:
@@ -232,6 +258,9 @@ def as_layout(spec) -> Layout:
     motifs = _motif_set(get("composition_motifs", None))
     if motifs is not None:
         phases.update(motifs=motifs, motif_blocks=tuple(get("composition_motif_blocks", ()) or ()))
+    likelihoods = _likelihoods(get("composition_likelihoods", None))
+    if likelihoods is not None:
+        phases.update(likelihoods=likelihoods, likelihood_blocks=tuple(get("composition_likelihood_blocks", ()) or ()))
     if not bins:
         return Layout(tuple(get("composition_ks")), **phases)
     return Layout(

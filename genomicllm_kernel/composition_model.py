@@ -42,6 +42,8 @@ class GenomicLlamaConfig(LlamaConfig):
         composition_offset_scale: bool = False,
         composition_motifs: dict | None = None,
         composition_motif_blocks=(),
+        composition_likelihoods: dict | None = None,
+        composition_likelihood_blocks=(),
         **kwargs,
     ):
         self.composition_ks = list(composition_ks)
@@ -65,6 +67,11 @@ class GenomicLlamaConfig(LlamaConfig):
         #: read by the per-question head only (composition.Layout); None: no motif part
         self.composition_motifs = composition_motifs
         self.composition_motif_blocks = list(composition_motif_blocks)
+        #: the coding and mRNA Markov chains (likelihoods.SequenceLikelihoods.to_config) whose five
+        #: log-likelihoods fill the end of each block in ``composition_likelihood_blocks``, read by the
+        #: heads shared over a question's labels only (composition.Layout); None: no likelihood part
+        self.composition_likelihoods = composition_likelihoods
+        self.composition_likelihood_blocks = list(composition_likelihood_blocks)
         self.composition_token_id = composition_token_id
         #: the questions (and GUE TF sets) that each get their own block of ``dna_features``
         #: (codec.composition_block); empty: one block shared by every classification question

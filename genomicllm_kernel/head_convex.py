@@ -158,12 +158,13 @@ def fit_shared_block(X, offset, y, held, n_labels, ridges, symmetry, layout, log
     """One block with weights shared over its labels (head_symmetry): (raw weights [layout.size, L],
     bias [L], choice dict), the part, ridge and offset scale chosen by held-out loss as in
     :func:`fit_block`; the choice's ``sharing`` names the symmetry, its ``part`` the features read
-    ("frames", "whole", or "positional": the thirds too, so the block's positional part is filled)."""
+    ("frames", "whole", or "positional": the thirds too, so the block's positional part is filled; with
+    "+likelihood", each label's log-likelihood too: likelihoods.py)."""
     t0 = time.time()
     X = X.tocsr() if hasattr(X, "tocsr") else np.asarray(X)
     train, hold = ~held, held
     best, tried = None, {}
-    for part in symmetry.parts(layout):
+    for part in symmetry.parts(layout, name):
         cols = symmetry.columns(layout, part)
         used = np.unique(cols)  # densify only the columns the views read
         sub = X[:, used].toarray() if hasattr(X, "toarray") else X[:, used]
@@ -231,14 +232,28 @@ def realise(blocks_fit: dict[int, tuple], n_blocks: int, layout, lm_weight, rank
     return torch.from_numpy(A.astype(np.float32)), torch.from_numpy(B.astype(np.float32))
 
 
+def _free_columns(X, end):
+    """The columns a free (unshared) fit reads: all but the likelihoods (composition.Layout), which
+    mean something only as one label's view against another's (head_symmetry)."""
+    return X if end is None or end >= X.shape[1] else X[:, :end]
+
+
+def _padded(W, F: int):
+    """[F, L]: ``W``'s rows, then zeros for the columns it did not read."""
+    return W if W.shape[0] == F else np.vstack([W, np.zeros((F - W.shape[0], W.shape[1]))])
+
+
 def _fit_job(job):
     """A block's free fit, and each alternative's: ``("labels", symmetry, layout, ridges)`` a head
     shared over the labels (fit_shared_block), ``("strand", invariance, layout)`` the free fit on
     strand-folded features (head_symmetry.StrandInvariance). The lowest held-out loss wins; every
     candidate's losses stay in the choice's ``tried``."""
     b, X, offset, y, held, L, ridges, whole, log, name, phase_end, scales, alternatives = job[:13]
-    motif_start, with_motifs = (tuple(job[13:]) + (None, False))[:2]  # (the layout's motif part, whether this block tries it)
-    W, c, choice = fit_block(X, offset, y, held, L, ridges, whole, log, name, phase_end, scales, motif_start, with_motifs)
+    # (the layout's motif part, whether this block tries it, where the free fit's columns end)
+    motif_start, with_motifs, free_end = tuple(job[13:]) + (None, False, None)[len(job) - 13 :]
+    free = _free_columns(X, free_end)
+    W, c, choice = fit_block(free, offset, y, held, L, ridges, whole, log, name, phase_end, scales, motif_start, with_motifs)
+    W = _padded(W, X.shape[1])
     best, tried, seconds = (W, c, choice), dict(choice["tried"]), choice["seconds"]
     for alternative in alternatives or ():
         if alternative[0] == "labels":
@@ -246,10 +261,9 @@ def _fit_job(job):
             Wa, ca, alt = fit_shared_block(X, offset, y, held, L, shared_ridges, symmetry, layout, log, name, scales)
         else:
             _, invariance, layout = alternative
-            Wa, ca, alt = fit_block(
-                invariance.fold(X, layout), offset, y, held, L, ridges, whole, None, name, phase_end, scales, motif_start, with_motifs
-            )
-            Wa, alt["sharing"] = invariance.place(Wa, layout), invariance.name
+            folded = _free_columns(invariance.fold(X, layout), free_end)
+            Wa, ca, alt = fit_block(folded, offset, y, held, L, ridges, whole, None, name, phase_end, scales, motif_start, with_motifs)
+            Wa, alt["sharing"] = invariance.place(_padded(Wa, X.shape[1]), layout), invariance.name
             alt["tried"] = {f"{k} strand": v for k, v in alt["tried"].items()}
             if log:
                 log(f"{name}: {len(y)} rows, {alt['part']} strand-invariant, ridge {alt['ridge']:g}, held-out loss {alt['held_out_loss']:.4f}")
@@ -317,7 +331,7 @@ def fit_convex_head(
         job = (b, X, offset_all[rows, :L], problem.labels[rows].numpy(), held_all[rows], L, tuple(ridges), block_whole, log, name, phase_end)
         # a block with motif scores tries each of its parts with them too; the rest never see the columns
         scored = bool(layout.motifs is not None and names and names[b] in set(layout.motif_blocks))
-        jobs.append(job + (scales, alternatives, layout.motif_start if layout.motifs is not None else None, scored))
+        jobs.append(job + (scales, alternatives, layout.motif_start if layout.motifs is not None else None, scored, layout.likelihood_start))
     jobs.sort(key=lambda j: -j[1].nnz)  # largest first: the pool ends evenly
     if workers > 1 and len(jobs) > 1:
         import multiprocessing

@@ -295,6 +295,8 @@ def widened(model, layout, rank: int, offset_scale: bool = False):
     cfg.update(composition_offset_scale=offset_scale)
     motifs = layout.motifs.to_config() if layout.motifs is not None else None
     cfg.update(composition_motifs=motifs, composition_motif_blocks=list(layout.motif_blocks) if motifs else [])
+    likelihoods = layout.likelihoods.to_config() if layout.likelihoods is not None else None
+    cfg.update(composition_likelihoods=likelihoods, composition_likelihood_blocks=list(layout.likelihood_blocks) if likelihoods else [])
     new = GenomicLlamaForCausalLM(GenomicLlamaConfig(**cfg))
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("composition")}
     missing_keys, unexpected = new.load_state_dict(state, strict=False)
@@ -457,6 +459,16 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
         layout = dataclasses.replace(layout, motifs=load_jaspar(cfg.composition_motifs), motif_blocks=blocks)
     else:
         layout = dataclasses.replace(layout, motifs=init.motifs, motif_blocks=init.motif_blocks)
+    if cfg.composition_likelihoods:
+        from .likelihoods import FILENAME, SequenceLikelihoods
+
+        path = Path(cfg.data) / FILENAME
+        if not path.exists():
+            raise InputError(f"composition_likelihoods: {path} is missing (genomicllm data build writes it)")
+        blocks = _named_blocks(cfg, model, "composition_likelihoods", "composition_likelihood_blocks", "reads the likelihoods")
+        layout = dataclasses.replace(layout, likelihoods=SequenceLikelihoods.load(path), likelihood_blocks=blocks)
+    else:
+        layout = dataclasses.replace(layout, likelihoods=init.likelihoods, likelihood_blocks=init.likelihood_blocks)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     t_cache = time.time()
@@ -592,11 +604,15 @@ def _convex(cfg, model, problem, layout, log, progress: bool, kept=None):
     for b in choices:
         choices[b]["reads_frames"] = b in framed
     scored = sorted(b for b, c in choices.items() if c["part"].endswith("+motifs"))
+    # the blocks whose fitted head reads the likelihoods (only a fit shared over labels may)
+    likely = slice(layout.likelihood_start, layout.size)
+    weighed = [b for b in choices if names[b] in layout.likelihood_blocks and bool(head_a[b, likely].abs().sum() > 0)]
     # each part of the layout kept where some block reads it, dropped (columns and all) where none does
     parts = [(slice(0, layout.whole_size), True)]
     parts.append((frames, bool(framed)))
     parts.append((slice(layout.bins_start, layout.motif_start), bool(positional)))
-    parts.append((slice(layout.motif_start, layout.size), bool(scored)))
+    parts.append((slice(layout.motif_start, layout.likelihood_start), bool(scored)))
+    parts.append((likely, bool(weighed)))
     head_a = torch.cat([head_a[:, cols] for cols, kept in parts if kept], dim=1)
     if not framed:
         layout = dataclasses.replace(layout, phase_ks=(), phase_blocks=())
@@ -611,6 +627,12 @@ def _convex(cfg, model, problem, layout, log, progress: bool, kept=None):
             dataclasses.replace(layout, motif_blocks=tuple(names[b] for b in scored))
             if scored
             else dataclasses.replace(layout, motifs=None, motif_blocks=())
+        )
+    if layout.likelihoods is not None:
+        layout = (
+            dataclasses.replace(layout, likelihood_blocks=tuple(names[b] for b in sorted(weighed)))
+            if weighed
+            else dataclasses.replace(layout, likelihoods=None, likelihood_blocks=())
         )
     assert head_a.shape[1] == layout.size
     rows = sum(c["rows"] for c in choices.values())

@@ -23,12 +23,13 @@ from .errors import InputError
 
 def _parts(layout) -> list[tuple[str, slice]]:
     """The layout's parts in column order: the whole sequence's k-mers, the reading frames, the
-    positional bins and the motif scores (a part may be empty)."""
+    positional bins, the motif scores and the likelihoods (a part may be empty)."""
     return [
         ("whole", slice(0, layout.whole_size)),
         ("frames", slice(layout.whole_size, layout.bins_start)),
         ("bins", slice(layout.bins_start, layout.motif_start)),
-        ("motifs", slice(layout.motif_start, layout.size)),
+        ("motifs", slice(layout.motif_start, layout.likelihood_start)),
+        ("likelihoods", slice(layout.likelihood_start, layout.size)),
     ]
 
 

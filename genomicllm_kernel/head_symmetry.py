@@ -15,7 +15,8 @@ A symmetry is exact in the model's linear head: :meth:`LabelSymmetry.place` turn
 weights into one column per label over the block's features (``X @ place(v) == views(X) @ v``), so
 the model class, its ONNX graph and every other block stay what they were. Both are column maps
 (``columns``): a label's view is a selection of the block's own columns, so any part of the layout
-(the thirds of the sequence, the reading frames) can be shared without new features.
+(the thirds of the sequence, the reading frames, each label's log-likelihood: likelihoods.py) can be
+shared without new features.
 """
 
 from __future__ import annotations
@@ -33,9 +34,27 @@ class LabelSymmetry:
 
     name = ""
 
-    def parts(self, layout: Layout) -> tuple[str, ...]:
-        """The feature parts the shared fit may read (tried in turn, as fit_block tries its parts)."""
+    def parts(self, layout: Layout, block: str | None = None) -> tuple[str, ...]:
+        """The feature parts the shared fit of ``block`` may read (tried in turn, as fit_block tries
+        its parts); a part ``P+likelihood`` is P plus each label's log-likelihood (likelihoods.py),
+        offered where the block's likelihood columns are filled."""
         raise NotImplementedError
+
+    #: which of the layout's likelihood columns (likelihoods.COLUMNS) each label reads
+    likelihood_columns: tuple = ()
+
+    @staticmethod
+    def reads_likelihoods(layout: Layout, block: str | None) -> bool:
+        return layout.likelihoods is not None and block in layout.likelihood_blocks
+
+    def _with_likelihood(self, layout: Layout, part: str, base) -> np.ndarray:
+        """[labels, F']: the views of ``part``, whose ``+likelihood`` suffix adds each label's column."""
+        name, _, extra = part.partition("+")
+        own = np.array([[layout.likelihood_start + i] for i in self.likelihood_columns], dtype=np.int64)
+        if name == "likelihood":
+            return own
+        cols = base(name)
+        return np.concatenate([cols, own], axis=1) if extra == "likelihood" else cols
 
     def columns(self, layout: Layout, part: str) -> np.ndarray:
         """[labels, F'] int: label ``j``'s view of a row is ``X[:, columns[j]]``."""
@@ -62,16 +81,27 @@ class ReadingFrames(LabelSymmetry):
     frame ``i`` (composition.phased_rows: the k-mers starting at i, i + 3, ...)."""
 
     name = "reading frame"
+    #: label i reads the window read with its codons starting at base i + 1
+    likelihood_columns = (0, 1, 2)
 
-    def parts(self, layout):
-        return ("frames",)
+    def _frames(self, layout, block) -> bool:
+        return bool(layout.phase_ks) and (block is None or block in layout.phase_blocks)
+
+    def parts(self, layout, block=None):
+        frames = ("frames",) if self._frames(layout, block) else ()
+        if not self.reads_likelihoods(layout, block):
+            return frames
+        return frames + ("likelihood",) + tuple(f"{p}+likelihood" for p in frames)
 
     def columns(self, layout, part):
-        size = feature_size(layout.phase_ks)
-        return np.stack([layout.whole_size + frame * size + np.arange(size) for frame in range(3)])
+        def frames(_):
+            size = feature_size(layout.phase_ks)
+            return np.stack([layout.whole_size + frame * size + np.arange(size) for frame in range(3)])
+
+        return self._with_likelihood(layout, part, frames)
 
     def usable(self, layout, block):
-        return bool(layout.phase_ks) and block in layout.phase_blocks
+        return self._frames(layout, block) or self.reads_likelihoods(layout, block)
 
 
 class Reversal(LabelSymmetry):
@@ -81,22 +111,30 @@ class Reversal(LabelSymmetry):
     that is not a multiple of three move by one base; the head stays exactly its views)."""
 
     name = "reversal"
+    #: forward reads the sequence's log-likelihood under the mRNA chain, reverse its reversal's
+    likelihood_columns = (3, 4)
 
     @staticmethod
     def permutation(ks) -> np.ndarray:
         """Column ``i`` of the backwards sequence's frequencies is column ``P[i]`` of its own."""
         return kmer_permutation(ks, lambda m: m[::-1])
 
-    def parts(self, layout):
-        return ("whole", "positional") if layout.bins else ("whole",)
+    def parts(self, layout, block=None):
+        own = ("whole", "positional") if layout.bins else ("whole",)
+        if not self.reads_likelihoods(layout, block):
+            return own
+        return own + ("likelihood",) + tuple(f"{p}+likelihood" for p in own)
 
     def columns(self, layout, part):
-        forward, backward = [np.arange(layout.whole_size)], [self.permutation(layout.ks)]
-        if part == "positional":
-            size, P = feature_size(layout.bin_ks), self.permutation(layout.bin_ks)
-            forward += [layout.bins_start + b * size + np.arange(size) for b in range(layout.bins)]
-            backward += [layout.bins_start + (layout.bins - 1 - b) * size + P for b in range(layout.bins)]
-        return np.stack([np.concatenate(forward), np.concatenate(backward)])
+        def kmers(name):
+            forward, backward = [np.arange(layout.whole_size)], [self.permutation(layout.ks)]
+            if name == "positional":
+                size, P = feature_size(layout.bin_ks), self.permutation(layout.bin_ks)
+                forward += [layout.bins_start + b * size + np.arange(size) for b in range(layout.bins)]
+                backward += [layout.bins_start + (layout.bins - 1 - b) * size + P for b in range(layout.bins)]
+            return np.stack([np.concatenate(forward), np.concatenate(backward)])
+
+        return self._with_likelihood(layout, part, kmers)
 
 
 class StrandInvariance:

@@ -719,4 +719,13 @@ def _phase_sentence(cfg: dict, blocks: dict) -> str:
             f"`genomicllm_kernel/motifs.py`; the matrices travel in `config.json`) was offered to {len(asked)} questions and kept, "
             f"by held-out loss, for {', '.join(f'`{b}`' for b in kept) or 'none'}. "
         )
+    if cfg.get("composition_likelihoods"):
+        asked = cfg.get("composition_likelihood_blocks", [])
+        kept = [b for b in asked if "likelihood" in blocks.get(b, {}).get("part", "")]
+        out += (
+            "The log-likelihoods of two Markov chains counted on the training transcripts by `genomicllm data build` "
+            "(`sequence_likelihoods.json`, likelihoods.py: a three-periodic coding chain read in each frame, an mRNA chain read "
+            f"forwards and backwards; they travel in `config.json`) were offered to the shared heads of {', '.join(f'`{b}`' for b in asked)} "
+            f"and kept, by held-out loss, for {', '.join(f'`{b}`' for b in kept) or 'none'}. "
+        )
     return out

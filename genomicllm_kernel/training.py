@@ -142,6 +142,12 @@ class TrainConfig:
     #: ``composition_motif_blocks`` only; the convex fit keeps them where the held-out loss falls
     composition_motifs: str = ""
     composition_motif_blocks: list = field(default_factory=list)
+    #: with cached_head: the five coding / mRNA log-likelihoods (likelihoods.py) of the corpus's
+    #: ``sequence_likelihoods.json`` (counted by ``data build`` on training transcripts), filled in the
+    #: blocks of ``composition_likelihood_blocks`` only and read by the heads shared over a question's
+    #: labels (head_symmetry), where the held-out loss falls
+    composition_likelihoods: bool = False
+    composition_likelihood_blocks: list = field(default_factory=list)
     #: with cached_head: the tasks whose head rows come from ``headfit.jsonl`` (windows of training
     #: transcripts that no language-model stage reads, data.builders.head_fit_tiles) instead of
     #: train.jsonl, so that the frozen model's offset on them is as honest as on unseen input

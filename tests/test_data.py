@@ -77,9 +77,22 @@ def test_held_out_names_and_genes_never_reach_training(small_corpus):
     assert (small_corpus / "gene_table.tsv.gz").exists()
 
 
+def test_markov_chains_are_counted_on_training_transcripts_only(small_corpus):
+    """sequence_likelihoods.json: the coding chain reads a training coding window in its own frame,
+    and it is counted on training transcripts only (the source says how many; the dev and test
+    transcripts' sequences would give a different table)."""
+    from genomicllm_kernel.likelihoods import FILENAME, SequenceLikelihoods
+
+    chains = SequenceLikelihoods.load(small_corpus / FILENAME)
+    assert "training transcripts" in chains.source and chains.coding.shape == (3, 4**chains.order, 4)
+    rows = [r for r in _rows(small_corpus / "train.jsonl") if r["task"] == "orf"]
+    right = [chains.predict_frame(parse_prompt(r["prompt"]).sequence) + 1 == int(r["answer"]) for r in rows]
+    assert len(rows) >= 20 and sum(right) / len(right) > 0.6  # chance is 1/3
+
+
 def test_same_seed_same_bytes(tmp_path, small_corpus):
     again = build(tmp_path / "again", small=True, seed=0, cache=data_cache(), progress=lambda m: None)
-    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "DATA_CARD.md", "gene_table.tsv.gz"):
+    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "DATA_CARD.md", "gene_table.tsv.gz", "sequence_likelihoods.json"):
         assert (again / name).read_bytes() == (small_corpus / name).read_bytes(), name
     assert not (tmp_path / "again.partial").exists()
 

@@ -354,6 +354,36 @@ def _drop_overlaps(examples: list[Example]) -> int:
     return dropped
 
 
+def read_genomes(paths: dict, small: bool) -> tuple[Genome, Genome]:
+    """(the hg19 genome of every region the corpus reads, the evaluation-only test slices alone)."""
+    train_genome = Genome("hg19 chrX + chr22")
+    for c in read_fasta_contigs(paths["chrX"]["fasta"], rename={"X": "chrX"}):
+        train_genome.add(c)
+    if not small:
+        train_genome.add(read_maf_reference(paths["chr22"]["maf"]))
+    test_genome = Genome("hg19 chr3/chr4/chr5 slices")
+    for key, chrom in (("chr3", "chr3"), ("chr4", "chr4"), ("chr5", "chr5")):
+        for c in read_fasta_contigs(paths["augustus"][key], offsets={chrom: TEST_SLICES[chrom]}):
+            test_genome.add(c)
+    genome = Genome("hg19")
+    for g in (train_genome, test_genome):
+        for cs in g.contigs.values():
+            for c in cs:
+                genome.add(c)
+    return genome, test_genome
+
+
+def transcript_context(cache: Path | None = None, small: bool = False, seed: int = 0, progress=print) -> Context:
+    """The genome, annotation and split rule of :func:`build` alone (no peaks, records or draws):
+    what scripts that study the training transcripts read (scripts/likelihood_order.py)."""
+    cache = Path(cache or Path.home() / ".cache" / "genomicllm" / "data")
+    names = ["chrX", "augustus", "gencode", "spliceai"] + ([] if small else ["chr22"])
+    paths = fetch_all(cache, names, progress=lambda m: progress(f"  {m}"))
+    genome, test_genome = read_genomes(paths, small)
+    ann = read_gencode_parquet(paths["gencode"]["dir"], paths["spliceai"]["grch37"], genome)
+    return Context(genome, ann, Splitter(seed, test_genome.spans()), random.Random(seed))
+
+
 def build(
     out: Path,
     small: bool = False,
@@ -379,22 +409,10 @@ def build(
     names = ["chrX", "augustus", "atac", "orgdb", "gencode", "spliceai", "gimme", "janggu"] + ([] if small else ["chr22"])
     paths = fetch_all(cache, names, progress=lambda m: progress(f"  {m}"))
     progress("reading genomes")
-    train_genome = Genome("hg19 chrX + chr22")
-    for c in read_fasta_contigs(paths["chrX"]["fasta"], rename={"X": "chrX"}):
-        train_genome.add(c)
-    if not small:
-        train_genome.add(read_maf_reference(paths["chr22"]["maf"]))
-    test_genome = Genome("hg19 chr3/chr4/chr5 slices")
-    for key, chrom in (("chr3", "chr3"), ("chr4", "chr4"), ("chr5", "chr5")):
-        for c in read_fasta_contigs(paths["augustus"][key], offsets={chrom: TEST_SLICES[chrom]}):
-            test_genome.add(c)
-    genome = Genome("hg19")
-    for g in (train_genome, test_genome):
-        for cs in g.contigs.values():
-            for c in cs:
-                genome.add(c)
+    genome, test_genome = read_genomes(paths, small)
     splitter = Splitter(seed, test_genome.spans())
 
+    ann_label = "GENCODE v19, SpliceAI canonical transcripts, hg19 chrX 1-70 Mb" + ("" if small else " + chr22")
     progress("reading annotation (GENCODE v19 + SpliceAI canonical transcripts)")
     gdir = paths["gencode"]["dir"]
     ann = read_gencode_parquet(gdir, paths["spliceai"]["grch37"], genome)
@@ -522,6 +540,12 @@ def build(
         for ex in head_fit:
             fh.write(json.dumps(ex.as_dict(), sort_keys=True) + "\n")
     from ..gene_table import FILENAME as GENE_TABLE, write_gene_table
+    from ..likelihoods import FILENAME as LIKELIHOODS, SequenceLikelihoods
+
+    cds, mrna = builders.training_transcripts(ctx)
+    chains = SequenceLikelihoods.count(cds, mrna, source=f"{len(cds)} coding sequences and {len(mrna)} mRNAs of training transcripts ({ann_label})")
+    chains.save(tmp / LIKELIHOODS)
+    progress(f"coding / mRNA Markov chains (order {chains.order}): {chains.source} ({LIKELIHOODS})")
     from .card import write_data_card
 
     orgdb = source_record(Path(cache).resolve()).get("orgdb", {})

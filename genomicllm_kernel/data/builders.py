@@ -274,6 +274,20 @@ def sequence_direction(ctx: Context):
     return out
 
 
+def training_transcripts(ctx: Context) -> tuple[list[str], list[str]]:
+    """(coding sequences, spliced mRNAs) of the training split's transcripts, each once: what the
+    coding and mRNA Markov chains are counted on (likelihoods.py). Dev, test and evaluation-only
+    regions never enter (split_of says "train" only for training loci). Reads no random draw."""
+    cds = list(dict.fromkeys(seq for _, seq, split in _cds_seqs(ctx) if split == "train"))
+    mrna = []
+    for t in ctx.annotation.transcripts:
+        if ctx.split_of(t.chrom, t.start, t.end) == "train":
+            seq = spliced(ctx.genome, t, t.exons)
+            if seq:
+                mrna.append(seq)
+    return cds, list(dict.fromkeys(mrna))
+
+
 #: tasks whose dev and test rows are tiles (:func:`transcript_tiles`), not the builder's random draws
 TILED_TASKS = ("orf", "sequence_direction")
 #: at most this many tiles per transcript, so that a few long genes do not make the whole set
