@@ -154,12 +154,15 @@ def solve_shared(Z, offset, y, lam, start=None, maxiter=500):
     return minimize(f, w0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter}).x
 
 
-def fit_shared_block(X, offset, y, held, n_labels, ridges, symmetry, layout, log=None, name="", offset_scales=(1.0,)):
+def fit_shared_block(X, offset, y, held, n_labels, ridges, symmetry, layout, log=None, name="", offset_scales=(1.0,), likelihood_weights=(1.0,)):
     """One block with weights shared over its labels (head_symmetry): (raw weights [layout.size, L],
     bias [L], choice dict), the part, ridge and offset scale chosen by held-out loss as in
     :func:`fit_block`; the choice's ``sharing`` names the symmetry, its ``part`` the features read
     ("frames", "whole", or "positional": the thirds too, so the block's positional part is filled; with
-    "+likelihood", each label's log-likelihood too: likelihoods.py)."""
+    "+likelihood", each label's log-likelihood too: likelihoods.py). ``likelihood_weights``: factors
+    the standardised likelihood column of a ``P+likelihood`` part is also tried at (its ridge divided
+    by the square), because one ridge serves every column of a part and the one the k-mers need
+    shrinks the single likelihood column away (docs/experiments.md, stage 18)."""
     t0 = time.time()
     X = X.tocsr() if hasattr(X, "tocsr") else np.asarray(X)
     train, hold = ~held, held
@@ -171,22 +174,27 @@ def fit_shared_block(X, offset, y, held, n_labels, ridges, symmetry, layout, log
         V = sub[:, np.searchsorted(used, cols)].astype(np.float64)  # [rows, labels, F']
         pooled = V[train].reshape(-1, V.shape[-1])
         mu, sd = pooled.mean(0), pooled.std(0) + 1e-3
-        Z = (V - mu) / sd
-        F = Z.shape[-1]
-        for scale in tuple(offset_scales):
-            w = None
-            for lam in sorted(ridges, reverse=True):  # strong to weak, each warm-started from the last
-                w = solve_shared(Z[train], scale * offset[train], y[train], lam, start=w)
-                loss = cross_entropy(scale * offset[hold] + Z[hold] @ w[:F] + w[F:], y[hold])
-                tried[f"shared {part} {lam:g} offset {scale:g}"] = round(loss, 5)
-                if best is None or loss < best[0]:
-                    best = (loss, part, lam, scale, w, V, Z, mu, sd)
-    loss, part, lam, scale, w, V, Z, mu, sd = best
+        F = V.shape[-1]
+        mixed = part.endswith("+likelihood")  # the likelihood is the views' last column
+        for weight in tuple(likelihood_weights) if mixed else (1.0,):
+            g = np.ones(F)
+            g[-1] = weight
+            Z = (V - mu) / sd * g
+            for scale in tuple(offset_scales):
+                w = None
+                for lam in sorted(ridges, reverse=True):  # strong to weak, each warm-started from the last
+                    w = solve_shared(Z[train], scale * offset[train], y[train], lam, start=w)
+                    loss = cross_entropy(scale * offset[hold] + Z[hold] @ w[:F] + w[F:], y[hold])
+                    tried[f"shared {part}{f' x{weight:g}' if weight != 1.0 else ''} {lam:g} offset {scale:g}"] = round(loss, 5)
+                    if best is None or loss < best[0]:
+                        best = (loss, part, lam, scale, w, V, Z, mu, sd, g)
+    loss, part, lam, scale, w, V, Z, mu, sd, g = best
     w = solve_shared(Z, scale * offset, y, lam, start=w)  # every row, the held-out choice
     F = Z.shape[-1]
-    v, c = w[:F] / sd, w[F:] - (mu / sd) @ w[:F]
+    v, c = w[:F] * g / sd, w[F:] - (mu / sd) @ (w[:F] * g)
     train_loss = cross_entropy(scale * offset + V @ v + c, y)
-    choice = _choice(y, part, lam, scale, loss, train_loss, tried, t0, sharing=symmetry.name)
+    extra = {"likelihood_weight": float(g[-1])} if g[-1] != 1.0 else {}
+    choice = _choice(y, part, lam, scale, loss, train_loss, tried, t0, sharing=symmetry.name, **extra)
     if log:
         log(f"{name}: {len(y)} rows, {part} shared over {symmetry.name}, ridge {lam:g}, offset x{scale:g}, held-out loss {loss:.4f}")
     return symmetry.place(v, layout, n_labels, part), c, choice
@@ -257,8 +265,8 @@ def _fit_job(job):
     best, tried, seconds = (W, c, choice), dict(choice["tried"]), choice["seconds"]
     for alternative in alternatives or ():
         if alternative[0] == "labels":
-            _, symmetry, layout, shared_ridges = alternative
-            Wa, ca, alt = fit_shared_block(X, offset, y, held, L, shared_ridges, symmetry, layout, log, name, scales)
+            _, symmetry, layout, shared_ridges, *weights = alternative
+            Wa, ca, alt = fit_shared_block(X, offset, y, held, L, shared_ridges, symmetry, layout, log, name, scales, *weights)
         else:
             _, invariance, layout = alternative
             folded = _free_columns(invariance.fold(X, layout), free_end)
@@ -288,7 +296,7 @@ def offset_scale_weights(choices: dict, n_blocks: int, layout) -> np.ndarray:
 
 def fit_convex_head(
     problem, n_blocks: int, rank: int, layout, seed: int, ridges=DEFAULT_RIDGES, log=print, names=None, workers: int = 1, offset_scales=None,
-    symmetries=None, shared_ridges=(), strand=(), basis=None,
+    symmetries=None, shared_ridges=(), strand=(), basis=None, likelihood_weights=(1.0,),
 ):  # fmt: skip
     """(first layer, second layer, per-block choices, blocks that read the positional part).
     ``workers`` > 1 fits that many blocks at once in child processes (each fit is single-threaded
@@ -296,7 +304,8 @@ def fit_convex_head(
     factors its fit tries (fit_block); every other block keeps the offset at 1. ``symmetries``:
     block name -> head_symmetry.LabelSymmetry, whose shared fit (at ``shared_ridges``) is tried too;
     ``strand``: the block names whose strand-invariant fit (head_symmetry.StrandInvariance) is tried too;
-    ``basis``: the second layer to write the blocks against (realise)."""
+    ``basis``: the second layer to write the blocks against (realise); ``likelihood_weights``: the
+    factors a shared fit also tries the likelihood column at (fit_shared_block)."""
     import scipy.sparse as sp
     import torch
 
@@ -325,7 +334,8 @@ def fit_convex_head(
         block_whole = whole if layout.bins or reads_frames else None
         scales = tuple((offset_scales or {}).get(name, (1.0,)))
         symmetry = (symmetries or {}).get(name)
-        alternatives = [("labels", symmetry, layout, tuple(shared_ridges))] if symmetry is not None and symmetry.usable(layout, name) else []
+        shared = ("labels", symmetry, layout, tuple(shared_ridges), tuple(likelihood_weights))
+        alternatives = [shared] if symmetry is not None and symmetry.usable(layout, name) else []
         if name in set(strand):
             alternatives.append(("strand", StrandInvariance(), layout))
         job = (b, X, offset_all[rows, :L], problem.labels[rows].numpy(), held_all[rows], L, tuple(ridges), block_whole, log, name, phase_end)

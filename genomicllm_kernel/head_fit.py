@@ -594,6 +594,7 @@ def _convex(cfg, model, problem, layout, log, progress: bool, kept=None):
     head_a, head_b, choices, positional = fit_convex_head(
         problem, len(names), cfg.composition_head_rank, layout, cfg.seed, tuple(cfg.head_fit_ridges), print if progress else None, names,
         cfg.threads, grid, symmetries, tuple(cfg.head_fit_symmetric_ridges), strand, kept.head_b if kept is not None else None,
+        tuple(cfg.head_fit_likelihood_weights or (1.0,)),
     )  # fmt: skip
     if kept is not None:
         head_a, choices = kept.merge(head_a, choices, names, set(cfg.head_fit_blocks), layout)

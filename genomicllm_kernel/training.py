@@ -148,6 +148,10 @@ class TrainConfig:
     #: labels (head_symmetry), where the held-out loss falls
     composition_likelihoods: bool = False
     composition_likelihood_blocks: list = field(default_factory=list)
+    #: with composition_likelihoods: the factors a shared fit also tries the standardised likelihood
+    #: column of a ``P+likelihood`` part at (an n-fold weight is a ridge divided by n squared on that
+    #: column alone); empty: 1 only
+    head_fit_likelihood_weights: list = field(default_factory=list)
     #: with cached_head: the tasks whose head rows come from ``headfit.jsonl`` (windows of training
     #: transcripts that no language-model stage reads, data.builders.head_fit_tiles) instead of
     #: train.jsonl, so that the frozen model's offset on them is as honest as on unseen input

@@ -147,3 +147,31 @@ def test_free_fit_never_reads_the_likelihoods_and_the_shared_fit_takes_them(chai
     _, (Wf, _, free) = head_convex._fit_job(free_job)
     assert Wf.shape == (layout.size, 3) and not Wf[layout.likelihood_start :].any()
     assert choice["held_out_loss"] < free["held_out_loss"]
+
+
+def test_likelihood_weight_lets_one_column_escape_the_part_s_ridge(chains):
+    """With a ridge that the k-mer columns need, the likelihood column of ``frames+likelihood`` is
+    shrunk; a 10x weight (its ridge / 100) is tried, chosen by held-out loss, recorded, and the placed
+    weights score every row exactly as the fit did (train loss recomputed from X @ W + c)."""
+    import scipy.sparse as sp
+
+    from genomicllm_kernel import head_convex
+
+    rng = np.random.default_rng(5)
+    layout = Layout((3,), 0, (), (), (3,), (ORF,), likelihoods=chains, likelihood_blocks=(ORF,))
+    rows, y = [], []
+    for _ in range(240):
+        cds, o = _cds(rng, 40), int(rng.integers(3))
+        rows.append([cds[o : o + 60]])
+        y.append((3 - o) % 3)
+    X = sp.csr_matrix(layout.vectors(rows, [ORF] * len(rows)).astype(np.float64))
+    y, held = np.array(y), np.zeros(len(y), dtype=bool)
+    held[rng.permutation(len(y))[:48]] = True
+    args = (X, np.zeros((len(y), 3)), y, held, 3, (30.0,), SYMMETRIES["reading frame"], layout, None, ORF, (1.0,))
+    W1, c1, plain = head_convex.fit_shared_block(*args)
+    W, c, choice = head_convex.fit_shared_block(*args, (1.0, 10.0))
+    assert any(" x10 " in k for k in choice["tried"]) and "likelihood_weight" not in plain
+    assert choice["part"] == "frames+likelihood" and choice["likelihood_weight"] == 10.0
+    assert choice["held_out_loss"] <= plain["held_out_loss"]
+    assert choice["train_loss"] == pytest.approx(head_convex.cross_entropy(X @ W + c, y), abs=1e-5)
+    assert plain["train_loss"] == pytest.approx(head_convex.cross_entropy(X @ W1 + c1, y), abs=1e-5)
