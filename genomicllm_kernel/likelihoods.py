@@ -113,7 +113,7 @@ class SequenceLikelihoods:
             for i in range(3):  # codons start at base i + 1: base p sits at codon position (p - i) mod 3
                 out[i] = self.coding[(pos - i) % 3, ctx, base].sum()
             out[3] = self.mrna[ctx, base].sum()
-        r = _codes(seq[::-1])
+        r = c[::-1]  # the reversed sequence's codes, without encoding it again
         ctx, ok = _contexts(r, self.order)
         if ok.any():
             out[4] = self.mrna[ctx[ok], r[self.order :][ok]].sum()

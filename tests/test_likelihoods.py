@@ -104,24 +104,31 @@ def test_shared_views_read_each_label_s_likelihood_exactly(chains, name, block, 
     assert np.allclose(X @ symmetry.place(v, layout, views.shape[1], part), views @ v)
 
 
-def test_free_fit_never_reads_the_likelihoods_and_the_shared_fit_takes_them(chains):
-    """On windows where the likelihoods decide the frame, the shared fit chooses them; the free fit
-    (its weights on those columns) stays zero: one label's likelihood means something only against
-    another's."""
+def _frame_problem(chains, rng, n=240):
+    """A layout reading the chains in the ORF block, and n ORF windows of 60 nt: (layout, X, labels,
+    held-out mask of a fifth)."""
     import scipy.sparse as sp
 
-    from genomicllm_kernel import head_convex
-
-    rng = np.random.default_rng(4)
     layout = Layout((3,), 0, (), (), (3,), (ORF,), likelihoods=chains, likelihood_blocks=(ORF,))
     rows, y = [], []
-    for _ in range(240):
+    for _ in range(n):
         cds, o = _cds(rng, 40), int(rng.integers(3))
         rows.append([cds[o : o + 60]])
         y.append((3 - o) % 3)
     X = sp.csr_matrix(layout.vectors(rows, [ORF] * len(rows)).astype(np.float64))
-    y, held = np.array(y), np.zeros(len(y), dtype=bool)
-    held[rng.permutation(len(y))[:48]] = True
+    held = np.zeros(n, dtype=bool)
+    held[rng.permutation(n)[: n // 5]] = True
+    return layout, X, np.array(y), held
+
+
+def test_free_fit_never_reads_the_likelihoods_and_the_shared_fit_takes_them(chains):
+    """On windows where the likelihoods decide the frame, the shared fit chooses them; the free fit
+    (its weights on those columns) stays zero: one label's likelihood means something only against
+    another's."""
+    from genomicllm_kernel import head_convex
+
+    rng = np.random.default_rng(4)
+    layout, X, y, held = _frame_problem(chains, rng)
     shared = [("labels", SYMMETRIES["reading frame"], layout, (0.001, 0.1))]
     job = (
         0,
@@ -153,20 +160,10 @@ def test_likelihood_weight_lets_one_column_escape_the_part_s_ridge(chains):
     """With a ridge that the k-mer columns need, the likelihood column of ``frames+likelihood`` is
     shrunk; a 10x weight (its ridge / 100) is tried, chosen by held-out loss, recorded, and the placed
     weights score every row exactly as the fit did (train loss recomputed from X @ W + c)."""
-    import scipy.sparse as sp
-
     from genomicllm_kernel import head_convex
 
     rng = np.random.default_rng(5)
-    layout = Layout((3,), 0, (), (), (3,), (ORF,), likelihoods=chains, likelihood_blocks=(ORF,))
-    rows, y = [], []
-    for _ in range(240):
-        cds, o = _cds(rng, 40), int(rng.integers(3))
-        rows.append([cds[o : o + 60]])
-        y.append((3 - o) % 3)
-    X = sp.csr_matrix(layout.vectors(rows, [ORF] * len(rows)).astype(np.float64))
-    y, held = np.array(y), np.zeros(len(y), dtype=bool)
-    held[rng.permutation(len(y))[:48]] = True
+    layout, X, y, held = _frame_problem(chains, rng)
     args = (X, np.zeros((len(y), 3)), y, held, 3, (30.0,), SYMMETRIES["reading frame"], layout, None, ORF, (1.0,))
     W1, c1, plain = head_convex.fit_shared_block(*args)
     W, c, choice = head_convex.fit_shared_block(*args, (1.0, 10.0))
