@@ -561,6 +561,26 @@ def _named_blocks(cfg, model, option: str, blocks_option: str, what: str) -> tup
     return blocks
 
 
+def offset_grid(cfg, names: list[str]) -> dict | None:
+    """Block name -> the factors its fit tries the frozen model's logits at (None: 1 everywhere).
+    The offset may be scaled by choice only where the head rows are honest about it (the blocks of
+    ``head_fit_split_tasks``, fitted on headfit.jsonl); ``head_fit_offset_fixed`` names blocks read
+    at one given factor."""
+    from .registry import TASKS
+
+    scaled = {b for t in cfg.head_fit_split_tasks for b in names if b.split(" | ")[0] in TASKS[t].question_keys}
+    grid = {b: tuple(cfg.head_fit_offset_scales) for b in scaled} if cfg.head_fit_offset_scales else {}
+    for block, factor in cfg.head_fit_offset_fixed.items():
+        if block not in names:
+            raise InputError(f"head_fit_offset_fixed names {block!r}, not a composition block of {cfg.init_from}")
+        if block in scaled and cfg.head_fit_offset_scales:
+            raise InputError(f"head_fit_offset_fixed names {block!r}, whose offset scale its held-out rows choose (head_fit_split_tasks)")
+        if not 0.0 <= float(factor) <= 1.0:
+            raise InputError(f"head_fit_offset_fixed: {block!r} = {factor}: a factor from 0 to 1")
+        grid[block] = (float(factor),)
+    return grid or None
+
+
 def _convex(cfg, model, problem, layout, log, progress: bool, kept=None):
     """head_convex's fit of every block, its one log record, and the layout it chose: the positional
     part only in the blocks whose held-out loss it lowered (none: the whole-sequence layout). With
@@ -576,9 +596,7 @@ def _convex(cfg, model, problem, layout, log, progress: bool, kept=None):
     from .registry import TASKS
 
     names = list(model.config.composition_blocks)
-    # the offset may be scaled only where the head rows are honest about it (headfit.jsonl)
-    scaled = {b for t in cfg.head_fit_split_tasks for b in names if b.split(" | ")[0] in TASKS[t].question_keys}
-    grid = {b: tuple(cfg.head_fit_offset_scales) for b in scaled} if cfg.head_fit_offset_scales else None
+    grid = offset_grid(cfg, names)
     symmetries = None
     if cfg.head_fit_symmetric:
         from .head_symmetry import SYMMETRIES

@@ -691,11 +691,26 @@ def _phase_sentence(cfg: dict, blocks: dict) -> str:
             + ", ".join(f"`{b}` x{v:g}" for b, v in sorted(scaled.items()))
             + ". "
         )
+    if cfg.get("head_fit_offset_fixed"):
+        out += (
+            "These blocks read the frozen model's label logits at a factor set in the config, not chosen by a held-out loss "
+            "(their rows were taught to the language model, so no held-out rows could weigh them): "
+            + ", ".join(f"`{b}` x{float(v):g}" for b, v in sorted(cfg["head_fit_offset_fixed"].items()))
+            + ". "
+        )
     if cfg.get("head_fit_split_tasks"):
         out += (
             f"The head rows of {', '.join(f'`{t}`' for t in cfg['head_fit_split_tasks'])} came from `headfit.jsonl` (tiles of "
-            "training transcripts that share no 24-mer with a training row; no language-model stage reads them), not train.jsonl"
-            + (", and their held-out tenth was drawn by transcript (`head_fit_hold_out_regions`). " if cfg.get("head_fit_hold_out_regions") else ". ")
+            "training transcripts"
+            + (", and for `gene_biotype` windows of training exons," if "gene_biotype" in cfg["head_fit_split_tasks"] else "")
+            + " that share no 24-mer with a training row of their question; no language-model stage reads them), not train.jsonl"
+            + (
+                ", and their held-out tenth was drawn by region (a transcript"
+                + (", or a gene for `gene_biotype`" if "gene_biotype" in cfg["head_fit_split_tasks"] else "")
+                + ") (`head_fit_hold_out_regions`). "
+                if cfg.get("head_fit_hold_out_regions")
+                else ". "
+            )
         )
     shared = {b: c["sharing"] for b, c in blocks.items() if c.get("sharing") and c["sharing"] != "strand"}
     if cfg.get("head_fit_symmetric"):

@@ -159,6 +159,10 @@ class TrainConfig:
     #: with head_fit_split_tasks and the convex solver: the factors those tasks' blocks try the
     #: frozen model's logits at (head_convex.fit_block); empty: 1 only, as every other block
     head_fit_offset_scales: list = field(default_factory=list)
+    #: with the convex solver: block name -> the one factor that block's frozen-model logits are
+    #: read at, for blocks whose rows the language model was taught (no honest rows to choose a
+    #: scale on); a choice made outside the fit, which the card states
+    head_fit_offset_fixed: dict = field(default_factory=dict)
     #: with cached_head: earlier state caches (``states.npz`` of a run over the same init_from weights)
     #: whose rows are reused for identical prompts instead of running the frozen model on them again
     head_fit_reuse: list = field(default_factory=list)

@@ -186,3 +186,45 @@ def test_tiles_cover_a_sequence_without_overlap():
     for _, w in tiles:
         used |= {w[i : i + 24] for i in range(len(w) - 23)}
     assert _tiles(seq, 60, 150, random.Random(1), used) == []
+
+
+def test_gene_biotype_head_fit_tiles_are_new_training_windows_balanced_per_gene():
+    """builders.gene_biotype_tiles: windows of training-split exons only, on the gene's strand, none
+    repeating a 24-mer of the rows it is given (the question's training rows) or of each other, at
+    most BIOTYPE_TILES_PER_GENE a gene, both labels in equal numbers, each row's region its gene's span."""
+    import random
+
+    from genomicllm_kernel.checks import reverse_complement
+    from genomicllm_kernel.data import builders
+    from genomicllm_kernel.data.annotation import Annotation
+    from genomicllm_kernel.data.genome import Contig, Genome
+
+    draw = random.Random(3)
+    chrom = "".join(draw.choice("ACGT") for _ in range(60_000))
+    genome = Genome("toy")
+    genome.add(Contig("chr1", 0, chrom))
+    exons = [("BIG", "protein_coding", "chr1", "+", 1000, 9000), ("BIG", "protein_coding", "chr1", "+", 9500, 9900)]
+    exons += [("NC1", "lincRNA", "chr1", "-", 20_000, 21_000), ("NC2", "pseudogene", "chr1", "+", 22_000, 22_500)]
+    exons += [("DEV", "lincRNA", "chr1", "+", 40_000, 45_000)]  # a dev-split exon: never read
+    split = lambda c, s, e: "dev" if s >= 40_000 else "train"  # noqa: E731
+    ctx = builders.Context(genome, Annotation(), split, random.Random(0), exon_rows=exons)
+    taught = builders._kmers(chrom[20_100:20_300][::-1].translate(str.maketrans("ACGT", "TGCA")))
+    used = set(taught)
+    rows = builders.gene_biotype_tiles(ctx, random.Random(1), used)
+    labels = Counter(r.answer for r in rows)
+    assert labels["protein coding gene"] == labels["other"] > 0
+    assert all(r.split == builders.HEAD_FIT_SPLIT and r.task == "gene_biotype" for r in rows)
+    seen: set[str] = set()
+    for r in rows:
+        seq = parse_prompt(r.prompt).sequence
+        assert 60 <= len(seq) <= 200
+        kmers = builders._kmers(seq)
+        assert not kmers & taught and not kmers & seen
+        seen |= kmers
+        if r.answer == "protein coding gene":
+            assert r.region == "chr1:1000-9900" and seq in chrom[1000:9900]
+        else:
+            assert r.region in ("chr1:20000-21000", "chr1:22000-22500")
+            strand_seq = reverse_complement(chrom[20_000:21_000]) if r.region.startswith("chr1:20000") else chrom[22_000:22_500]
+            assert seq in strand_seq
+    assert Counter(r.region for r in rows)["chr1:1000-9900"] <= builders.BIOTYPE_TILES_PER_GENE

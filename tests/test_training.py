@@ -516,7 +516,7 @@ def test_head_fit_rows_of_split_tasks_come_from_headfit_only(small_corpus, tmp_p
     cfg = _cfg(small_corpus, tmp_path / "a", 1)
     cfg.head_fit_split_tasks, cfg.head_fit_examples = ["orf"], 100_000
     held = [json.loads(x) for x in (small_corpus / "headfit.jsonl").read_text().splitlines()]
-    assert held and {r["split"] for r in held} == {"headfit"} and {r["task"] for r in held} <= {"orf", "sequence_direction"}
+    assert held and {r["split"] for r in held} == {"headfit"} and {r["task"] for r in held} == {"orf", "sequence_direction", "gene_biotype"}
     encoded = lambda rows: {tuple(codec.encode_prompt(parse_prompt(r["prompt"]))) for r in rows}  # noqa: E731
     train_rows = [json.loads(x) for x in (small_corpus / "train.jsonl").read_text().splitlines()]
     orf_held = encoded([r for r in held if r["task"] == "orf"])
@@ -527,9 +527,8 @@ def test_head_fit_rows_of_split_tasks_come_from_headfit_only(small_corpus, tmp_p
     assert any(task == "sequence_direction" for _, task, *_ in picked)  # not named: from train.jsonl
     # a named task's rows carry their transcript (the unit its held-out tenth is drawn by), others none
     assert all(r[4].startswith("chr") for r in picked if r[1] == "orf") and not any(r[4] for r in picked if r[1] != "orf")
-    assert {tuple(e) for e, task, *_ in picked if task == "sequence_direction"} <= encoded(
-        [r for r in train_rows if r["task"] == "sequence_direction"]
-    )
+    for task in ("sequence_direction", "gene_biotype"):  # in headfit.jsonl too, but not named: train.jsonl's rows
+        assert {tuple(e) for e, t, *_ in picked if t == task} <= encoded([r for r in train_rows if r["task"] == task])
     bare = tmp_path / "bare"
     bare.mkdir()
     (bare / "train.jsonl").write_text((small_corpus / "train.jsonl").read_text())
@@ -566,3 +565,25 @@ def test_a_block_with_its_own_cap_takes_more_rows_and_every_other_block_keeps_it
     cfg.head_fit_examples_by_block = {"no such block": 5}
     with pytest.raises(Exception, match="no such block"):
         head_fit.select_examples(cfg, codec)
+
+
+def test_offset_grid_scales_split_blocks_by_choice_and_fixed_blocks_by_the_config():
+    """head_fit.offset_grid: the blocks of head_fit_split_tasks try head_fit_offset_scales; a block named
+    in head_fit_offset_fixed is read at its one factor; a name that is no block, a split block, or a
+    factor outside 0-1 is refused."""
+    from genomicllm_kernel import head_fit
+
+    names = ["open reading frame", "core promoter", "promoter"]
+    cfg = TrainConfig()
+    assert head_fit.offset_grid(cfg, names) is None
+    cfg.head_fit_split_tasks, cfg.head_fit_offset_scales = ["orf"], [0.0, 0.5, 1.0]
+    cfg.head_fit_offset_fixed = {"core promoter": 0.0}
+    assert head_fit.offset_grid(cfg, names) == {"open reading frame": (0.0, 0.5, 1.0), "core promoter": (0.0,)}
+    for fixed, words in (
+        ({"enhancer": 0.0}, "not a composition block"),
+        ({"open reading frame": 0.0}, "held-out rows choose"),
+        ({"promoter": 2}, "from 0 to 1"),
+    ):
+        cfg.head_fit_offset_fixed = fixed
+        with pytest.raises(Exception, match=words):
+            head_fit.offset_grid(cfg, names)

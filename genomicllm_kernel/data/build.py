@@ -373,6 +373,19 @@ def read_genomes(paths: dict, small: bool) -> tuple[Genome, Genome]:
     return genome, test_genome
 
 
+def read_exon_rows(gdir: Path, genome: Genome) -> list[tuple]:
+    """(gene, gene type, chrom, strand, 0-based start, end) of every distinct GENCODE exon on the
+    genome's contigs: the gene-biotype rows' source (builders.gene_biotype)."""
+    import pandas as pd
+
+    exons = pd.read_parquet(Path(gdir) / "exons.parquet")
+    exons = exons[exons._labels.isin(genome.contigs)].drop_duplicates(["_labels", "_starts", "_ends"])
+    return [
+        (g, t, c, st, int(s) - 1, int(e))
+        for g, t, c, st, s, e in zip(exons.gene_name, exons.gene_type, exons._labels, exons.Strand, exons._starts, exons._ends)
+    ]
+
+
 def transcript_context(cache: Path | None = None, small: bool = False, seed: int = 0, progress=print) -> Context:
     """The genome, annotation and split rule of :func:`build` alone (no peaks, records or draws):
     what scripts that study the training transcripts read (scripts/likelihood_order.py)."""
@@ -381,7 +394,8 @@ def transcript_context(cache: Path | None = None, small: bool = False, seed: int
     paths = fetch_all(cache, names, progress=lambda m: progress(f"  {m}"))
     genome, test_genome = read_genomes(paths, small)
     ann = read_gencode_parquet(paths["gencode"]["dir"], paths["spliceai"]["grch37"], genome)
-    return Context(genome, ann, Splitter(seed, test_genome.spans()), random.Random(seed))
+    exon_rows = read_exon_rows(paths["gencode"]["dir"], genome)
+    return Context(genome, ann, Splitter(seed, test_genome.spans()), random.Random(seed), exon_rows=exon_rows)
 
 
 def build(
@@ -424,12 +438,7 @@ def build(
         (c, int(s) - 1 if st == "+" else int(e) - 1, st, g)
         for g, st, c, s, e in zip(genes.gene_name, genes.Strand, genes._labels, genes._starts, genes._ends)
     ]
-    exons = pd.read_parquet(gdir / "exons.parquet")
-    exons = exons[exons._labels.isin(genome.contigs)].drop_duplicates(["_labels", "_starts", "_ends"])
-    exon_rows = [
-        (g, t, c, st, int(s) - 1, int(e))
-        for g, t, c, st, s, e in zip(exons.gene_name, exons.gene_type, exons._labels, exons.Strand, exons._starts, exons._ends)
-    ]
+    exon_rows = read_exon_rows(gdir, genome)
     cpg_df = pd.read_parquet(gdir / "CpG_islands.parquet")
     cpg = defaultdict(list)
     for c, s, e in zip(cpg_df._labels, cpg_df._starts, cpg_df._ends):
@@ -482,6 +491,9 @@ def build(
     # head-fit rows: tiles of training transcripts that repeat no window the language model is taught
     head_fit_used = {task: builders.tile_kmers(examples, task) for task in builders.TILED_TASKS}
     head_fit = builders.transcript_tiles(ctx, random.Random(f"{seed}:head-fit tiles"), head_fit_used, ("train",), builders.HEAD_FIT_SPLIT)
+    # and windows of training exons for gene biotype, none of them a window its training rows hold
+    biotype_used = builders.tile_kmers(examples, "gene_biotype")
+    head_fit += builders.gene_biotype_tiles(ctx, random.Random(f"{seed}:gene biotype head-fit tiles"), biotype_used)
 
     # A second genome + annotation: the hg38 alpha-globin locus (test), or the user's own pair.
     extra = [(paths["augustus"]["hg38"], paths["augustus"]["hg38_gtf"], "hg38 alpha-globin locus", "test")]

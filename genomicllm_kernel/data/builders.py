@@ -395,6 +395,47 @@ def gene_biotype(ctx: Context):
     return out
 
 
+#: gene-biotype head-fit rows: at most this many windows per gene, so that a few long genes do not make the set
+BIOTYPE_TILES_PER_GENE = 20
+
+
+def gene_biotype_tiles(ctx: Context, rng: random.Random, used: set[str]) -> list[Example]:
+    """Head-fit rows of gene biotype (``headfit.jsonl``): non-overlapping 60-200 nt windows of
+    training-split exons, on the gene's strand, that share no 24-mer with ``used`` (start it with
+    every 24-mer of the question's training rows: the language model was never taught these windows)
+    nor with each other; at most :data:`BIOTYPE_TILES_PER_GENE` per gene; both labels in equal
+    numbers. Each row's region is its gene's span, so a head fit's held-out tenth, drawn by region,
+    holds out whole genes. Why (docs/experiments.md, stage 19): the question's 987 training rows
+    are too few for its k-mer head (held-out loss 0.680, chance 0.693), and the language model's
+    offset on rows it was taught says nothing about exons it never saw."""
+    spans: dict[str, tuple] = {}
+    for gene, _, chrom, _, s, e in ctx.exon_rows:
+        c, a, b = spans.get(gene, (chrom, s, e))
+        spans[gene] = (c, min(a, s), max(b, e)) if c == chrom else (c, a, b)
+    found = []
+    for gene, gtype, chrom, strand, s, e in ctx.exon_rows:
+        if e - s < 60 or chrom not in ctx.genome.contigs or ctx.split_of(chrom, s, e) != "train" or spans[gene][0] != chrom:
+            continue
+        seq = ctx.genome.fetch(chrom, s, e, strand)
+        if not seq:
+            continue
+        label = "protein coding gene" if gtype == "protein_coding" else "other"
+        found += [(gene, label, window) for _, window in _tiles(seq, 60, 200, rng, used)]
+    rng.shuffle(found)
+    per_gene: Counter = Counter()
+    by_label: dict[str, list] = {"protein coding gene": [], "other": []}
+    for gene, label, window in found:
+        if per_gene[gene] < BIOTYPE_TILES_PER_GENE:
+            per_gene[gene] += 1
+            by_label[label].append((gene, window))
+    n = min(min(len(v) for v in by_label.values()), ctx.n(5000))
+    return [
+        _ex("gene_biotype", "gene biotype", window, label, "GENCODE exons", *spans[gene], HEAD_FIT_SPLIT)
+        for label, rows in by_label.items()
+        for gene, window in rows[:n]
+    ]
+
+
 # ---- exact tasks on genomic windows ------------------------------------------------------
 #: exact tasks are trained up to the context limit: most windows short (cheap), LONG_SHARE of them
 #: long (200-760 nt; 760 nt is about the longest whose aligned answer fits 512 tokens), because a

@@ -54,7 +54,9 @@ def write_data_card(path, examples, sources: dict, dropped: int, leaks: dict, op
         "24-mer with an earlier one (other isoforms), drawn with their own seed so no training row changes. The evaluator "
         "resamples these rows by transcript for their 95% intervals.",
         "- `headfit.jsonl` (" + ", ".join(f"{t}: {n}" for t, n in sorted(Counter(e.task for e in head_fit).items())) + " rows): the same "
-        "tiles of *training* transcripts, none sharing a 24-mer with a training row of its task. No language-model stage reads "
+        "tiles of *training* transcripts (ORF, sequence direction), and for gene biotype non-overlapping 60-200 nt windows of "
+        "*training* exons (at most 20 a gene, both labels in equal numbers, each row's region its gene's span), none sharing a "
+        "24-mer with a row of its task. No language-model stage reads "
         "this file; a per-question head fit reads it instead of train.jsonl for the tasks it names (`head_fit_split_tasks`), "
         "so the frozen model's answer it is fitted against is as honest there as on new input.",
         "- Examples flagged `leak` (middle 24-mer found in a training sequence, or a prom_300 sequence containing a prom_core train sequence); evaluation drops them:",
