@@ -321,6 +321,8 @@ def _cache_key(cfg) -> str:
     if cfg.head_fit_split_tasks:
         held = Path(cfg.data) / f"{HEAD_FIT_SPLIT}.jsonl"
         parts += [sorted(cfg.head_fit_split_tasks), held.stat().st_size if held.exists() else 0]
+    if cfg.head_fit_blocks:  # a partial refit's cache holds its blocks' states only (cached_states)
+        parts += [["blocks", sorted(cfg.head_fit_blocks)]]
     parts += [
         cfg.head_fit_examples,
         *([sorted(cfg.head_fit_examples_by_block.items())] if cfg.head_fit_examples_by_block else []),
@@ -351,7 +353,10 @@ def cached_states(cfg, model, codec, path: Path, progress: bool = True):
     t0 = time.time()
     rows = select_examples(cfg, codec)
     states, reused_seconds = _reused_states(cfg, rows, model.config.hidden_size)
-    todo = [i for i in range(len(rows)) if np.isnan(states[i, 0])]
+    # a partial refit reads its blocks' rows only: on a machine without the earlier caches it runs the
+    # model on those (minutes), not on every selected row (an hour); the others stay NaN in the cache
+    needed = _refit_row_mask(cfg, model, rows)
+    todo = [i for i in range(len(rows)) if needed[i] and np.isnan(states[i, 0])]
     if todo:
         states[todo] = answer_states(model, codec, [rows[i][0] for i in todo], progress=progress)
     # the forward passes' cost: this run's, plus the reused rows' share of the run that computed them,
@@ -394,6 +399,8 @@ def _reused_states(cfg, rows, hidden: int) -> tuple[np.ndarray, float]:
         cuts = np.concatenate([[0], np.cumsum(lengths)])
         hits = 0
         for j in range(len(lengths)):
+            if np.isnan(cached[j, 0]):  # a partial refit's cache: a row it never computed
+                continue
             for i in wanted.pop(flat[cuts[j] : cuts[j + 1]].tobytes(), []):
                 states[i] = cached[j]
                 hits += 1
@@ -531,6 +538,15 @@ def fit_cached_head(cfg, progress: bool = True) -> Path:
 def _block_name(key: str, names: list) -> str:
     """The block a row's key lands in: a named item without its own block falls back to the pooled one."""
     return key if key in names else key.split(" | ")[0]
+
+
+def _refit_row_mask(cfg, model, rows) -> list[bool]:
+    """Which selected rows a fit reads: every row, or with ``head_fit_blocks`` the rows of those
+    blocks (named blocks the init model lacks count as their pooled block, as in the fit)."""
+    if not cfg.head_fit_blocks:
+        return [True] * len(rows)
+    names, refit = list(model.config.composition_blocks), set(cfg.head_fit_blocks)
+    return [_block_name(r[3], names) in refit for r in rows]
 
 
 def _rows_to_refit(cfg, model, rows, states, layout):

@@ -500,6 +500,23 @@ def test_cached_head_stage_refits_only_the_head_and_reuses_its_cache(small_corpu
     assert len(new_states) > len(old_states) and set(old_states) <= set(new_states)
     assert sum(computed) == len(new["lengths"]) - len(old["lengths"])
     assert all(np.array_equal(old_states[k], new_states[k]) for k in old_states)
+    # a partial refit on a machine without the earlier caches runs the model on its block's rows only,
+    # and fits the same head as the refit that reused the full cache
+    computed.clear()
+    fresh = train(dataclasses.replace(one, out=str(tmp_path / "f"), head_fit_reuse=[]), progress=False)
+    assert sum(computed) == refitted["examples"]
+    again = load_file(fresh / "model.safetensors")
+    assert set(again) == set(part) and all(torch.allclose(again[k], part[k], rtol=1e-4, atol=1e-5) for k in part)
+    partial = np.load(tmp_path / "f" / "states.npz")
+    assert np.isnan(partial["states"][:, 0]).sum() == len(partial["lengths"]) - refitted["examples"] > 0
+    # ...and a full fit never reads that cache as its own, nor reuses its missing rows
+    assert str(partial["key"]) != str(np.load(tmp_path / "c" / "states.npz")["key"])
+    cuts = np.concatenate([[0], np.cumsum(partial["lengths"])])
+    rows = [(partial["ids"][cuts[i] : cuts[i + 1]].tolist(), "promoter", 0, "") for i in range(len(cuts) - 1)]
+    reuse = dataclasses.replace(fit, head_fit_reuse=[str(tmp_path / "f" / "states.npz")])
+    states, _ = head_fit._reused_states(reuse, rows, partial["states"].shape[1])
+    done = ~np.isnan(partial["states"][:, 0])
+    assert np.array_equal(states[done], partial["states"][done]) and np.isnan(states[:, 0]).any()
     wider.init_from = str(first)  # a cache over other weights is refused, not silently mixed in
     with pytest.raises(Exception, match="cached over other weights"):
         head_fit._reused_states(wider, [([1, 2, 3], "promoter", 0, "")], 8)
