@@ -83,14 +83,16 @@ class GenomicLlamaConfig(LlamaConfig):
 
 def per_question_blocks() -> list[str]:
     """Every classification question key of the registry, then one block per GUE TF set, then one per
-    proximal promoter question asked with ``benchmark = GUE`` (appended last: a model fitted before
-    they existed keeps its blocks' order as a prefix)."""
+    proximal promoter question asked with ``benchmark = GUE``, then one per core promoter question
+    asked so (each group appended last: a model fitted before it existed keeps its blocks' order as a
+    prefix)."""
     from .registry import TASKS
 
     keys = [key for task in TASKS.values() if task.labels for key in task.question_keys]
     tf = TASKS["tf_binding"].question_keys[0]
     proximal = [key for key in TASKS["promoter"].question_keys if key.startswith("proximal")]
-    return keys + [f"{tf} | GUE tf_{k}" for k in range(5)] + [f"{key} | GUE" for key in proximal]
+    core = [key for key in TASKS["promoter"].question_keys if key.startswith("core")]
+    return keys + [f"{tf} | GUE tf_{k}" for k in range(5)] + [f"{key} | GUE" for key in proximal] + [f"{key} | GUE" for key in core]
 
 
 def features_width(config) -> int:

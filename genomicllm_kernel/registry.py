@@ -126,8 +126,9 @@ TASKS: dict[str, Task] = {
             items=(
                 ItemSpec(
                     "benchmark",
-                    "'GUE' asks a proximal question as GUE's prom_300 sets do: promoter against a promoter with most of its sequence replaced "
-                    "(optional; without it the negatives are genome background more than 2 kb from any TSS, the question for a genomic window)",
+                    "'GUE' asks a core or proximal question as GUE's prom_core / prom_300 sets do: promoter against a promoter with most of "
+                    "its sequence replaced (optional; without it the negatives are genome background more than 2 kb from any TSS, the question "
+                    "for a genomic window)",
                 ),
             ),
             truth="TSS of an annotation; GUE prom",

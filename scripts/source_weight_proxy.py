@@ -17,12 +17,20 @@ too small to decide on, so the deciding figure is out-of-fold on the EPDnew trai
 each fold's rows are left out of that fit, every other row kept); the GUE prom_300 dev rows say
 what the weighting costs the large source. C is chosen per variant by 3-fold cross-validated
 (weighted) log loss on the training rows; dev is never read for a choice.
+
+The same question for the core promoter questions, whose GUE prom_core rows (about 47,000 for
+`core promoter`) are still asked bare beside about 260 GENCODE TSS / background rows (stage 22b):
+
+    .venv/bin/python scripts/source_weight_proxy.py --data data/corpus --out docs/stage22b \
+        --questions "core promoter" "core notata promoter" --small annotation --small-label "GENCODE TSS" \
+        --large-label "GUE prom_core" --cap 12000 --variants pooled alone gue_alone
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 import warnings
@@ -114,7 +122,14 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=Path("data/corpus"))
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--limit", type=int, default=300)
+    ap.add_argument("--questions", nargs="+", default=list(QUESTIONS), help="the pooled questions to fit")
+    ap.add_argument("--small", default=SMALL, help="the small source group (evaluation.source_group)")
+    ap.add_argument("--small-label", default="EPDnew", help="its name in the table")
+    ap.add_argument("--large-label", default="GUE prom_300", help="the GUE rows' name in the table")
+    ap.add_argument("--cap", type=int, default=0, help="at most this many rows of the other sources per question (a seeded draw)")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     args = ap.parse_args()
+    small_group = args.small
     warnings.filterwarnings("ignore")
     motifs = load_jaspar()
 
@@ -123,7 +138,7 @@ def main() -> int:
         mo = motifs.features([parse_prompt(p).sequences for p in prompts])
         return np.concatenate([km, mo], axis=1).astype(np.float32)
 
-    rows = {q: [] for q in QUESTIONS}
+    rows = {q: [] for q in args.questions}
     with open(args.data / "train.jsonl") as fh:
         for line in fh:
             ex = json.loads(line)
@@ -131,16 +146,19 @@ def main() -> int:
                 rows[ex["question"]].append((ex["prompt"], ex["answer"], source_group(ex["source"])))
     dev = _sample(args.data, "dev", None, args.limit)[0]
     result = {"limit_per_group": args.limit, "questions": {}}
-    for q in QUESTIONS:
+    for q in args.questions:
         t0 = time.time()
+        large = sorted(r for r in rows[q] if r[2] != small_group)  # the draw does not depend on the file's order
+        if args.cap and len(large) > args.cap:  # the large source drawn down; every small-source row kept
+            rows[q] = random.Random(f"proxy:{q}").sample(large, args.cap) + [r for r in rows[q] if r[2] == small_group]
         prompts, y, groups = (list(c) for c in zip(*rows[q]))
         X, y, groups = feats(prompts), np.array(y), np.array(groups)
-        dev_rows = {g: [r for r in dev.get(("promoter", g), []) if r["prompt"].endswith(f", {q} =")] for g in set(groups) | {SMALL}}
+        dev_rows = {g: [r for r in dev.get(("promoter", g), []) if r["prompt"].endswith(f", {q} =")] for g in set(groups) | {small_group}}
         dev_rows = {g: r for g, r in dev_rows.items() if r}
         dev_X = {g: feats([r["prompt"] for r in rs]) for g, rs in dev_rows.items()}
-        small = np.flatnonzero(groups == SMALL)
+        small = np.flatnonzero(groups == small_group)
         entry = {"train_rows": dict(Counter(groups.tolist())), "variants": {}}
-        for variant in VARIANTS:
+        for variant in args.variants:
             if variant == "alone":
                 keep = small
             elif variant == "gue_alone":
@@ -166,7 +184,7 @@ def main() -> int:
             oof_m = classification_metrics(list(y[small]), list(oof))
             dev_m = {}
             for g, rs in dev_rows.items():
-                if variant == "alone" and g != SMALL:
+                if variant == "alone" and g != small_group:
                     continue
                 mm = classification_metrics([r["answer"] for r in rs], list(m.predict(sc.transform(dev_X[g]))))
                 dev_m[g] = {"mcc": round(float(mm["mcc"]), 4), "n": len(rs)}
@@ -182,16 +200,16 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "source_weight_proxy.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [
-        f"k-mer (3-6) + JASPAR motif regression per question (`scripts/source_weight_proxy.py`); out-of-fold: 5 folds over the {SMALL} "
+        f"k-mer (3-6) + JASPAR motif regression per question (`scripts/source_weight_proxy.py`); out-of-fold: 5 folds over the {small_group} "
         "training rows; dev: the evaluator's leak-filtered sample of that question.",
         "",
-        "| question | variant | C | EPDnew out-of-fold MCC (n) | EPDnew dev MCC (n) | GUE prom_300 dev MCC (n) |",
+        f"| question | variant | C | {args.small_label} out-of-fold MCC (n) | {args.small_label} dev MCC (n) | {args.large_label} dev MCC (n) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for q, e in result["questions"].items():
         for v, r in e["variants"].items():
             gue = "; ".join(f"{g[4:]} {d['mcc']:.3f} ({d['n']})" for g, d in r["dev"].items() if g.startswith("GUE:")) or "-"
-            small_dev = r["dev"].get(SMALL)
+            small_dev = r["dev"].get(small_group)
             lines.append(
                 f"| {q} | {v} | {r['C']:g} | {r['oof_small']['mcc']:.3f} ({r['oof_small']['n']}) | "
                 + (f"{small_dev['mcc']:.3f} ({small_dev['n']})" if small_dev else "-")

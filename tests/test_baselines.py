@@ -21,7 +21,7 @@ def test_question_figures_compare_with_the_same_rows_baseline():
     # the question as the dev rows ask it: a TF set's figure is for its item, not the pooled question
     assert text.startswith("GUE:tf_0 (transcription factor = GUE tf_0, transcription factor binding site =): mcc 0.430")
     promoter = question_figures("promoter", {"groups": {"promoter | GUE:prom_core_all": {"n": 300, "mcc": 0.57}}})
-    assert format_figure(promoter[0]).startswith("GUE:prom_core_all (core promoter =): mcc 0.570")
+    assert format_figure(promoter[0]).startswith("GUE:prom_core_all (benchmark = GUE, core promoter =): mcc 0.570")
     # without a baseline file the figures are the model's alone
     assert question_figures("tf_binding", evaluation)[0]["same_rows_baseline"] is None
 

@@ -284,6 +284,11 @@ def test_per_question_blocks_route_each_question_and_tf_set(random_model):
 
     tf = "transcription factor binding site"
     assert filled(f"{seq}, core promoter =")[0] == ["core promoter"]
+    # GUE's promoter question (shuffled-promoter negatives) has its own block; the bare one is the genome's
+    assert filled(f"{seq}, benchmark = GUE, core promoter =")[0] == ["core promoter | GUE"]
+    assert filled(f"{seq}, benchmark = GUE, proximal tata promoter =")[0] == ["proximal tata promoter | GUE"]
+    # each group of named blocks is appended after the earlier ones, so an older model's blocks stay a prefix
+    assert blocks[-6:] == tuple(f"{q} promoter | GUE" for q in ("proximal", "proximal tata", "proximal notata", "core", "core tata", "core notata"))
     assert filled(f"{seq}, transcription factor = GUE tf_2, {tf} =")[0] == [f"{tf} | GUE tf_2"]
     assert filled(f"{seq}, transcription factor = CTCF, {tf} =")[0] == [tf]
     assert filled(f"{seq}, {tf} =")[0] == [tf]

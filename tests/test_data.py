@@ -54,7 +54,7 @@ def test_held_out_names_and_genes_never_reach_training(small_corpus):
     trained; Genomic Benchmarks records and GUE TF items are in the corpus."""
     asked = {split: set() for split in ("train", "dev", "test")}
     genes = {split: set() for split in ("train", "dev", "test")}
-    sources, prom300 = set(), {}
+    sources, gue_prom = set(), {}
     for split in asked:
         for r in _rows(small_corpus / f"{split}.jsonl"):
             sources.add(r["source"].split(":")[0])
@@ -64,16 +64,16 @@ def test_held_out_names_and_genes_never_reach_training(small_corpus):
                 genes[split if "unseen" in r["source"] else "train"].add(r["region"])
             if r["source"].startswith("GUE:tf_") and split == "dev":
                 assert "transcription factor = GUE tf_" in r["prompt"]
-            if r["source"].startswith("GUE:prom_300"):  # GUE's promoter-vs-shuffled question, apart from genome background
-                prom300.setdefault(r["source"], []).append((split, "benchmark = GUE" in r["prompt"]))
+            if r["source"].startswith("GUE:prom_"):  # GUE's promoter-vs-shuffled question, apart from genome background
+                gue_prom.setdefault(r["source"], []).append((split, "benchmark = GUE" in r["prompt"]))
     assert asked["dev"] and asked["test"] and not (asked["dev"] | asked["test"]) & asked["train"]
     assert genes["dev"] | genes["test"] and not (genes["dev"] | genes["test"]) & genes["train"]
     assert any(s.startswith("Genomic Benchmarks") for s in sources)
-    # every prom_300 row asks with the item; prom_300_tata's train rows are also asked bare (its question's only source)
-    assert set(prom300) == {"GUE:prom_300_all", "GUE:prom_300_notata", "GUE:prom_300_tata"}
-    for source, rows in prom300.items():
+    # every prom_300 / prom_core row asks with the item; the tata sets' train rows are also asked bare (their questions' only source)
+    assert set(gue_prom) == {f"GUE:prom_{w}_{s}" for w in ("300", "core") for s in ("all", "notata", "tata")}
+    for source, rows in gue_prom.items():
         asked, bare = [split for split, item in rows if item], [split for split, item in rows if not item]
-        assert asked and bare == (["train"] * asked.count("train") if source == "GUE:prom_300_tata" else []), source
+        assert asked and bare == (["train"] * asked.count("train") if source.endswith("_tata") else []), source
     assert (small_corpus / "gene_table.tsv.gz").exists()
 
 
