@@ -41,6 +41,9 @@ def select_examples(cfg, codec) -> list[tuple[list[int], str, int, str, str]]:
     from .registry import TASKS
     from .training import views
 
+    if cfg.head_fit_row_order not in ("file", "sorted"):
+        raise InputError(f'head_fit_row_order must be "file" or "sorted", not {cfg.head_fit_row_order!r}')
+    sorted_rows = cfg.head_fit_row_order == "sorted"
     rng = random.Random(f"head_fit:{cfg.seed}")
     per_block: dict[str, list] = {}
     held_tasks = set(cfg.head_fit_split_tasks)
@@ -55,7 +58,12 @@ def select_examples(cfg, codec) -> list[tuple[list[int], str, int, str, str]]:
         if len(ids) + 1 > cfg.max_train_tokens:
             continue
         unit = str(ex.get("region", "")) if ex["task"] in held_tasks else ""
-        per_block.setdefault(codec.composition_block(ids) or "", []).append((prompt, ex["task"], task.labels.index(ex["answer"]), unit))
+        row = (prompt, ex["task"], task.labels.index(ex["answer"]), unit)
+        if sorted_rows:  # the sort key rides along until the block is complete
+            row = (*row, (ex["prompt"], ex["answer"], str(ex.get("region", ""))))
+        per_block.setdefault(codec.composition_block(ids) or "", []).append(row)
+    if sorted_rows:
+        per_block = {block: [r[:4] for r in sorted(rows, key=lambda r: r[4])] for block, rows in per_block.items()}
     unknown = sorted(set(cfg.head_fit_examples_by_block) - set(per_block))
     if unknown:
         raise InputError(f"head_fit_examples_by_block names {unknown}: no classification training rows of those blocks in {cfg.data}")
@@ -323,6 +331,8 @@ def _cache_key(cfg) -> str:
         parts += [sorted(cfg.head_fit_split_tasks), held.stat().st_size if held.exists() else 0]
     if cfg.head_fit_blocks:  # a partial refit's cache holds its blocks' states only (cached_states)
         parts += [["blocks", sorted(cfg.head_fit_blocks)]]
+    if cfg.head_fit_row_order != "file":
+        parts += [["row order", cfg.head_fit_row_order]]
     parts += [
         cfg.head_fit_examples,
         *([sorted(cfg.head_fit_examples_by_block.items())] if cfg.head_fit_examples_by_block else []),
@@ -581,7 +591,8 @@ def offset_grid(cfg, names: list[str]) -> dict | None:
     """Block name -> the factors its fit tries the frozen model's logits at (None: 1 everywhere).
     The offset may be scaled by choice only where the head rows are honest about it (the blocks of
     ``head_fit_split_tasks``, fitted on headfit.jsonl); ``head_fit_offset_fixed`` names blocks read
-    at one given factor."""
+    at one given factor; ``head_fit_offset_choice`` names taught blocks tried at x1 and x0, where
+    the rows' bias towards x1 makes a win for x0 a conservative one."""
     from .registry import TASKS
 
     scaled = {b for t in cfg.head_fit_split_tasks for b in names if b.split(" | ")[0] in TASKS[t].question_keys}
@@ -594,6 +605,12 @@ def offset_grid(cfg, names: list[str]) -> dict | None:
         if not 0.0 <= float(factor) <= 1.0:
             raise InputError(f"head_fit_offset_fixed: {block!r} = {factor}: a factor from 0 to 1")
         grid[block] = (float(factor),)
+    for block in cfg.head_fit_offset_choice:
+        if block not in names:
+            raise InputError(f"head_fit_offset_choice names {block!r}, not a composition block of {cfg.init_from}")
+        if block in grid:
+            raise InputError(f"head_fit_offset_choice names {block!r}, whose factor is already chosen by its held-out rows or fixed")
+        grid[block] = (1.0, 0.0)
     return grid or None
 
 

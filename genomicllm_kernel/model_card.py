@@ -698,6 +698,13 @@ def _phase_sentence(cfg: dict, blocks: dict) -> str:
             + ", ".join(f"`{b}` x{float(v):g}" for b, v in sorted(cfg["head_fit_offset_fixed"].items()))
             + ". "
         )
+    if cfg.get("head_fit_offset_choice"):
+        out += (
+            "These blocks' rows were taught to the language model, so their held-out loss favours its logits; each was fitted with them "
+            "(x1) and without them (x0) on the same held-out rows, and x0 kept only where its loss was lower anyway: "
+            + ", ".join(f"`{b}` x{float(blocks.get(b, {}).get('offset_scale', 1.0)):g}" for b in sorted(cfg["head_fit_offset_choice"]))
+            + ". "
+        )
     if cfg.get("head_fit_split_tasks"):
         out += (
             f"The head rows of {', '.join(f'`{t}`' for t in cfg['head_fit_split_tasks'])} came from `headfit.jsonl` (tiles of "

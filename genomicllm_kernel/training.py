@@ -163,6 +163,10 @@ class TrainConfig:
     #: read at, for blocks whose rows the language model was taught (no honest rows to choose a
     #: scale on); a choice made outside the fit, which the card states
     head_fit_offset_fixed: dict = field(default_factory=dict)
+    #: with the convex solver: blocks whose rows the language model was taught, fitted with its logits
+    #: at x1 and at x0 on the same held-out draw, the lower held-out loss kept. Those rows favour x1 (the
+    #: model has seen them), so x0 is kept only where it wins anyway: stage 20's rule in one run
+    head_fit_offset_choice: list = field(default_factory=list)
     #: with cached_head: earlier state caches (``states.npz`` of a run over the same init_from weights)
     #: whose rows are reused for identical prompts instead of running the frozen model on them again
     head_fit_reuse: list = field(default_factory=list)
@@ -181,6 +185,11 @@ class TrainConfig:
     #: ``head_fit_keep`` (a checkpoint fitted over the same init_from language model; head_keep.py)
     head_fit_blocks: list = field(default_factory=list)
     head_fit_keep: str = ""
+    #: with cached_head: the order of each block's rows before its draws (the 12,000-row sample, the
+    #: held-out tenth). "file": train.jsonl's order, which a rebuilt corpus with rows added anywhere
+    #: reshuffles, so two fits of one block on two builds hold out different rows (docs/experiments.md,
+    #: stage 22); "sorted": by prompt, answer and region, so the draws depend on the block's own rows only
+    head_fit_row_order: str = "file"
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":

@@ -554,6 +554,36 @@ def test_head_fit_rows_of_split_tasks_come_from_headfit_only(small_corpus, tmp_p
         head_fit.select_examples(cfg, codec)
 
 
+def test_sorted_row_order_makes_the_draws_independent_of_the_file_order(small_corpus, tmp_path):
+    """``head_fit_row_order = "sorted"``: a corpus rebuilt with its rows in another order (rows added
+    anywhere reshuffle train.jsonl) gives every block the same rows in the same order, so the same
+    capped sample and held-out tenth; train.jsonl's own order ("file", the default) does not."""
+    import random
+
+    from genomicllm_kernel import head_fit
+    from genomicllm_kernel.codec import HybridCodec
+
+    codec = HybridCodec.from_pretrained(ROOT / "models" / "default")
+    lines = (small_corpus / "train.jsonl").read_text().splitlines()
+    random.Random(5).shuffle(lines)
+    shuffled = tmp_path / "shuffled"
+    shuffled.mkdir()
+    (shuffled / "train.jsonl").write_text("\n".join(lines) + "\n")
+    cfg = _cfg(small_corpus, tmp_path / "a", 1)
+    cfg.head_fit_examples = 20  # small blocks' rows are all taken; larger ones are drawn
+    picks = {}
+    for order in ("file", "sorted"):
+        for data in (small_corpus, shuffled):
+            cfg.data, cfg.head_fit_row_order = str(data), order
+            picks[order, data.name] = [(tuple(e), task, label, block) for e, task, label, block, _ in head_fit.select_examples(cfg, codec)]
+    assert picks["sorted", "small"] == picks["sorted", "shuffled"]
+    assert picks["file", "small"] != picks["file", "shuffled"]
+    assert sorted(picks["sorted", "small"]) != sorted(picks["file", "small"])  # the cap drew other rows, from the sorted order
+    cfg.head_fit_row_order = "random"
+    with pytest.raises(Exception, match='head_fit_row_order must be "file" or "sorted"'):
+        head_fit.select_examples(cfg, codec)
+
+
 def test_a_block_with_its_own_cap_takes_more_rows_and_every_other_block_keeps_its_rows(small_corpus, tmp_path):
     """``head_fit_examples_by_block``: the named block gets up to its own cap (all its rows here), each
     other block exactly the rows the plain cap gave it (the shared draw is unchanged), and an unknown
@@ -596,6 +626,13 @@ def test_offset_grid_scales_split_blocks_by_choice_and_fixed_blocks_by_the_confi
     cfg.head_fit_split_tasks, cfg.head_fit_offset_scales = ["orf"], [0.0, 0.5, 1.0]
     cfg.head_fit_offset_fixed = {"core promoter": 0.0}
     assert head_fit.offset_grid(cfg, names) == {"open reading frame": (0.0, 0.5, 1.0), "core promoter": (0.0,)}
+    cfg.head_fit_offset_choice = ["promoter"]  # a taught block tried at x1 and x0 on one held-out draw
+    assert head_fit.offset_grid(cfg, names)["promoter"] == (1.0, 0.0)
+    for choice in (["enhancer"], ["core promoter"], ["open reading frame"]):
+        cfg.head_fit_offset_choice = choice
+        with pytest.raises(Exception, match="not a composition block|already chosen"):
+            head_fit.offset_grid(cfg, names)
+    cfg.head_fit_offset_choice = []
     for fixed, words in (
         ({"enhancer": 0.0}, "not a composition block"),
         ({"open reading frame": 0.0}, "held-out rows choose"),
