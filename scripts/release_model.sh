@@ -39,8 +39,8 @@ BIN="${BIN:-.venv/bin}"
 # configs/cpu_stage6.toml, cpu_stage7.toml, cpu_stage8_adapter.toml, cpu_stage8d_fit.toml, cpu_stage8e_fit.toml and the
 # stage-9 reading-comprehension runs were trained and not shipped; stage 8f (cpu_stage8f_fit.toml, over 8c) was shipped
 # before stage 10f replaced it, stage 10f before stage 12, stage 12 before stage 13, stage 13 before stage 14, stage 14 before stage 15, stage 15 before stage 16, stage 16 before stage 18, stage 18 before stage 19, stage 19 before stage 20, stage 20 before stage 21, and stage 21 before stage 22;
-# configs/cpu_stage17_hexamers.toml, configs/cpu_stage18b_weights.toml, configs/cpu_stage20a_core_offset.toml, configs/cpu_stage21a_proximal_offset.toml, configs/cpu_stage22b_core_benchmark.toml and
-# configs/cpu_stage22c_core_bare_x0.toml were fitted and not shipped: docs/experiments.md.
+# configs/cpu_stage17_hexamers.toml, configs/cpu_stage18b_weights.toml, configs/cpu_stage20a_core_offset.toml, configs/cpu_stage21a_proximal_offset.toml, configs/cpu_stage22b_core_benchmark.toml,
+# configs/cpu_stage22c_core_bare_x0.toml and configs/cpu_stage22a_tf4_probe.toml were fitted and not shipped: docs/experiments.md.
 CONFIGS="${CONFIGS:-configs/gpu.toml configs/cpu_finetune.toml configs/cpu_stage3.toml configs/cpu_stage4.toml configs/cpu_stage5.toml configs/cpu_stage8b_head.toml configs/cpu_stage8c_fit.toml configs/cpu_stage10_long.toml configs/cpu_stage10f_fit.toml configs/cpu_stage12_fit.toml configs/cpu_stage13_fit.toml configs/cpu_stage14_motifs.toml configs/cpu_stage15_rows.toml configs/cpu_stage16_benchmark.toml configs/cpu_stage18_likelihoods.toml configs/cpu_stage19_biotype.toml configs/cpu_stage20_core_offset.toml configs/cpu_stage21_proximal_offset.toml configs/cpu_stage22_core_benchmark.toml}"
 run_dir() { "$BIN/python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["out"])' "$1"; }
 if [ "${1:-}" != "--skip-train" ]; then
