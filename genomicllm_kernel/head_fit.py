@@ -567,11 +567,10 @@ def _rows_to_refit(cfg, model, rows, states, layout):
         raise InputError("head_fit_blocks and head_fit_keep go together: the blocks to fit, and the checkpoint the other blocks are kept from")
     kept = KeptHead.load(cfg.head_fit_keep, model, cfg.composition_head_rank)
     kept.check_layout(layout)
-    names = list(model.config.composition_blocks)
-    refit = check_refit_blocks(cfg.head_fit_blocks, names, kept)
-    chosen = [i for i, r in enumerate(rows) if _block_name(r[3], names) in refit]
+    check_refit_blocks(cfg.head_fit_blocks, list(model.config.composition_blocks), kept)
+    chosen = [i for i, keep in enumerate(_refit_row_mask(cfg, model, rows)) if keep]
     if not chosen:
-        raise InputError(f"head_fit_blocks {sorted(refit)}: no training rows of those blocks in {cfg.data}")
+        raise InputError(f"head_fit_blocks {sorted(cfg.head_fit_blocks)}: no training rows of those blocks in {cfg.data}")
     return [rows[i] for i in chosen], states[chosen], kept
 
 
