@@ -470,6 +470,20 @@ class HybridCodec:
         key = next((questions[int(i)] for i in ids if int(i) in questions), None)
         if key is None or registry.task_for_question(key).items == ():
             return key
+        # the block depends on the annotation items only: prompts that differ only inside their
+        # sequence items (explain's substitutions, a scan's windows) share the answer, found once
+        self.dna_runs(())  # builds _chunk_of_id
+        shape = tuple(-1 if int(i) in self._chunk_of_id else int(i) for i in ids)
+        shape = tuple(i for n, i in enumerate(shape) if i != -1 or not n or shape[n - 1] != -1)
+        cache = self.__dict__.setdefault("_block_of_shape", {})
+        if shape not in cache:
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[shape] = self._composition_block_parsed(key, ids)
+        return cache[shape]
+
+    def _composition_block_parsed(self, key: str, ids) -> str:
+        """:meth:`composition_block` of a question with items, read from the prompt written back."""
         try:
             prompt = parse_prompt(self.decode_prompt_tokens([self._convert_id_to_token(int(i)) for i in ids]))
         except InputError:
@@ -479,7 +493,8 @@ class HybridCodec:
 
     def composition_features(self, encoded: list[list[int]], layout, blocks=()):
         """[rows, features] float32: the k-mer composition of each encoded prompt (:mod:`.composition`;
-        ``layout`` a :class:`~.composition.Layout`, or the k-mer sizes of one).
+        ``layout`` a :class:`~.composition.Layout`, or the k-mer sizes of one), each row's vector in
+        its question's block (:meth:`composition_vectors`), every other block zero.
 
         Only classification questions (tasks with labels) get it; every other row is zeros. Why: the
         features are added at the ``<ans>`` token, and on short sequences they are large (one 5-mer
@@ -487,31 +502,37 @@ class HybridCodec:
         model exact answers on short windows (reverse complement 1-32 nt 0.84, 1.00 with the
         features zeroed; docs/experiments.md), and generation has no use for them.
         """
+        from .composition import as_layout
+
+        return scatter_blocks(*self.composition_vectors(encoded, layout, blocks), as_layout(layout).size, len(blocks))
+
+    def composition_vectors(self, encoded: list[list[int]], layout, blocks=()):
+        """(block [rows] int, -1 for a row without features; vectors [rows, layout size] float32):
+        the compact form of :meth:`composition_features`, whose rows are zero outside one block
+        (26 blocks of 10,688 numbers in the shipped model: the dense form is mostly zeros)."""
         import numpy as np
 
         from .composition import as_layout
 
         layout = as_layout(layout)
         questions = self._label_questions()
-        size = layout.size
-        out = np.zeros((len(encoded), size * max(1, len(blocks))), dtype=np.float32)
-        which, at_block = [], []  # the rows that get features, and the block each goes to
+        at = np.full(len(encoded), -1, dtype=np.int64)
+        vectors = np.zeros((len(encoded), layout.size), dtype=np.float32)
+        which = []  # the rows that get features
         for r, ids in enumerate(encoded):
             if not questions.keys().isdisjoint(int(i) for i in ids):
-                at = 0
+                block = 0
                 if blocks:
                     key = self.composition_block(ids)
                     pooled = key.split(" | ")[0]
-                    at = blocks.index(key) if key in blocks else blocks.index(pooled) if pooled in blocks else -1
-                if at >= 0:
+                    block = blocks.index(key) if key in blocks else blocks.index(pooled) if pooled in blocks else -1
+                if block >= 0:
                     which.append(r)
-                    at_block.append(at)
+                    at[r] = block
         if which:
-            keys = [blocks[at] for at in at_block] if blocks else None
-            vectors = layout.vectors([self.dna_runs(encoded[r]) for r in which], keys)
-            for r, at, vec in zip(which, at_block, vectors):
-                out[r, at * size : (at + 1) * size] = vec
-        return out
+            keys = [blocks[at[r]] for r in which] if blocks else None
+            vectors[which] = layout.vectors([self.dna_runs(encoded[r]) for r in which], keys)
+        return at, vectors
 
     # ---- answers ---------------------------------------------------------------------------
     def answer_tokens(self, prompt: Prompt, answer: str) -> list[str]:
@@ -560,3 +581,15 @@ class HybridCodec:
 
     def char_id(self, char: str) -> int:
         return self.vocab[char]
+
+
+def scatter_blocks(at, vectors, size: int, n_blocks: int):
+    """[rows, size * max(1, n_blocks)] float32: each row's vector placed in its block ``at[row]``
+    (a row whose block is -1 stays zero): the model's ``dna_features`` input from
+    :meth:`HybridCodec.composition_vectors`."""
+    import numpy as np
+
+    out = np.zeros((len(at), size * max(1, n_blocks)), dtype=np.float32)
+    for r in np.flatnonzero(at >= 0):
+        out[r, at[r] * size : (at[r] + 1) * size] = vectors[r]
+    return out

@@ -16,6 +16,11 @@ from .formats import RawAnswer  # noqa: F401 (re-exported: what a decoder return
 from .grammar import Prompt
 
 
+def _rows(compact, rows):
+    """Those rows of a compact composition input (None stays None)."""
+    return None if compact is None else (compact[0][rows], compact[1][rows])
+
+
 class Decoder:
     """Backend-independent decoding; subclasses implement :meth:`start` and :meth:`step`."""
 
@@ -34,7 +39,18 @@ class Decoder:
 
     def features(self, seqs: list[list[int]]) -> np.ndarray | None:
         """The composition input for encoded prompts, or None for a model without one."""
-        return self.tok.composition_features(seqs, self.composition, self.composition_blocks) if self.composition else None
+        return self.dense(self.compact_features(seqs))
+
+    def compact_features(self, seqs: list[list[int]]):
+        """(block per row, that block's vector per row): the composition input in the codec's compact
+        form (codec.HybridCodec.composition_vectors), or None for a model without one."""
+        return self.tok.composition_vectors(seqs, self.composition, self.composition_blocks) if self.composition else None
+
+    def dense(self, compact) -> np.ndarray | None:
+        """The model's ``dna_features`` input from :meth:`compact_features` (None stays None)."""
+        from .codec import scatter_blocks
+
+        return None if compact is None else scatter_blocks(*compact, self.composition.size, len(self.composition_blocks))
 
     # A backend gives logits for the last position of each row, and a cache to continue from.
     def start(self, ids: np.ndarray, mask: np.ndarray, pos: np.ndarray, features: np.ndarray | None = None):  # -> (logits[B,V], state)
@@ -71,19 +87,62 @@ class Decoder:
             return asked
         return max(1, min(asked, self.tokens_per_pass // max(1, n_tok)))
 
-    def answer_batch(self, prompts: list[Prompt], encoded: list[list[int]] | None = None) -> list[RawAnswer]:
+    def answer_batch(self, prompts: list[Prompt], encoded: list[list[int]] | None = None, compact=None) -> list[RawAnswer]:
         """Answer prompts of one task (the caller groups by task); ``encoded`` are their token ids
-        when the caller already has them (the length check encodes every prompt once)."""
+        when the caller already has them (the length check encodes every prompt once), ``compact``
+        their composition input (:meth:`compact_features`) when it was already computed."""
         fmt = self.tok.answer_format(prompts[0].task)
         seqs = encoded if encoded is not None else [self.tok.encode_prompt(p) for p in prompts]
+        if compact is None:
+            compact = self.compact_features(seqs)
+        if fmt.single_pass and self.head_only is not None and compact is not None:
+            covered = self.head_only.covers(*compact)
+            if covered.any():
+                return self._answer_head_only(prompts, seqs, compact, covered)
         rows = self.rows_per_pass(max(len(s) for s in seqs), len(seqs)) if fmt.single_pass else len(seqs)
         if rows < len(seqs):
-            return [a for s in range(0, len(seqs), rows) for a in self.answer_batch(prompts[s : s + rows], seqs[s : s + rows])]
+            return [
+                a
+                for s in range(0, len(seqs), rows)
+                for a in self._answer_model(prompts[s : s + rows], seqs[s : s + rows], _rows(compact, slice(s, s + rows)))
+            ]
+        return self._answer_model(prompts, seqs, compact)
+
+    def _answer_model(self, prompts: list[Prompt], seqs: list[list[int]], compact) -> list[RawAnswer]:
+        """:meth:`answer_batch`'s model pass over one batch."""
+        fmt = self.tok.answer_format(prompts[0].task)
         ids, mask = self.pad_batch(seqs)
-        logits, state = self.start(ids, mask, self.positions(mask, fmt.aligned), self.features(seqs))
+        logits, state = self.start(ids, mask, self.positions(mask, fmt.aligned), self.dense(compact))
         if fmt.single_pass:
             return fmt.score(prompts, logits)
         return self._generate(prompts, fmt, logits, state)
+
+    #: a :class:`~.head_only.HeadOnlyAnswers` of the model: label answers of rows whose question's
+    #: fit multiplies the language model's term by zero come from the head alone (the same logits,
+    #: without the transformer pass); None: every answer runs the model
+    head_only = None
+
+    def _answer_head_only(self, prompts: list[Prompt], seqs: list[list[int]], compact, covered: np.ndarray) -> list[RawAnswer]:
+        """Single-pass answers: the ``covered`` rows from the head alone, the others from the model."""
+        fmt = self.tok.answer_format(prompts[0].task)
+        inside = np.flatnonzero(covered)
+        out: list[RawAnswer | None] = [None] * len(prompts)
+        for i, a in zip(inside, fmt.score([prompts[i] for i in inside], self.head_only.logits(*_rows(compact, inside)))):
+            out[i] = a
+        rest = np.flatnonzero(~covered)
+        if rest.size:
+            for i, a in zip(rest, self.answer_batch([prompts[i] for i in rest], [seqs[i] for i in rest], _rows(compact, rest))):
+                out[i] = a
+        return out
+
+    def _head_only_scores(self, prompts: list[Prompt], seqs: list[list[int]]) -> list[RawAnswer] | None:
+        """Every row's single-pass answer from the head alone, or None unless it covers them all."""
+        if self.head_only is None or not seqs or self.composition is None or not self.head_only.covers(*self.compact_features(seqs[:1])).all():
+            return None  # the first row decides whether the others are worth featurising here
+        compact = self.compact_features(seqs)
+        if not self.head_only.covers(*compact).all():
+            return None
+        return self.tok.answer_format(prompts[0].task).score(prompts, self.head_only.logits(*compact))
 
     def _in_batches(self, prompts: list[Prompt], encoded: list[list[int]], batch_size: int) -> list[RawAnswer]:
         """:meth:`answer_batch` over ``batch_size`` prompts at a time (the full-pass path of a backend
@@ -106,6 +165,9 @@ class Decoder:
         fmt = self.tok.answer_format(prompts[0].task)
         if not fmt.single_pass:
             raise ValueError("prefix sharing serves single-pass (label) answers")
+        direct = self._head_only_scores(prompts, encoded)
+        if direct is not None:
+            return direct
         if not self.reuses_prefix:
             return self._in_batches(prompts, encoded, batch_size)
         ref = np.asarray(reference, dtype=np.int64)[None]
@@ -153,6 +215,9 @@ class Decoder:
         fmt = self.tok.answer_format(prompts[0].task)
         if not fmt.single_pass:
             raise ValueError("prefix sharing serves single-pass (label) answers")
+        ref_direct, var_direct = self._head_only_scores(prompts, references), self._head_only_scores(prompts, variants)
+        if ref_direct is not None and var_direct is not None:
+            return list(zip(ref_direct, var_direct))
         if not self.reuses_prefix:
             return list(zip(self._in_batches(prompts, references, batch_size), self._in_batches(prompts, variants, batch_size)))
         groups: dict[tuple[int, int], list[int]] = {}

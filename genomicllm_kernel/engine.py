@@ -216,6 +216,9 @@ class GenomicLLM:
                 net, tok = load_torch_model(path)
                 decoder = TorchDecoder(net, tok, threads=threads or 1)
                 runtime, model_id = "torch-cpu", _model_id(path)
+            from .head_only import HeadOnlyAnswers
+
+            decoder.head_only = HeadOnlyAnswers.from_model_dir(path)
             cls._cache[key] = cls(path, backend, decoder, model_id, runtime)
         return cls._cache[key]
 

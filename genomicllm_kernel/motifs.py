@@ -79,12 +79,18 @@ class MotifSet:
         """[motifs] each matrix's lowest possible score (the floor of :meth:`features`)."""
         return np.array([m.min(axis=1).sum() for m in self.matrices], dtype=np.float32)
 
-    def best_matches(self, sequences, chunk: int = 2048, centres: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    #: windows per matrix product in :meth:`best_matches`: the [windows, 2 * motifs] scores of a
+    #: width group then stay in cache; 2,048 rows of 300 nt at once ran 4.5x slower on 400
+    #: sequences (70 nt: 7x) than 2,048 windows at a time (bench/ANALYSIS.md)
+    WINDOWS_PER_PRODUCT = 2048
+
+    def best_matches(self, sequences, chunk: int | None = None, centres: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """([n, motifs] float32 best log-odds score, [n, motifs] int32 its window's centre, 0-based)
         over every window of each sequence on either strand. A window holding a base other than
         A/C/G/T (N, an IUPAC code) scores -inf for every motif, and a sequence shorter than a motif
         has no window for it (-inf, centre -1): an unknown base is never read as a match.
         ``centres=False`` skips the positions (None): the features need the scores only.
+        ``chunk``: sequences per product (default: :data:`WINDOWS_PER_PRODUCT` windows' worth).
 
         Why one matrix product per width: every window of every sequence of one width is a row of
         ``width * 4`` one-hot numbers, and every matrix of that width, with its reverse complement,
@@ -97,6 +103,7 @@ class MotifSet:
             return scores, where
         X, known = _one_hot([_codes(s) for s in seqs])
         length = X.shape[1]
+        chunk = chunk or max(1, self.WINDOWS_PER_PRODUCT // max(1, length))
         for width, js, W in self._by_width:
             if width > length:
                 continue
@@ -242,7 +249,11 @@ class _NearbyRescorer:
                 sc = _window_scores(X, known, width, W)[0]  # [P, 2m]
                 pad = np.full((1, sc.shape[1]), -np.inf, dtype=np.float32)
                 got.append(
-                    (np.concatenate([pad, np.maximum.accumulate(sc, axis=0)]), np.concatenate([np.maximum.accumulate(sc[::-1], axis=0)[::-1], pad]))
+                    (
+                        np.concatenate([pad, np.maximum.accumulate(sc, axis=0)]),
+                        np.concatenate([np.maximum.accumulate(sc[::-1], axis=0)[::-1], pad]),
+                        sc,
+                    )
                 )
             self._prepared[ref] = got
             while len(self._prepared) > self.PREPARED:
@@ -251,6 +262,47 @@ class _NearbyRescorer:
         return got
 
     def _rescore(self, ref: bytes, codes: list[np.ndarray], first: np.ndarray, span: int) -> np.ndarray:
+        if span == 0:
+            return self._substituted(ref, codes, first)
+        return self._rescore_windows(ref, codes, first, span)
+
+    def _substituted(self, ref: bytes, codes: list[np.ndarray], at: np.ndarray) -> np.ndarray:
+        """:meth:`_rescore` of sequences that differ from ``ref`` at one base each (``at``): a window
+        over the change scores the reference's window plus the matrix's difference between the new
+        base and the old one at that offset, so no window is re-read (in-silico mutagenesis: three
+        substitutions per position; a SNV's alt window). Rows whose old or new base is not A/C/G/T
+        (the window's score changes between finite and -inf) are rescored in full windows."""
+        base = _BASE_INDEX[np.frombuffer(ref, dtype=np.uint8)[at]]
+        new = _BASE_INDEX[np.array([c[p] for c, p in zip(codes, at)], dtype=np.uint8)]
+        simple = np.flatnonzero((base >= 0) & (new >= 0))
+        out = np.full((len(codes), len(self.motifs)), -np.inf, dtype=np.float32)
+        other = np.setdiff1d(np.arange(len(codes)), simple)
+        if other.size:
+            out[other] = self._rescore_windows(ref, [codes[i] for i in other], at[other], 0)
+        if not simple.size:
+            return out
+        at, base, new = at[simple], base[simple], new[simple]
+        maxima = self._maxima(ref)
+        for (width, js, W), m in zip(self.motifs._by_width, maxima):
+            if m is None:
+                continue
+            pre, suf, sc = m
+            positions = sc.shape[0]
+            offsets = np.arange(width)
+            starts = at[:, None] - offsets[::-1]  # [n, width]: the windows over the change, first to last
+            inside = (starts >= 0) & (starts < positions)
+            clipped = np.clip(starts, 0, positions - 1)
+            o = at[:, None] - clipped  # the change's offset in each window
+            Wr = W.reshape(width, 4, -1)
+            delta = Wr[np.clip(o, 0, width - 1), new[:, None]] - Wr[np.clip(o, 0, width - 1), base[:, None]]  # [n, width, 2m]
+            rescored = np.where(inside[:, :, None], sc[clipped] + delta, -np.inf)
+            lo = np.clip(at - width + 1, 0, positions)  # the windows before lo and after hi are untouched
+            hi = np.clip(at, -1, positions - 1)
+            best = np.maximum(rescored.max(axis=1), np.maximum(pre[lo], suf[hi + 1]))
+            out[simple[:, None], js] = best.reshape(len(at), 2, len(js)).max(axis=1)
+        return out
+
+    def _rescore_windows(self, ref: bytes, codes: list[np.ndarray], first: np.ndarray, span: int) -> np.ndarray:
         maxima = self._maxima(ref)
         X, known = _one_hot(codes)
         n, length = known.shape
@@ -259,7 +311,7 @@ class _NearbyRescorer:
         for (width, js, W), m in zip(self.motifs._by_width, maxima):
             if m is None:
                 continue
-            pre, suf = m
+            pre, suf, _ = m
             positions = length - width + 1
             # the windows that cover a change, clipped to the sequence (a clipped window is one more
             # untouched window recomputed: still its right score)
@@ -270,6 +322,12 @@ class _NearbyRescorer:
             best = np.maximum(sc.max(axis=1), np.maximum(pre[starts[:, 0]], suf[starts[:, -1] + 1]))
             out[:, js] = best.reshape(n, 2, len(js)).max(axis=1)
         return out
+
+
+#: byte -> 0-3 for A/C/G/T (either case), -1 for anything else
+_BASE_INDEX = np.full(256, -1, dtype=np.int64)
+for _i, _base in enumerate("ACGT"):
+    _BASE_INDEX[ord(_base)] = _BASE_INDEX[ord(_base.lower())] = _i
 
 
 def _codes(s: str) -> np.ndarray:

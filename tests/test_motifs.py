@@ -151,3 +151,26 @@ def test_a_set_that_rescored_nearby_sequences_still_pickles():
     want = motifs.features(near)
     copy = pickle.loads(pickle.dumps(motifs))
     assert np.allclose(copy.features(near), want, atol=1e-5)
+
+
+def test_every_single_substitution_scores_as_the_changed_sequence_scored_afresh():
+    """In-silico mutagenesis and SNVs take the one-base path (the reference's window scores plus the
+    matrix's difference at the changed offset): every position x every base of a reference that
+    holds an N, the N itself replaced, and a base replaced by N, equal a fresh set's full scoring.
+    It fails if a window over the change is missed at either end, an offset is read from the wrong
+    end of its window, or an -inf window (one holding the N) becomes finite."""
+    rng = np.random.default_rng(11)
+    motifs = _random_set(rng, [3, 6, 6, 9, 15, 40])
+    ref = "".join(rng.choice(list("ACGT"), size=34))
+    ref = ref[:17] + "N" + ref[18:]
+    subs = [ref[:p] + b + ref[p + 1 :] for p in range(len(ref)) for b in "ACGTN" if b != ref[p]]
+    fresh = MotifSet(motifs.ids, motifs.names, motifs.matrices)
+    motifs.features([ref])
+    calls = []
+    best_matches = motifs.best_matches
+    object.__setattr__(motifs, "best_matches", lambda seqs, **kw: calls.append(list(seqs)) or best_matches(seqs, **kw))
+    got = motifs.features(subs)
+    assert calls == []  # every one rescored near the reference
+    assert np.allclose(got, fresh.features(subs), atol=1e-4)
+    direct = np.array([[max(_direct(m, s), m.min(axis=1).sum()) for m in motifs.matrices] for s in subs[:40]])
+    assert np.allclose(got[:40], direct, atol=1e-4)
