@@ -47,10 +47,12 @@ SAME_ROWS_FILE = "baseline_kmer_lr.json"
 
 def load_same_rows_baseline(model_dir: Path, split: str = "dev", evaluation: dict | None = None) -> dict:
     """``{"task | group": metrics}`` of scripts/kmer_baseline.py beside the model; {} when absent,
-    or when ``evaluation`` sampled another number of rows per group (then they are not the same rows)."""
+    or when ``evaluation`` sampled another number of rows per classification group (then they are
+    not the same rows)."""
     try:
         saved = json.loads((Path(model_dir) / SAME_ROWS_FILE).read_text())
-        if evaluation is not None and saved["limit_per_group"] != evaluation.get("limit_per_group"):
+        cap = lambda d: d.get("limit_per_label_group", d.get("limit_per_group"))  # noqa: E731
+        if evaluation is not None and cap(saved) != cap(evaluation):
             return {}
         return saved["groups"].get(split, {})
     except (OSError, ValueError, KeyError):

@@ -494,6 +494,7 @@ def cmd_evaluate(args) -> int:
         limit=args.limit,
         backend=args.backend,
         name=args.name,
+        label_limit=args.label_limit,
     )
     return 0
 
@@ -634,6 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", choices=("dev", "test"), default="dev")
     ev.add_argument("--tasks", nargs="*")
     ev.add_argument("--limit", type=int, default=300, help="examples per task and source (default 300)")
+    ev.add_argument(
+        "--label-limit", type=int, default=None, help="examples per classification task and source (default: --limit); one forward pass each"
+    )
     ev.add_argument("--out", help="folder for the markdown table and JSON")
     ev.add_argument("--name", help="file stem for the outputs (default eval_<split>)")
     ev.add_argument("--backend", default="auto", choices=BACKENDS)

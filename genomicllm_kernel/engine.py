@@ -15,9 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import numpy as np
+
+from . import pieces
 from .answer import Answer, exact_value
 from .checks import Check
 from .errors import InputError, ModelUnavailableError, SequenceTooLongError
+from .formats import RawAnswer
 from .grammar import Prompt, SequenceItem, make_prompt, parse_prompt
 from .registry import get_task, task_for_question
 
@@ -156,6 +160,10 @@ class GenomicLLM:
         #: the gene table shipped beside the model (gene_table.py): the database check of description answers
         self.gene_table = gene_table_for(path)
 
+    #: answer long reverse / complement questions piece by piece (pieces.py); False: whole, as the
+    #: model alone reads them (the model card's curve by length reports both)
+    read_in_pieces = True
+
     def gene_record_name(self, prompt) -> str | None:
         """The full name of the gene the prompt's symbol / id items name, from the shipped gene table."""
         row = self.gene_table.lookup(prompt.annotations) if self.gene_table else None
@@ -276,9 +284,24 @@ class GenomicLLM:
             for i in chunk:
                 by_task.setdefault(prompts[i].task.id, []).append(i)
             results: dict[int, object] = {}
+            notes: dict[int, str] = {}
             for idx in by_task.values():
-                raw = self.decoder.answer_batch([prompts[i] for i in idx], [encoded[i] for i in idx])
-                results.update(zip(idx, raw))
+                asked, owners = [], []  # the prompts the decoder reads: a long reverse / complement one in pieces
+                for i in idx:
+                    split = pieces.pieces_of(prompts[i]) if self.read_in_pieces else None
+                    asked += split or [prompts[i]]
+                    owners += [i] * len(split or [None])
+                    if split:
+                        notes[i] = pieces.note(len(split))
+                own = {i: e for i, e in zip(idx, (encoded[i] for i in idx)) if i not in notes}
+                raw = self.decoder.answer_batch(asked, [own[o] if o in own else self.codec.encode_prompt(a) for o, a in zip(owners, asked)])
+                for i in idx:
+                    parts = [r for o, r in zip(owners, raw) if o == i]
+                    if len(parts) == 1:
+                        results[i] = parts[0]
+                    else:
+                        text = pieces.join(prompts[i], [r.text for r in parts])
+                        results[i] = RawAnswer(text, float(np.prod([r.probability for r in parts])), None)
             for i in chunk:
                 raw, p = results[i], prompts[i]
                 e = exact_value(p)
@@ -298,6 +321,7 @@ class GenomicLLM:
                     self.runtime,
                     ids[i] if ids else None,
                     windows[i] if windows else None,
+                    note=notes.get(i),
                 )
                 if progress:
                     progress(1)

@@ -24,6 +24,7 @@ import numpy as np
 from .data.builders import TILED_TASKS
 from .errors import InputError
 from .grammar import parse_prompt
+from .pieces import PIECE_NT
 from .registry import TASKS
 
 BUCKETS = [(1, 32), (33, 64), (65, 128), (129, 256), (257, 512), (513, 10**9)]
@@ -193,7 +194,9 @@ def task_metrics(task_id: str, rows: list[dict]) -> dict:
     return out
 
 
-def _sample(data: Path, split: str, tasks, limit: int, seed: int = 0):
+def _sample(data: Path, split: str, tasks, limit: int, seed: int = 0, label_limit: int | None = None):
+    """(rows per (task, source group) group, leak-flagged rows dropped per group): at most ``limit``
+    rows of each group, and ``label_limit`` (default ``limit``) of each classification group."""
     path = data / f"{split}.jsonl"
     if not path.exists():
         raise InputError(f"{path} not found; run 'genomicllm data build --out {data}' first")
@@ -210,12 +213,13 @@ def _sample(data: Path, split: str, tasks, limit: int, seed: int = 0):
                 continue
             groups[key].append(ex)
     for key, rows in groups.items():
-        if len(rows) > limit:
+        cap = label_limit if label_limit and TASKS[key[0]].labels else limit
+        if len(rows) > cap:
             # each group's draw depends on its own rows only, not on their order in the file or on
             # the other groups: a corpus rebuilt with one source changed (its rows, or how many rows
             # another split has) keeps every other group's sample, so two models compare row for row
             rows.sort(key=lambda ex: (ex.get("region", ""), ex["prompt"], ex["answer"]))
-            groups[key] = random.Random(f"{seed}:{key[0]}:{key[1]}").sample(rows, limit)
+            groups[key] = random.Random(f"{seed}:{key[0]}:{key[1]}").sample(rows, cap)
     return groups, dropped
 
 
@@ -229,7 +233,13 @@ def evaluate(
     backend: str | None = None,
     batch_size: int = 32,
     name: str | None = None,
+    label_limit: int | None = None,
 ) -> dict:
+    """Score ``model`` on a corpus split: at most ``limit`` rows per task and source group, and
+    ``label_limit`` (default ``limit``) per classification group. Why a separate cap: a
+    classification group's MCC over 300 rows has an interval of about +-0.1, too wide to tell a model
+    from a baseline a few points away, while its rows cost one forward pass each; generation rows
+    cost one pass per answer token."""
     from tqdm import tqdm
 
     from .engine import GenomicLLM
@@ -239,8 +249,9 @@ def evaluate(
         if unknown:
             raise InputError(f"unknown task(s) {unknown}; tasks: {', '.join(TASKS)}")
     engine = GenomicLLM.from_pretrained(model, backend)
-    groups, dropped = _sample(Path(data), split, tasks, limit)
-    results: dict = {"model": engine.model_id, "runtime": engine.runtime, "split": split, "limit_per_group": limit, "groups": {}, "tasks": {}}
+    groups, dropped = _sample(Path(data), split, tasks, limit, label_limit=label_limit)
+    results: dict = {"model": engine.model_id, "runtime": engine.runtime, "split": split, "limit_per_group": limit}
+    results.update(limit_per_label_group=label_limit or limit, groups={}, tasks={})
     all_rows: dict[str, list] = defaultdict(list)
     total = sum(len(v) for v in groups.values())
     bar = tqdm(total=total, desc=f"evaluating {split}", unit="ex", disable=None)
@@ -257,6 +268,8 @@ def evaluate(
     bar.close()
     for task_id, rows in sorted(all_rows.items()):
         results["tasks"][task_id] = task_metrics(task_id, rows)
+    for task_id, by in _read_whole(engine, groups, batch_size).items():
+        results["tasks"][task_id]["exact_by_length_whole"] = by
     results["seconds"] = round(time.time() - t0, 1)
     md = to_markdown(results)
     if out:
@@ -275,10 +288,39 @@ def interval_text(ci: list[float] | None) -> str:
     return f" ({ci[0]:.2f} to {ci[1]:.2f})" if ci else ""
 
 
+def _read_whole(engine, groups: dict, batch_size: int) -> dict:
+    """{task: {length bucket: n, exact match}} of the rows the engine reads in pieces (pieces.py),
+    answered again with the whole input read at once: what the model alone does at those lengths,
+    reported beside the pieces' curve."""
+    from .pieces import pieces_of
+
+    long: dict[str, list] = defaultdict(list)
+    for (task_id, _group), rows in sorted(groups.items()):
+        long[task_id] += [r for r in rows if pieces_of(parse_prompt(r["prompt"])) is not None]
+    out = {}
+    engine.read_in_pieces, kept = False, engine.read_in_pieces
+    try:
+        for task_id, rows in long.items():
+            if not rows:
+                continue
+            prompts = [parse_prompt(r["prompt"]) for r in rows]
+            answers = engine.answer(prompts, batch_size)
+            scored = [{"answer": r["answer"], "pred": a.answer, "length": len(p.sequence)} for r, a, p in zip(rows, answers, prompts)]
+            out[task_id] = task_metrics(task_id, scored).get("exact_by_length", {})
+    finally:
+        engine.read_in_pieces = kept
+    return out
+
+
+def _label_cap_text(results: dict) -> str:
+    cap = results.get("limit_per_label_group", results["limit_per_group"])
+    return "" if cap == results["limit_per_group"] else f", {cap} per classification task and source"
+
+
 def to_markdown(results: dict) -> str:
     lines = [
         f"Model `{results['model']}` on the {results['split']} split ({results['runtime']}; at most "
-        f"{results['limit_per_group']} examples per task and source; leak-flagged examples dropped; "
+        f"{results['limit_per_group']} examples per task and source{_label_cap_text(results)}; leak-flagged examples dropped; "
         "MCC and exact match with their 95% bootstrap interval).",
         "",
         "| task | source | " + " | ".join(METRIC_ORDER) + " |",
@@ -298,10 +340,19 @@ def to_markdown(results: dict) -> str:
     lines += ["", "All sources pooled:", "", "| task | | " + " | ".join(METRIC_ORDER) + " |", "|" + " --- |" * (len(METRIC_ORDER) + 2)]
     for task_id, m in results["tasks"].items():
         lines.append(row(task_id, "all", m))
-    gen = [(t, m["exact_by_length"]) for t, m in results["tasks"].items() if "exact_by_length" in m]
+    gen = [(t, m["exact_by_length"], m.get("exact_by_length_whole", {})) for t, m in results["tasks"].items() if "exact_by_length" in m]
     if gen:
-        lines += ["", "Generation exact match by input length (nt):", "", "| task | length | n | exact match |", "| --- | --- | --- | --- |"]
-        for t, by in gen:
+        lines += [
+            "",
+            f"Generation exact match by input length (nt); reverse / complement inputs longer than {PIECE_NT} nt are read in pieces "
+            "(pieces.py), and the last column is the same rows read whole, as the model alone does:",
+            "",
+            "| task | length | n | exact match | read whole |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for t, by, whole in gen:
             for b, v in by.items():
-                lines.append(f"| {t} | {b} | {v['n']} | {v['exact_match']:.3f} |")
+                w = whole.get(b)
+                read_whole = "" if w is None else f"{w['exact_match']:.3f} (n={w['n']})"
+                lines.append(f"| {t} | {b} | {v['n']} | {v['exact_match']:.3f} | {read_whole} |")
     return "\n".join(lines) + "\n"

@@ -8,7 +8,7 @@ a model-vs-baseline verdict read across them mixes the gap with the difference i
 script fits the same kind of baseline (3- to 6-mer frequencies, standardised, L2 logistic
 regression, C chosen by 3-fold cross-validation on the training rows only: dev is never read for a
 choice) on each classification group's training rows in the corpus (same task, same source group)
-and scores it on the sample that ``genomicllm evaluate --limit N`` draws (same seed, every task),
+and scores it on the sample that ``genomicllm evaluate --limit N [--label-limit M]`` draws (same seed, every task),
 for dev and test. The features are the model's own composition input (``composition.py``).
 
     .venv/bin/python scripts/kmer_baseline.py --data data/corpus --out models/default/baseline_kmer_lr.json
@@ -89,17 +89,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/corpus")
     ap.add_argument("--out", default="models/default/baseline_kmer_lr.json")
-    ap.add_argument("--limit", type=int, default=300)
+    ap.add_argument("--limit", type=int, default=300, help="as genomicllm evaluate --limit")
+    ap.add_argument("--label-limit", type=int, default=None, help="as genomicllm evaluate --label-limit (default: --limit)")
     args = ap.parse_args()
     data = Path(args.data)
     warnings.filterwarnings("ignore", category=UserWarning)
 
     train = training_rows(data)
-    samples = {split: _sample(data, split, None, args.limit)[0] for split in ("dev", "test")}
+    samples = {split: _sample(data, split, None, args.limit, label_limit=args.label_limit)[0] for split in ("dev", "test")}
     result = {
         "baseline": "k-mer (3-6) frequencies, standardised, L2 logistic regression; C by 3-fold CV on the training rows",
         "data": str(data),
         "limit_per_group": args.limit,
+        "limit_per_label_group": args.label_limit or args.limit,
         "cs": list(CS),
         "groups": {},
     }

@@ -48,3 +48,7 @@ def test_kmer_baseline_scores_exactly_the_evaluated_rows(small_corpus, tmp_path)
         assert m["n"] == len(groups[(task, group)]) and m["C"] in result["cs"] and -1 <= m["mcc"] <= 1
     assert load_same_rows_baseline(tmp_path) == dev == load_same_rows_baseline(tmp_path, "dev", {"limit_per_group": 40})
     assert load_same_rows_baseline(tmp_path, "dev", {"limit_per_group": 300}) == {}  # another sample: not the same rows
+    assert result["limit_per_label_group"] == 40
+    # the classification cap decides (the baseline scores classification groups only)
+    assert load_same_rows_baseline(tmp_path, "dev", {"limit_per_group": 300, "limit_per_label_group": 40}) == dev
+    assert load_same_rows_baseline(tmp_path, "dev", {"limit_per_group": 40, "limit_per_label_group": 60}) == {}

@@ -147,3 +147,24 @@ def test_a_groups_sample_depends_on_its_own_rows_only(tmp_path):
     assert len(samples[0]) == 10 and samples[0] == samples[1] == samples[2]
     groups, _ = _sample(tmp_path / "0", "dev", None, 10, seed=1)
     assert [r["region"] for r in groups[("promoter", "annotation")]] != samples[0]  # the seed still draws
+
+
+def test_classification_groups_take_their_own_cap(tmp_path):
+    """--label-limit caps classification groups (one forward pass a row) apart from --limit, which
+    still caps generation groups; without it both take --limit."""
+    import json
+
+    from genomicllm_kernel.evaluation import _sample
+
+    rows = [
+        {"task": "promoter", "source": "annotation", "prompt": f"ACGT{i}, core promoter =", "answer": "True", "region": f"p{i}"} for i in range(50)
+    ]
+    rows += [
+        {"task": "reverse_complement", "source": "annotation", "prompt": f"ACGT{i}, reverse sequence =", "answer": "TGCA", "region": f"g{i}"}
+        for i in range(50)
+    ]
+    (tmp_path / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    groups, _ = _sample(tmp_path, "dev", None, 10, label_limit=30)
+    assert len(groups[("promoter", "annotation")]) == 30 and len(groups[("reverse_complement", "annotation")]) == 10
+    groups, _ = _sample(tmp_path, "dev", None, 10)
+    assert len(groups[("promoter", "annotation")]) == 10
