@@ -103,7 +103,7 @@ def format_figure(row: dict) -> str:
     if row.get("same_rows_baseline") is not None:
         text += f"; k-mer + logistic regression on the same rows {row['same_rows_baseline']:.3f}: {row['same_rows_verdict']}"
     if row["baseline"] is not None:
-        text += f"; k-mer + logistic regression on the whole dev split (data README) {row['baseline']:.3f}: {row['verdict']}"
+        text += f"; k-mer + logistic regression on the whole dev split, leaked rows included (data README) {row['baseline']:.3f}: {row['verdict']}"
     return text
 
 

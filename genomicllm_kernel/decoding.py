@@ -180,6 +180,9 @@ class Decoder:
             return int(diff[0]) if diff.size else n
 
         shared = [same_prefix(e) for e in encoded]
+        # every variant's composition in one call: the motif scores of substitutions near the
+        # reference are rescored from its window scores only when enough of them come together
+        compact = self.compact_features(encoded)
         order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), shared[i]))
         results: dict[int, RawAnswer] = {}
         s = 0
@@ -193,7 +196,7 @@ class Decoder:
             length = min(shared[i] for i in batch)
             ids = np.asarray([encoded[i][length:] for i in batch], dtype=np.int64)
             pos = self.positions(np.ones((len(batch), n_tok), dtype=np.int64), fmt.aligned)[:, length:]
-            logits = self.extend(state, length, ids, pos, self.features([encoded[i] for i in batch]))
+            logits = self.extend(state, length, ids, pos, self.dense(_rows(compact, batch)))
             results.update(zip(batch, fmt.score([prompts[i] for i in batch], logits)))
         return [results[i] for i in range(len(prompts))]
 

@@ -17,7 +17,7 @@ def test_question_figures_compare_with_the_same_rows_baseline():
     assert rows["GUE:tf_0"]["same_rows_verdict"] == "NOT above" and rows["GUE:tf_0"]["verdict"] == "NOT above"  # README 0.553
     assert rows["annotation"]["same_rows_verdict"] == "above" and rows["annotation"]["baseline"] is None
     text = format_figure(rows["GUE:tf_0"])
-    assert "on the same rows 0.470: NOT above" in text and "whole dev split (data README) 0.553: NOT above" in text
+    assert "on the same rows 0.470: NOT above" in text and "whole dev split, leaked rows included (data README) 0.553: NOT above" in text
     # the question as the dev rows ask it: a TF set's figure is for its item, not the pooled question
     assert text.startswith("GUE:tf_0 (transcription factor = GUE tf_0, transcription factor binding site =): mcc 0.430")
     promoter = question_figures("promoter", {"groups": {"promoter | GUE:prom_core_all": {"n": 300, "mcc": 0.57}}})

@@ -81,7 +81,7 @@ def _metrics_line(task: Task) -> str:
     per_question = [f"- {format_figure(row)}" for row in question_figures(task.id, dev or {}, same_rows)]
     text = "Measured for the shipped default model by ``genomicllm evaluate``:\n\n" + "\n".join(lines)
     if per_question:
-        text += "\n\nPer question and source (dev, leak-filtered), against a k-mer (3-6) + logistic regression baseline where one is measured (fitted on the same task's training rows and scored on the same rows; and, for GUE, the data README's figure on the whole dev split):\n\n"
+        text += "\n\nPer question and source (dev, leak-filtered), against a k-mer (3-6) + logistic regression baseline where one is measured (fitted on the same task's training rows and scored on the same rows; and, for GUE, the data README's figure on the whole dev split, leaked rows included):\n\n"
         text += "\n".join(per_question)
     return text
 
