@@ -439,13 +439,18 @@ class HybridCodec:
                 out += tok.encode("utf-8")
         return out.decode("utf-8", errors="replace")
 
-    def dna_runs(self, ids: Iterable[int]) -> list[str]:
-        """The sequence items of an encoded prompt as the model reads them (runs of DNA tokens)."""
+    def _chunk_of_id_map(self) -> dict[int, str]:
+        """DNA token id -> its bases (built once)."""
         if not hasattr(self, "_chunk_of_id"):
             self._chunk_of_id = {i: t[5:-1] for t, i in self.vocab.items() if t.startswith("<dna:")}
+        return self._chunk_of_id
+
+    def dna_runs(self, ids: Iterable[int]) -> list[str]:
+        """The sequence items of an encoded prompt as the model reads them (runs of DNA tokens)."""
+        chunk_of_id = self._chunk_of_id_map()
         runs, current = [], []
         for i in ids:
-            chunk = self._chunk_of_id.get(int(i))
+            chunk = chunk_of_id.get(int(i))
             if chunk is not None:
                 current.append(chunk)
             elif current:
@@ -472,8 +477,8 @@ class HybridCodec:
             return key
         # the block depends on the annotation items only: prompts that differ only inside their
         # sequence items (explain's substitutions, a scan's windows) share the answer, found once
-        self.dna_runs(())  # builds _chunk_of_id
-        shape = tuple(-1 if int(i) in self._chunk_of_id else int(i) for i in ids)
+        chunks = self._chunk_of_id_map()
+        shape = tuple(-1 if int(i) in chunks else int(i) for i in ids)
         shape = tuple(i for n, i in enumerate(shape) if i != -1 or not n or shape[n - 1] != -1)
         cache = self.__dict__.setdefault("_block_of_shape", {})
         if shape not in cache:

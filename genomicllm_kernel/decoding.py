@@ -135,14 +135,18 @@ class Decoder:
                 out[i] = a
         return out
 
-    def _head_only_scores(self, prompts: list[Prompt], seqs: list[list[int]]) -> list[RawAnswer] | None:
+    def _head_only_scores(self, prompts: list[Prompt], compact) -> list[RawAnswer] | None:
         """Every row's single-pass answer from the head alone, or None unless it covers them all."""
-        if self.head_only is None or not seqs or self.composition is None or not self.head_only.covers(*self.compact_features(seqs[:1])).all():
-            return None  # the first row decides whether the others are worth featurising here
-        compact = self.compact_features(seqs)
-        if not self.head_only.covers(*compact).all():
+        if self.head_only is None or compact is None or not self.head_only.covers(*compact).all():
             return None
         return self.tok.answer_format(prompts[0].task).score(prompts, self.head_only.logits(*compact))
+
+    def _head_only_pair_scores(self, prompts: list[Prompt], seqs: list[list[int]]) -> list[RawAnswer] | None:
+        """:meth:`_head_only_scores` of ``seqs``, featurised only when their first row is covered (a
+        question the model answers keeps its per-batch features)."""
+        if self.head_only is None or self.composition is None or not seqs or not self.head_only.covers(*self.compact_features(seqs[:1])).all():
+            return None
+        return self._head_only_scores(prompts, self.compact_features(seqs))
 
     def _in_batches(self, prompts: list[Prompt], encoded: list[list[int]], batch_size: int) -> list[RawAnswer]:
         """:meth:`answer_batch` over ``batch_size`` prompts at a time (the full-pass path of a backend
@@ -165,7 +169,10 @@ class Decoder:
         fmt = self.tok.answer_format(prompts[0].task)
         if not fmt.single_pass:
             raise ValueError("prefix sharing serves single-pass (label) answers")
-        direct = self._head_only_scores(prompts, encoded)
+        # every variant's composition in one call: the motif scores of substitutions near the
+        # reference are rescored from its window scores only when enough of them come together
+        compact = self.compact_features(encoded)
+        direct = self._head_only_scores(prompts, compact)
         if direct is not None:
             return direct
         if not self.reuses_prefix:
@@ -180,9 +187,6 @@ class Decoder:
             return int(diff[0]) if diff.size else n
 
         shared = [same_prefix(e) for e in encoded]
-        # every variant's composition in one call: the motif scores of substitutions near the
-        # reference are rescored from its window scores only when enough of them come together
-        compact = self.compact_features(encoded)
         order = sorted(range(len(prompts)), key=lambda i: (len(encoded[i]), shared[i]))
         results: dict[int, RawAnswer] = {}
         s = 0
@@ -218,7 +222,7 @@ class Decoder:
         fmt = self.tok.answer_format(prompts[0].task)
         if not fmt.single_pass:
             raise ValueError("prefix sharing serves single-pass (label) answers")
-        ref_direct, var_direct = self._head_only_scores(prompts, references), self._head_only_scores(prompts, variants)
+        ref_direct, var_direct = self._head_only_pair_scores(prompts, references), self._head_only_pair_scores(prompts, variants)
         if ref_direct is not None and var_direct is not None:
             return list(zip(ref_direct, var_direct))
         if not self.reuses_prefix:

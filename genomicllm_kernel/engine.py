@@ -286,17 +286,17 @@ class GenomicLLM:
             results: dict[int, object] = {}
             notes: dict[int, str] = {}
             for idx in by_task.values():
-                asked, owners = [], []  # the prompts the decoder reads: a long reverse / complement one in pieces
+                asked, asked_ids, spans = [], [], {}  # the prompts the decoder reads: a long reverse / complement one in pieces
                 for i in idx:
                     split = pieces.pieces_of(prompts[i]) if self.read_in_pieces else None
+                    spans[i] = (len(asked), len(asked) + len(split or [None]))
                     asked += split or [prompts[i]]
-                    owners += [i] * len(split or [None])
+                    asked_ids += [self.codec.encode_prompt(part) for part in split] if split else [encoded[i]]
                     if split:
                         notes[i] = pieces.note(len(split))
-                own = {i: e for i, e in zip(idx, (encoded[i] for i in idx)) if i not in notes}
-                raw = self.decoder.answer_batch(asked, [own[o] if o in own else self.codec.encode_prompt(a) for o, a in zip(owners, asked)])
-                for i in idx:
-                    parts = [r for o, r in zip(owners, raw) if o == i]
+                raw = self.decoder.answer_batch(asked, asked_ids)
+                for i, (a, b) in spans.items():
+                    parts = raw[a:b]
                     if len(parts) == 1:
                         results[i] = parts[0]
                     else:

@@ -292,10 +292,12 @@ def _read_whole(engine, groups: dict, batch_size: int) -> dict:
     """{task: {length bucket: n, exact match}} of the rows the engine reads in pieces (pieces.py),
     answered again with the whole input read at once: what the model alone does at those lengths,
     reported beside the pieces' curve."""
-    from .pieces import pieces_of
+    from .pieces import JOINS, pieces_of
 
     long: dict[str, list] = defaultdict(list)
     for (task_id, _group), rows in sorted(groups.items()):
+        if JOINS.keys().isdisjoint(TASKS[task_id].question_keys):
+            continue  # no question of this task is read in pieces
         long[task_id] += [r for r in rows if pieces_of(parse_prompt(r["prompt"])) is not None]
     out = {}
     engine.read_in_pieces, kept = False, engine.read_in_pieces
